@@ -1,0 +1,37 @@
+# The two set-up commands are `make demo` and `make test`; both create or update .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/csw demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/csw bench --tier S --tier M --tier L
+
+# Re-resolve the pins from pyproject.toml's ranges into constraints.txt (needs the network).
+lock:
+	rm -rf /tmp/csw-lock && $(PYTHON) -m venv /tmp/csw-lock
+	/tmp/csw-lock/bin/pip install --quiet -e ".[dev]"
+	{ head -2 constraints.txt; /tmp/csw-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .csw dbt_project/target dbt_project/logs

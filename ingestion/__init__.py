@@ -1,0 +1,1 @@
+"""Reading, validating and loading extracts, and the synthetic extract generator."""

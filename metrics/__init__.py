@@ -1,0 +1,1 @@
+"""Metric and health-score configuration, and the reporting code that reads the marts."""

@@ -1,0 +1,71 @@
+"""One settings object for every command and asset.
+
+Values resolve in this order: command-line flags, then ``CSW_*`` environment variables, then
+defaults under the home directory (``./.csw/`` unless ``CSW_HOME`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _today_utc() -> date:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).date()
+
+
+class Settings(BaseSettings):
+    """Where things live and the date everything is computed as of."""
+
+    model_config = SettingsConfigDict(env_prefix="CSW_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default=Path(".csw"), description="Root of the default locations")
+    landing_dir: Path | None = Field(default=None, description="Landing directory of the extracts")
+    warehouse_path: Path | None = Field(default=None, description="The DuckDB warehouse file")
+    publish_dir: Path | None = Field(default=None, description="Where published files go")
+    as_of: date = Field(default_factory=_today_utc, description="Reporting date (UTC)")
+    timezone: str = Field(default="UTC", description="Timezone of the schedules")
+    duckdb_memory_limit: str = Field(default="4GB", description="DuckDB memory_limit")
+    duckdb_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+
+    @model_validator(mode="after")
+    def _fill_locations(self) -> Settings:
+        if self.landing_dir is None:
+            self.landing_dir = self.home / "landing"
+        if self.warehouse_path is None:
+            self.warehouse_path = self.home / "warehouse.duckdb"
+        if self.publish_dir is None:
+            self.publish_dir = self.home / "published"
+        return self
+
+    @property
+    def landing(self) -> Path:
+        assert self.landing_dir is not None
+        return self.landing_dir
+
+    @property
+    def warehouse(self) -> Path:
+        assert self.warehouse_path is not None
+        return self.warehouse_path
+
+    @property
+    def publish(self) -> Path:
+        assert self.publish_dir is not None
+        return self.publish_dir
+
+    @property
+    def serving_copy(self) -> Path:
+        """The read-only copy of the warehouse that readers and BI tools open."""
+        return self.publish / "warehouse.duckdb"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the non-None ``overrides`` (the CLI's flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
