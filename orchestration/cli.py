@@ -18,6 +18,11 @@ app = typer.Typer(
 )
 console = Console()
 
+
+@app.callback()
+def _root() -> None:
+    """cs-warehouse: customer-success analytics from CRM, product and billing extracts."""
+
 LandingOpt = typer.Option(None, "--landing", help="Landing directory of the extracts [env CSW_LANDING_DIR].")
 WarehouseOpt = typer.Option(None, "--warehouse", help="DuckDB warehouse file [env CSW_WAREHOUSE_PATH].")
 PublishOpt = typer.Option(None, "--publish", help="Publish directory [env CSW_PUBLISH_DIR].")
