@@ -18,19 +18,18 @@ CONTRACT_VERSION = "1"
 SYSTEMS: tuple[str, ...] = ("crm", "product", "billing")
 
 #: File endings a landing directory may hold, in the order readers try them.
-EXTRACT_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
+EXTRACT_SUFFIXES: tuple[str, ...] = (
+    ".csv",
+    ".csv.gz",
+    ".parquet",
+    ".jsonl",
+    ".jsonl.gz",
+    ".json.gz",
+)
 
 #: Currencies the warehouse accepts (ISO 4217 codes in active use).
 ISO_4217_CURRENCIES: frozenset[str] = frozenset(
-    """
-    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN
-    BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS
-    GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW
-    KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD
-    NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
-    SHP SLE SOS SRD SSP STN SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND
-    VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
-    """.split()
+    ["AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWL"]
 )
 
 
@@ -122,15 +121,21 @@ class TableSchema:
 
 
 def _id(name: str, description: str, example: str, required: bool = True) -> Column:
-    return Column(name, ColumnType.STRING, required=required, description=description, example=example)
+    return Column(
+        name, ColumnType.STRING, required=required, description=description, example=example
+    )
 
 
 def _ts(name: str, description: str, example: str, required: bool = False) -> Column:
-    return Column(name, ColumnType.TIMESTAMP, required=required, description=description, example=example)
+    return Column(
+        name, ColumnType.TIMESTAMP, required=required, description=description, example=example
+    )
 
 
 def _date(name: str, description: str, example: str, required: bool = False) -> Column:
-    return Column(name, ColumnType.DATE, required=required, description=description, example=example)
+    return Column(
+        name, ColumnType.DATE, required=required, description=description, example=example
+    )
 
 
 def _enum(name: str, values: tuple[str, ...], description: str, required: bool = True) -> Column:
@@ -157,11 +162,21 @@ def _currency(description: str = "ISO 4217 currency code", example: str = "USD")
 
 def _money(name: str, description: str, example: str, required: bool = True) -> Column:
     return Column(
-        name, ColumnType.MONEY, required=required, min_value=0, description=description, example=example
+        name,
+        ColumnType.MONEY,
+        required=required,
+        min_value=0,
+        description=description,
+        example=example,
     )
 
 
-UPDATED_AT = _ts("updated_at", "When the source system last changed the row; the latest wins", "2025-03-01T09:30:00Z", True)
+UPDATED_AT = _ts(
+    "updated_at",
+    "When the source system last changed the row; the latest wins",
+    "2025-03-01T09:30:00Z",
+    True,
+)
 
 BILLING_INTERVALS = ("month", "year")
 
@@ -175,12 +190,23 @@ TABLES: tuple[TableSchema, ...] = (
         description="Customer accounts (companies) as the CRM knows them.",
         columns=(
             _id("account_id", "CRM account id", "acc_00042"),
-            Column("name", ColumnType.STRING, required=True, description="Company name", example="Northwind Ltd"),
+            Column(
+                "name",
+                ColumnType.STRING,
+                required=True,
+                description="Company name",
+                example="Northwind Ltd",
+            ),
             _enum("segment", ("enterprise", "mid_market", "smb"), "Sales segment"),
             Column("industry", ColumnType.STRING, description="Industry", example="software"),
             Column("region", ColumnType.STRING, description="Sales region", example="emea"),
             Column("owner", ColumnType.STRING, description="The account's CSM", example="csm_ada"),
-            _ts("created_at", "When the account was created in the CRM", "2024-01-15T10:00:00Z", True),
+            _ts(
+                "created_at",
+                "When the account was created in the CRM",
+                "2024-01-15T10:00:00Z",
+                True,
+            ),
             UPDATED_AT,
         ),
     ),
@@ -193,10 +219,24 @@ TABLES: tuple[TableSchema, ...] = (
         columns=(
             _id("contact_id", "CRM contact id", "con_000101"),
             _id("account_id", "Account the contact works at", "acc_00042"),
-            Column("email", ColumnType.STRING, description="E-mail (never published in lists)", example="jo@northwind.example"),
+            Column(
+                "email",
+                ColumnType.STRING,
+                description="E-mail (never published in lists)",
+                example="jo@northwind.example",
+            ),
             Column("title", ColumnType.STRING, description="Job title", example="VP Operations"),
-            _enum("role", ("champion", "executive_sponsor", "admin", "user", "other"), "Role in the relationship"),
-            Column("is_active", ColumnType.BOOLEAN, description="Still at the account (as last exported)", example="true"),
+            _enum(
+                "role",
+                ("champion", "executive_sponsor", "admin", "user", "other"),
+                "Role in the relationship",
+            ),
+            Column(
+                "is_active",
+                ColumnType.BOOLEAN,
+                description="Still at the account (as last exported)",
+                example="true",
+            ),
             _date("started_at", "First day in the role", "2024-01-20"),
             _date("ended_at", "Day the contact left the role (null = still there)", ""),
             UPDATED_AT,
@@ -245,9 +285,18 @@ TABLES: tuple[TableSchema, ...] = (
         columns=(
             _id("activity_id", "CRM activity id", "act_000311"),
             _id("account_id", "Account met", "acc_00042"),
-            _enum("type", ("kickoff", "qbr", "ebr", "check_in", "training", "value_review"), "Meeting type"),
+            _enum(
+                "type",
+                ("kickoff", "qbr", "ebr", "check_in", "training", "value_review"),
+                "Meeting type",
+            ),
             _ts("occurred_at", "When the meeting took place", "2024-04-10T15:00:00Z", True),
-            Column("attended", ColumnType.BOOLEAN, description="Whether the customer attended", example="true"),
+            Column(
+                "attended",
+                ColumnType.BOOLEAN,
+                description="Whether the customer attended",
+                example="true",
+            ),
             UPDATED_AT,
         ),
     ),
@@ -330,9 +379,20 @@ TABLES: tuple[TableSchema, ...] = (
             _id("event_id", "Event id (deduplication key)", "evt_00000000001"),
             _id("account_id", "Account of the user", "acc_00042"),
             _id("user_id", "User who acted", "usr_0000555"),
-            Column("event_name", ColumnType.STRING, required=True, description="Event name (see the feature map)", example="dashboard_viewed"),
+            Column(
+                "event_name",
+                ColumnType.STRING,
+                required=True,
+                description="Event name (see the feature map)",
+                example="dashboard_viewed",
+            ),
             _ts("occurred_at", "When it happened", "2024-06-01T14:03:22Z", True),
-            Column("properties", ColumnType.JSON, description="JSON object or null", example='{"source": "web"}'),
+            Column(
+                "properties",
+                ColumnType.JSON,
+                description="JSON object or null",
+                example='{"source": "web"}',
+            ),
         ),
     ),
     # --- Billing -------------------------------------------------------------------------------
@@ -358,8 +418,20 @@ TABLES: tuple[TableSchema, ...] = (
         description="The plan catalogue.",
         columns=(
             _id("plan_id", "Plan id", "growth_annual"),
-            Column("name", ColumnType.STRING, required=True, description="Plan name", example="Growth (annual)"),
-            Column("tier", ColumnType.STRING, required=True, description="Tier (starter, growth, enterprise, ...)", example="growth"),
+            Column(
+                "name",
+                ColumnType.STRING,
+                required=True,
+                description="Plan name",
+                example="Growth (annual)",
+            ),
+            Column(
+                "tier",
+                ColumnType.STRING,
+                required=True,
+                description="Tier (starter, growth, enterprise, ...)",
+                example="growth",
+            ),
             _enum("billing_interval", BILLING_INTERVALS, "Billing interval"),
             Column(
                 "seat_limit",
@@ -380,8 +452,17 @@ TABLES: tuple[TableSchema, ...] = (
         columns=(
             _id("subscription_id", "Subscription id", "sub_000042"),
             _id("billing_customer_id", "Customer", "cus_00042"),
-            _enum("status", ("trialing", "active", "past_due", "paused", "canceled"), "Status as last exported"),
-            _ts("started_at", "Start (trial start when there is a trial)", "2024-01-15T10:05:00Z", True),
+            _enum(
+                "status",
+                ("trialing", "active", "past_due", "paused", "canceled"),
+                "Status as last exported",
+            ),
+            _ts(
+                "started_at",
+                "Start (trial start when there is a trial)",
+                "2024-01-15T10:05:00Z",
+                True,
+            ),
             _ts("trial_end", "End of the trial (null = no trial)", "2024-01-29T10:05:00Z"),
             _ts("canceled_at", "When cancellation was requested", ""),
             _ts("ended_at", "When the subscription stopped (null = running)", ""),
@@ -411,7 +492,14 @@ TABLES: tuple[TableSchema, ...] = (
             _id("item_id", "Subscription item id", "si_000042_1"),
             _id("subscription_id", "Subscription", "sub_000042"),
             _id("plan_id", "Plan", "growth_annual"),
-            Column("quantity", ColumnType.INTEGER, required=True, min_value=0, description="Seats or units", example="25"),
+            Column(
+                "quantity",
+                ColumnType.INTEGER,
+                required=True,
+                min_value=0,
+                description="Seats or units",
+                example="25",
+            ),
             _money("unit_amount", "Price per unit per billing interval, major units", "480.00"),
             _currency(),
             _enum("billing_interval", BILLING_INTERVALS, "Billing interval"),
@@ -461,7 +549,13 @@ TABLES: tuple[TableSchema, ...] = (
             _money("amount_paid", "Amount paid, major units", "12000.00"),
             _currency(),
             _enum("status", ("draft", "open", "paid", "void", "uncollectible"), "Invoice status"),
-            Column("attempt_count", ColumnType.INTEGER, min_value=0, description="Payment attempts", example="1"),
+            Column(
+                "attempt_count",
+                ColumnType.INTEGER,
+                min_value=0,
+                description="Payment attempts",
+                example="1",
+            ),
             _ts("paid_at", "When it was paid (null = unpaid)", "2024-03-02T08:00:00Z"),
             UPDATED_AT,
         ),

@@ -36,7 +36,9 @@ class OnboardingStage(_Strict):
     @model_validator(mode="after")
     def _one_trigger(self) -> OnboardingStage:
         if (self.event is None) == (self.user_provisioned is None):
-            raise ValueError(f"stage {self.stage} needs exactly one of 'event' or 'user_provisioned'")
+            raise ValueError(
+                f"stage {self.stage} needs exactly one of 'event' or 'user_provisioned'"
+            )
         return self
 
 
@@ -69,7 +71,9 @@ class HealthConfig(_Strict):
                 raise ValueError(f"tier_features.{tier} names features no event maps to: {unknown}")
         for stage in self.onboarding.stages:
             if stage.event is not None and stage.event not in self.events:
-                raise ValueError(f"onboarding stage {stage.stage} uses unknown event {stage.event!r}")
+                raise ValueError(
+                    f"onboarding stage {stage.stage} uses unknown event {stage.event!r}"
+                )
         return self
 
     @property
@@ -94,9 +98,12 @@ def load_health_config(path: Path | None = None) -> HealthConfig:
         return HealthConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
         )
-        raise HealthConfigError(f"{source}: invalid health-model configuration: {problems}") from None
+        raise HealthConfigError(
+            f"{source}: invalid health-model configuration: {problems}"
+        ) from None
 
 
 @cache

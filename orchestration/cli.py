@@ -23,10 +23,17 @@ console = Console()
 def _root() -> None:
     """cs-warehouse: customer-success analytics from CRM, product and billing extracts."""
 
-LandingOpt = typer.Option(None, "--landing", help="Landing directory of the extracts [env CSW_LANDING_DIR].")
-WarehouseOpt = typer.Option(None, "--warehouse", help="DuckDB warehouse file [env CSW_WAREHOUSE_PATH].")
+
+LandingOpt = typer.Option(
+    None, "--landing", help="Landing directory of the extracts [env CSW_LANDING_DIR]."
+)
+WarehouseOpt = typer.Option(
+    None, "--warehouse", help="DuckDB warehouse file [env CSW_WAREHOUSE_PATH]."
+)
 PublishOpt = typer.Option(None, "--publish", help="Publish directory [env CSW_PUBLISH_DIR].")
-AsOfOpt = typer.Option(None, "--as-of", help="Reporting date YYYY-MM-DD (UTC) [env CSW_AS_OF; default today].")
+AsOfOpt = typer.Option(
+    None, "--as-of", help="Reporting date YYYY-MM-DD (UTC) [env CSW_AS_OF; default today]."
+)
 
 
 def _parse_month(value: str | None) -> date | None:
@@ -35,7 +42,9 @@ def _parse_month(value: str | None) -> date | None:
     try:
         return datetime.strptime(value, "%Y-%m").date()
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a month; write it as YYYY-MM, e.g. 2024-01") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a month; write it as YYYY-MM, e.g. 2024-01"
+        ) from None
 
 
 def _settings(**overrides: object) -> Settings:
@@ -48,14 +57,20 @@ def _settings(**overrides: object) -> Settings:
 
 @app.command()
 def generate(
-    out: Path | None = typer.Option(None, "--out", help="Landing directory to write [default: the settings' landing dir]."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Landing directory to write [default: the settings' landing dir]."
+    ),
     accounts: int = typer.Option(200, "--accounts", min=1, help="Number of CRM accounts."),
     months: int = typer.Option(18, "--months", min=1, max=120, help="Months of history."),
-    seed: int = typer.Option(42, "--seed", help="Random seed; the same arguments give byte-identical files."),
+    seed: int = typer.Option(
+        42, "--seed", help="Random seed; the same arguments give byte-identical files."
+    ),
     events_per_user_day: float = typer.Option(
         4.0, "--events-per-user-day", min=0.0, help="Mean events per active user per active day."
     ),
-    start: str | None = typer.Option(None, "--start", help="First month YYYY-MM [default 2024-01, fixed]."),
+    start: str | None = typer.Option(
+        None, "--start", help="First month YYYY-MM [default 2024-01, fixed]."
+    ),
 ) -> None:
     """Write synthetic extracts for all 14 contract tables in the landing layout."""
     from ingestion.synthetic import GeneratorConfig, generate_extracts

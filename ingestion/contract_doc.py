@@ -1,0 +1,123 @@
+"""Renders ``docs/extract-contract.md`` from the contract schemas, so the page cannot drift.
+
+Regenerate with ``python -m ingestion.contract_doc > docs/extract-contract.md``; a test fails when
+the committed page differs from what the code says.
+"""
+
+from __future__ import annotations
+
+from ingestion.contract import (
+    CONTRACT_VERSION,
+    EXTRACT_SUFFIXES,
+    SYSTEMS,
+    Column,
+    ColumnType,
+    TableSchema,
+    tables_of,
+)
+
+_SYSTEM_TITLES = {"crm": "CRM", "product": "Product analytics", "billing": "Billing"}
+
+_PREAMBLE = f"""# Extract contract v{CONTRACT_VERSION}
+
+<!-- Generated from ingestion/contract.py by `python -m ingestion.contract_doc`; do not edit. -->
+
+The canonical shape of the extracts cs-warehouse ingests. Source-system exports (Salesforce,
+HubSpot, Stripe, Segment, ...) are mapped onto this shape by adapters; the warehouse reads only
+this shape. The schemas below live in code (`ingestion/contract.py`): ingestion compiles them into
+DuckDB SQL rules and great-expectations suites. Columns may be added as optional columns; the
+columns below are never renamed or dropped.
+
+## Landing directory
+
+```
+<landing>/<system>/<table>/<any-name>.<{"|".join(s.lstrip(".") for s in EXTRACT_SUFFIXES)}>
+```
+
+- `<system>` is one of {", ".join(f"`{s}`" for s in SYSTEMS)}; `<table>` is a table below. A table
+  folder may hold many files (daily drops, backfills, re-sends); every file is one extract.
+- CSV: UTF-8 (a BOM is tolerated), header row, comma separated, RFC 4180 quoting, empty field = null.
+- Timestamps: ISO 8601. With an offset they are converted to UTC; without one they are UTC.
+  Dates: `YYYY-MM-DD`. Booleans: `true/false` (also `1/0`, `yes/no`, any case).
+- Money: decimal in major units (`1200.50`) plus an ISO 4217 `currency` column; stored as DECIMAL,
+  never as a float.
+- **Entity** tables carry `updated_at`: the row with the latest `updated_at` for a key wins, whichever
+  file it came from, and a re-sent file changes nothing. **Event** tables are append-only and
+  deduplicated on their key.
+- A row that breaks a rule below is quarantined with the rule and the original values; a file that
+  cannot be read or lacks a required column is refused whole (see `docs/ingestion.md`).
+
+Column types: `string`, `integer`, `money` (DECIMAL(18,4)), `percent` (DECIMAL(9,4)), `rate`
+(DECIMAL(18,8)), `date`, `timestamp` (stored as UTC), `boolean`, `json` (an object or null).
+"""
+
+_TYPE_NAMES = {
+    ColumnType.STRING: "string",
+    ColumnType.INTEGER: "integer",
+    ColumnType.MONEY: "money",
+    ColumnType.PERCENT: "percent",
+    ColumnType.RATE: "rate",
+    ColumnType.DATE: "date",
+    ColumnType.TIMESTAMP: "timestamp",
+    ColumnType.BOOLEAN: "boolean",
+    ColumnType.JSON: "json",
+}
+
+
+def _rules(column: Column) -> str:
+    rules: list[str] = []
+    if column.accepted_values:
+        rules.append("one of " + ", ".join(f"`{v}`" for v in column.accepted_values))
+    if column.min_value is not None and column.max_value is not None:
+        rules.append(f"{column.min_value:g} to {column.max_value:g}")
+    elif column.min_value is not None:
+        rules.append(f">= {column.min_value:g}")
+    if column.is_currency:
+        rules.append("ISO 4217")
+    return "; ".join(rules)
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_table(schema: TableSchema) -> str:
+    key = ", ".join(f"`{k}`" for k in schema.key)
+    lines = [
+        f"### `{schema.asset_path}`",
+        "",
+        f"{schema.description} Key: {key}. Kind: {schema.kind}.",
+        "",
+        "| column | type | required | rules | description |",
+        "|---|---|---|---|---|",
+    ]
+    for c in schema.columns:
+        required = "yes" if c.required else ""
+        lines.append(
+            f"| `{c.name}` | {_TYPE_NAMES[c.type]} | {required} | {_escape(_rules(c))} "
+            f"| {_escape(c.description)} |"
+        )
+    if schema.row_rules:
+        lines += ["", "Row rules: " + "; ".join(r.description for r in schema.row_rules) + "."]
+    header = ",".join(schema.column_names)
+    example = ",".join(_csv_field(c.example) for c in schema.columns)
+    lines += ["", "Example (CSV):", "", "```csv", header, example, "```", ""]
+    return "\n".join(lines)
+
+
+def _csv_field(value: str) -> str:
+    if any(ch in value for ch in ',"\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def render_contract() -> str:
+    parts = [_PREAMBLE]
+    for system in SYSTEMS:
+        parts.append(f"## {_SYSTEM_TITLES[system]} (`{system}/`)\n")
+        parts.extend(render_table(t) for t in tables_of(system))
+    return "\n".join(parts).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render_contract(), end="")
