@@ -73,6 +73,7 @@ def generate(
     ),
 ) -> None:
     """Write synthetic extracts for all 14 contract tables in the landing layout."""
+    first_month = _parse_month(start)
     from ingestion.synthetic import GeneratorConfig, generate_extracts
 
     target = out or _settings().landing
@@ -81,7 +82,7 @@ def generate(
         months=months,
         seed=seed,
         events_per_user_day=events_per_user_day,
-        **({"start": _parse_month(start)} if start else {}),
+        **({"start": first_month} if first_month else {}),
     )
     with console.status(f"Generating {accounts} accounts over {months} months..."):
         result = generate_extracts(target, config)
