@@ -89,6 +89,57 @@ def generate(
     console.print(result.summary())
 
 
+@app.command()
+def run(
+    landing: Path | None = LandingOpt,
+    warehouse: Path | None = WarehouseOpt,
+    as_of: str | None = AsOfOpt,
+) -> None:
+    """Ingest new extracts, then build and test every dbt model, in-process through Dagster."""
+    settings = _settings(landing_dir=landing, warehouse_path=warehouse, as_of=as_of)
+    _run_pipeline(settings)
+
+
+def _run_pipeline(settings: Settings) -> None:
+    from orchestration.pipeline_run import run_job
+
+    console.print(
+        f"Running the pipeline as of [bold]{settings.as_of}[/bold]: "
+        f"{settings.landing} -> {settings.warehouse}"
+    )
+    with console.status("Ingesting, building and testing..."):
+        outcome = run_job(settings)
+    for failure in outcome.failures:
+        console.print(f"[red]failed[/red] {failure}")
+    for check in outcome.failed_checks:
+        console.print(f"[yellow]check failed[/yellow] {check}")
+    if not outcome.success:
+        console.print(f"[red]Run {outcome.run_id} failed.[/red] Fix the errors above and run again.")
+        raise typer.Exit(1)
+    console.print(f"[green]Run {outcome.run_id} succeeded.[/green] Warehouse: {settings.warehouse}")
+
+
+@app.command()
+def demo(
+    as_of: str | None = AsOfOpt,
+) -> None:
+    """Generate the embedded sample extracts if missing, then run the whole pipeline on them."""
+    from ingestion.synthetic import GeneratorConfig, generate_extracts
+
+    settings = _settings()
+    config = GeneratorConfig()
+    if not any(settings.landing.glob("*/*/*")):
+        with console.status("Generating the sample extracts..."):
+            result = generate_extracts(settings.landing, config)
+        console.print(result.summary())
+        sample_as_of = result.as_of
+    else:
+        sample_as_of = config.last_day
+        console.print(f"Using the sample extracts already in {settings.landing}")
+    settings = _settings(as_of=as_of or sample_as_of)
+    _run_pipeline(settings)
+
+
 def main() -> None:
     app()
 
