@@ -1,0 +1,117 @@
+-- Fails (one row per broken check and retention row) unless every retention cohort is what it
+-- claims to be:
+--   starting_vs_cohort_month_mrr: starting MRR equals the total MRR, in the month before the
+--     period (cohort_month), of the accounts with MRR > 0 then (of the row's segment, or all);
+--     for `all` it is checked against int_account_mrr_monthly, computed independently;
+--   cohort_accounts_vs_cohort_month: cohort_accounts is the number of those accounts;
+--   ending_identity: ending = starting + expansion - contraction - churned;
+--   ratios_null_iff_empty: nrr and grr are null exactly when the cohort is empty.
+with retention as (
+
+    select * from {{ ref('fct_revenue_retention') }}
+
+),
+
+monthly as (
+
+    select * from {{ ref('fct_mrr_monthly') }}
+
+),
+
+account_totals as (
+
+    select month, sum(mrr_usd) as total_mrr_usd
+    from {{ ref('int_account_mrr_monthly') }}
+    where mrr_usd > 0
+    group by month
+
+),
+
+cohort_month_mrr as (
+
+    select
+        retention.period_grain,
+        retention.period_start,
+        retention.segment,
+        coalesce(sum(monthly.mrr_usd), 0) as total_mrr_usd,
+        count(monthly.account_id)         as account_count
+    from retention
+    left join monthly
+        on  monthly.month = retention.cohort_month
+        and monthly.mrr_usd > 0
+        and (retention.segment = 'all' or monthly.segment = retention.segment)
+    group by retention.period_grain, retention.period_start, retention.segment
+
+),
+
+checks as (
+
+    select
+        'starting_vs_cohort_month_mrr' as check_name,
+        retention.period_grain,
+        retention.period_start,
+        retention.segment,
+        cast(cohort_month_mrr.total_mrr_usd as varchar) as expected,
+        cast(retention.starting_mrr_usd as varchar)     as actual
+    from retention
+    inner join cohort_month_mrr
+        using (period_grain, period_start, segment)
+    where cohort_month_mrr.total_mrr_usd <> retention.starting_mrr_usd
+
+    union all
+
+    select
+        'starting_vs_account_mrr',
+        retention.period_grain,
+        retention.period_start,
+        retention.segment,
+        cast(coalesce(account_totals.total_mrr_usd, 0) as varchar),
+        cast(retention.starting_mrr_usd as varchar)
+    from retention
+    left join account_totals
+        on account_totals.month = retention.cohort_month
+    where retention.segment = 'all'
+      and coalesce(account_totals.total_mrr_usd, 0) <> retention.starting_mrr_usd
+
+    union all
+
+    select
+        'cohort_accounts_vs_cohort_month',
+        retention.period_grain,
+        retention.period_start,
+        retention.segment,
+        cast(cohort_month_mrr.account_count as varchar),
+        cast(retention.cohort_accounts as varchar)
+    from retention
+    inner join cohort_month_mrr
+        using (period_grain, period_start, segment)
+    where cohort_month_mrr.account_count <> retention.cohort_accounts
+
+    union all
+
+    select
+        'ending_identity',
+        period_grain,
+        period_start,
+        segment,
+        cast(starting_mrr_usd + expansion_usd - contraction_usd - churned_usd as varchar),
+        cast(ending_mrr_usd as varchar)
+    from retention
+    where starting_mrr_usd + expansion_usd - contraction_usd - churned_usd <> ending_mrr_usd
+
+    union all
+
+    select
+        'ratios_null_iff_empty',
+        period_grain,
+        period_start,
+        segment,
+        cast(cohort_accounts as varchar),
+        coalesce(cast(nrr as varchar), 'null') || ' / ' || coalesce(cast(grr as varchar), 'null')
+    from retention
+    where (cohort_accounts = 0) <> (nrr is null)
+       or (cohort_accounts = 0) <> (grr is null)
+
+)
+
+select * from checks
