@@ -650,17 +650,17 @@ def test_a_missing_fx_rate_fails_the_build_naming_currency_and_month(
     dbt: Dbt, tmp_path: Path
 ) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
+    missing = {("EUR", d("2024-04-01")), ("EUR", d("2024-06-01"))}
     rows = dict(RAW)
-    rows["fx_rates"] = [
-        r for r in RAW["fx_rates"] if not (r["currency"] == "EUR" and r["month"] == d("2024-04-01"))
-    ]
+    rows["fx_rates"] = [r for r in RAW["fx_rates"] if (r["currency"], r["month"]) not in missing]
     create_raw_warehouse(warehouse, rows)
     result = dbt.build(warehouse)
     assert not result.success
     errors = failures(result)
     assert len(errors) == 1, errors
     assert "int_subscription_item_mrr_monthly" in errors[0]
-    assert "currency EUR in month 2024-04" in errors[0]
+    assert "Missing FX rate" in errors[0]
+    assert "currency EUR in month 2024-04; currency EUR in month 2024-06" in errors[0]
     # nothing downstream was built from a wrong number
     skipped = {r.node.name for r in result.result.results if str(r.status) == "skipped"}
     assert {

@@ -7,8 +7,8 @@
 -- 12 * interval_count for `year`), converted with M's fx_rates row (USD is 1).
 -- Precision: exact decimal arithmetic, the division rounded half away from zero to 12 decimals
 -- (DECIMAL(38,12)); accounts are rounded to 4 decimals in int_account_mrr_monthly.
--- A non-USD item with no fx_rates row for its month stops the build with an error naming the
--- currency and the month: a missing rate must never turn into a wrong (or missing) number.
+-- A non-USD item with no fx_rates row for its month stops the build with an error naming every
+-- missing currency and month: a missing rate must never turn into a wrong (or missing) number.
 {%- set as_of = as_of_date() %}
 
 with items as (
@@ -79,21 +79,32 @@ with_rates as (
 
 ),
 
+missing_rates as (
+
+    select
+        string_agg(
+            distinct 'currency ' || currency || ' in month ' || strftime(month, '%Y-%m'),
+            '; '
+            order by 'currency ' || currency || ' in month ' || strftime(month, '%Y-%m')
+        ) as missing
+    from with_rates
+    where fx_rate_to_usd is null
+
+),
+
 checked as (
 
     select
-        * exclude (fx_rate_to_usd),
+        with_rates.* exclude (fx_rate_to_usd),
         case
-            when fx_rate_to_usd is null then error(
-                'Missing FX rate: no fx_rates row for currency ' || currency
-                || ' in month ' || strftime(month, '%Y-%m')
-                || ' (needed to convert the MRR of subscription item ' || item_id
-                || ' to USD). Load the rate for ' || currency || ' ' || strftime(month, '%Y-%m-%d')
-                || ' and rebuild.'
+            when with_rates.fx_rate_to_usd is null then error(
+                'Missing FX rate: fx_rates has no row for ' || missing_rates.missing
+                || ', needed to convert MRR to USD. Load the rates and rebuild.'
             )
-            else fx_rate_to_usd
+            else with_rates.fx_rate_to_usd
         end as fx_rate_to_usd
     from with_rates
+    cross join missing_rates
 
 ),
 
