@@ -1,0 +1,235 @@
+"""DuckDB readers, one per file format, that expose a file as rows of text.
+
+Every reader gives the same shape, a :class:`FileSource`: a SQL relation with ``_source_row``
+(1-based data row number, header excluded) and one VARCHAR column per column of the file, named
+by its normalised header (trimmed, lower-case). Typing happens later, in SQL
+(:mod:`ingestion.rules`), so a bad value becomes a quarantined row instead of a failed file.
+
+* CSV (``.csv``, ``.csv.gz``): ``read_csv`` with the header read first and every column declared
+  VARCHAR explicitly (no sniffing), comma, RFC 4180 double-quote quoting, strict mode; a UTF-8
+  BOM is tolerated. DuckDB reports the line of a malformed row, and that line goes into the
+  refusal message.
+* Parquet: ``read_parquet`` with ``file_row_number``; typed Parquet columns are cast to text
+  (nested ones through ``to_json``), so Parquet and CSV are validated by the same rules.
+* JSONL (``.jsonl``, ``.jsonl.gz``, ``.json.gz``): ``read_json`` with
+  ``format='newline_delimited'``; keys are detected on DuckDB's sample and then read as VARCHAR
+  (objects and arrays keep their JSON text).
+
+Nothing here loads rows into Python: the relation is streamed by DuckDB.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from ingestion.landing import LandingFile
+from ingestion.sql import ident, literal
+
+#: DuckDB errors that mean "this file cannot be read as its format says". Anything else (out of
+#: memory, interrupted, a binder error in generated SQL) is a crash, not a property of the file.
+READ_ERRORS: tuple[type[Exception], ...] = (
+    duckdb.InvalidInputException,
+    duckdb.IOException,
+    duckdb.ConversionException,
+    duckdb.OutOfRangeException,
+    duckdb.NotImplementedException,
+    duckdb.InvalidTypeException,
+    duckdb.SerializationException,
+)
+
+RESEND_ADVICE = (
+    "Fix the extract and re-send it under the same name: a changed file is loaded as a new version."
+)
+
+#: Records DuckDB samples to detect JSON keys (its default ``sample_size``).
+JSON_KEY_SAMPLE = 20_480
+
+_BOM = "\ufeff"
+#: DuckDB appends the failing statement (``LINE 1: ...`` and a caret line) to some errors.
+_SQL_CONTEXT = re.compile(r"^(LINE \d+:|\^+$)")
+_NESTED_TYPE = re.compile(r"^(STRUCT|MAP|UNION)\(|\]$|^JSON$", re.IGNORECASE)
+
+
+class UnreadableFileError(Exception):
+    """The file cannot be read; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A readable extract file as a SQL relation of text columns."""
+
+    file: LandingFile
+    #: Normalised column names the file declares (CSV header, Parquet schema, JSON keys seen in
+    #: DuckDB's sample), in file order. Required-column checks use these.
+    declared: tuple[str, ...]
+    #: Columns of :attr:`relation_sql` besides ``_source_row``: ``declared`` plus, for JSONL,
+    #: contract columns outside the sample (they may appear in later records).
+    columns: tuple[str, ...]
+    #: ``SELECT _source_row, <columns as VARCHAR> FROM <reader>``.
+    relation_sql: str
+
+
+def normalise_column(name: str) -> str:
+    """Header names are matched to the contract trimmed and lower-cased."""
+    return name.replace(_BOM, "").strip().lower()
+
+
+def describe_read_error(file: LandingFile, exc: BaseException) -> str:
+    """A one-paragraph refusal message from a DuckDB (or Python) read error.
+
+    DuckDB's CSV errors carry the line number and the original line followed by generic advice
+    and a dump of the reader options; keep the first part only, and name the file by its
+    landing-relative path.
+    """
+    text = str(exc).replace(str(file.path), file.relative).strip()
+    for marker in ("\nPossible fixes", "\nPossible Solution", "\n\n  file =", "\n  file ="):
+        text = text.split(marker, 1)[0]
+    lines = [line.strip() for line in text.splitlines()]
+    text = " / ".join(line for line in lines if line and not _SQL_CONTEXT.match(line))
+    if len(text) > 600:
+        text = text[:600] + " ..."
+    kind = (file.file_format or "file").upper()
+    return f"{file.relative}: cannot be read as {kind}: {text}. {RESEND_ADVICE}"
+
+
+def _checked_columns(file: LandingFile, names: Sequence[str]) -> tuple[str, ...]:
+    columns = tuple(normalise_column(n) for n in names)
+    if not columns or all(c == "" for c in columns):
+        raise UnreadableFileError(
+            f"{file.relative}: has no columns (no header row). {RESEND_ADVICE}"
+        )
+    seen: set[str] = set()
+    for position, column in enumerate(columns, start=1):
+        if column == "":
+            raise UnreadableFileError(
+                f"{file.relative}: column {position} has an empty header. {RESEND_ADVICE}"
+            )
+        if column in seen:
+            raise UnreadableFileError(
+                f"{file.relative}: column {column!r} appears twice in the header. {RESEND_ADVICE}"
+            )
+        seen.add(column)
+    return columns
+
+
+def _csv_header(file: LandingFile) -> list[str]:
+    """The header record, parsed with Python's csv module (RFC 4180, BOM stripped)."""
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    try:
+        with opener(file.path, "rb") as raw:
+            # Only the header matters here; DuckDB checks the encoding of every line (with line
+            # numbers) when it reads the file, so undecodable bytes are not an error yet.
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+            header = next(csv.reader(text, delimiter=",", quotechar='"', strict=True), None)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise UnreadableFileError(describe_read_error(file, exc)) from exc
+    if not header:
+        raise UnreadableFileError(f"{file.relative}: has no header row. {RESEND_ADVICE}")
+    return header
+
+
+def _csv_source(file: LandingFile) -> FileSource:
+    columns = _checked_columns(file, _csv_header(file))
+    declared = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in columns)
+    reader = (
+        f"read_csv({literal(str(file.path))}, header = true, auto_detect = false,"
+        f" columns = {{{declared}}}, delim = ',', quote = '\"', escape = '\"',"
+        " strict_mode = true, null_padding = false, encoding = 'utf-8')"
+    )
+    select = ", ".join(ident(c) for c in columns)
+    return FileSource(
+        file,
+        columns,
+        columns,
+        f"SELECT row_number() OVER () AS _source_row, {select} FROM {reader}",
+    )
+
+
+def _describe(conn: duckdb.DuckDBPyConnection, file: LandingFile, reader: str) -> list[tuple]:
+    try:
+        return conn.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    except READ_ERRORS as exc:
+        raise UnreadableFileError(describe_read_error(file, exc)) from exc
+
+
+def _as_text(column: str, duckdb_type: str) -> str:
+    if duckdb_type.upper() == "VARCHAR":
+        return ident(column)
+    if _NESTED_TYPE.search(duckdb_type):
+        return f"CAST(to_json({ident(column)}) AS VARCHAR)"
+    return f"CAST({ident(column)} AS VARCHAR)"
+
+
+def _parquet_source(conn: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSource:
+    reader = f"read_parquet({literal(str(file.path))}, file_row_number = true)"
+    described = [
+        (row[0], row[1])
+        for row in _describe(conn, file, f"read_parquet({literal(str(file.path))})")
+    ]
+    columns = _checked_columns(file, [name for name, _ in described])
+    select = ", ".join(
+        f"{_as_text(name, type_)} AS {ident(norm)}"
+        for (name, type_), norm in zip(described, columns, strict=True)
+    )
+    return FileSource(
+        file,
+        columns,
+        columns,
+        f"SELECT file_row_number + 1 AS _source_row, {select} FROM {reader}",
+    )
+
+
+def _json_source(
+    conn: duckdb.DuckDBPyConnection, file: LandingFile, expected: Sequence[str]
+) -> FileSource:
+    path = literal(str(file.path))
+    detected = [
+        row[0]
+        for row in _describe(
+            conn, file, f"read_json({path}, format = 'newline_delimited', records = true)"
+        )
+    ]
+    columns = _checked_columns(file, detected)
+    # Contract columns DuckDB's sample did not see are still read (they may appear later on).
+    read_columns = [*columns, *(c for c in expected if c not in columns)]
+    declared = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in read_columns)
+    reader = (
+        f"read_json({path}, format = 'newline_delimited', records = true, columns = {{{declared}}})"
+    )
+    select = ", ".join(ident(c) for c in read_columns)
+    return FileSource(
+        file,
+        columns,
+        tuple(read_columns),
+        f"SELECT row_number() OVER () AS _source_row, {select} FROM {reader}",
+    )
+
+
+def open_source(conn: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSource:
+    """The file as a text relation; raises :class:`UnreadableFileError` if it cannot be opened.
+
+    Only the header (CSV) or the schema (Parquet, a sample for JSONL) is read here; errors
+    further into the file surface when the relation is scanned, as the same DuckDB errors.
+    """
+    if file.file_format is None:
+        raise UnreadableFileError(
+            f"{file.relative}: unsupported file type; extracts must end in"
+            " .csv, .csv.gz, .parquet, .jsonl, .jsonl.gz or .json.gz"
+        )
+    if file.size == 0:
+        raise UnreadableFileError(
+            f"{file.relative}: the file is empty (0 bytes), not even a header;"
+            " re-send the extract (a header-only CSV is how to say 'no rows')"
+        )
+    if file.file_format == "csv":
+        return _csv_source(file)
+    if file.file_format == "parquet":
+        return _parquet_source(conn, file)
+    return _json_source(conn, file, file.table.column_names)
