@@ -1,0 +1,283 @@
+"""The contract's rules compiled to DuckDB SQL: the fast path that splits a file's rows.
+
+:func:`checked_rows_sql` turns a :class:`~ingestion.readers.FileSource` (text columns) into one
+set-based SELECT with, per row:
+
+* every contract column typed per ``ColumnType.duckdb_type`` (``TRY_CAST`` of the text; enums
+  lower-cased, currencies upper-cased, timestamps with an offset converted to naive UTC,
+  booleans from true/false/1/0/yes/no in any case, JSON objects validated), and
+* ``_violations``: a list of ``{rule, column_name, reason}`` structs, empty for a good row.
+
+Rules, in the order they are reported:
+
+``required``               a required column is empty
+``type``                   the text does not parse as the column's type
+``accepted_values``        an enum value outside the contract's list (compared lower-case)
+``currency``               not an ISO 4217 code
+``min_value``/``max_value`` outside the contract's range
+``<row rule name>``        a contract row rule (a DuckDB predicate on the typed columns) is false
+``duplicate_key_in_file``  the key repeats an earlier valid row of the same file; the first
+                           valid row is kept and the repeats are quarantined
+
+``_raw_values`` holds the row's original text as a JSON object, for quarantined rows only.
+No Python touches the rows: DuckDB evaluates the whole statement, in parallel.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ingestion.contract import ISO_4217_CURRENCIES, Column, ColumnType, RowRule, TableSchema
+from ingestion.readers import FileSource
+from ingestion.sql import ident, literal
+
+#: Prefix of the original-text columns inside the generated statement.
+TEXT_PREFIX = "__text__"
+
+DUPLICATE_KEY_RULE = "duplicate_key_in_file"
+
+_INTEGER_TEXT = r"[+-]?[0-9]+(\.0*)?"
+_DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TRUE_TEXT = ("true", "1", "yes")
+_FALSE_TEXT = ("false", "0", "no")
+_SHOWN_CHARS = 120
+
+_TYPE_LABELS: dict[ColumnType, str] = {
+    ColumnType.STRING: "text",
+    ColumnType.INTEGER: "a whole number",
+    ColumnType.MONEY: "a decimal amount",
+    ColumnType.PERCENT: "a decimal percentage",
+    ColumnType.RATE: "a decimal rate",
+    ColumnType.DATE: "a date (YYYY-MM-DD)",
+    ColumnType.TIMESTAMP: "an ISO 8601 timestamp",
+    ColumnType.BOOLEAN: "a boolean (true/false, 1/0, yes/no)",
+    ColumnType.JSON: "a JSON object",
+}
+
+
+def text_column(column: str) -> str:
+    """The identifier of a column's original text inside :func:`checked_rows_sql`."""
+    return ident(TEXT_PREFIX + column)
+
+
+def _in_list(values: list[str]) -> str:
+    return ", ".join(literal(v) for v in values)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def blank(column: Column, text: str) -> str:
+    """SQL: the text stands for 'no value' (null, empty or blank; JSON ``null`` for JSON)."""
+    if column.type is ColumnType.JSON:
+        return f"(NULLIF(trim({text}), '') IS NULL OR trim({text}) = 'null')"
+    if column.type is ColumnType.STRING and not (column.accepted_values or column.is_currency):
+        return f"({text} IS NULL OR {text} = '')"
+    return f"(NULLIF(trim({text}), '') IS NULL)"
+
+
+def typed_value(column: Column, text: str) -> str:
+    """SQL: the column's typed value from its text, NULL when blank or unparseable."""
+    trimmed = f"NULLIF(trim({text}), '')"
+    match column.type:
+        case ColumnType.STRING if column.accepted_values:
+            return f"lower({trimmed})"
+        case ColumnType.STRING if column.is_currency:
+            return f"upper({trimmed})"
+        case ColumnType.STRING:
+            return f"NULLIF({text}, '')"
+        case ColumnType.INTEGER:
+            return (
+                f"CASE WHEN regexp_full_match({trimmed}, {literal(_INTEGER_TEXT)})"
+                f" THEN TRY_CAST({trimmed} AS BIGINT) END"
+            )
+        case ColumnType.DATE:
+            return (
+                f"CASE WHEN regexp_full_match({trimmed}, {literal(_DATE_TEXT)})"
+                f" THEN TRY_CAST({trimmed} AS DATE) END"
+            )
+        case ColumnType.TIMESTAMP:
+            return f"timezone('UTC', TRY_CAST({trimmed} AS TIMESTAMPTZ))"
+        case ColumnType.BOOLEAN:
+            return (
+                f"CASE WHEN lower({trimmed}) IN ({_in_list(list(_TRUE_TEXT))}) THEN true"
+                f" WHEN lower({trimmed}) IN ({_in_list(list(_FALSE_TEXT))}) THEN false END"
+            )
+        case ColumnType.JSON:
+            return (
+                f"CASE WHEN json_valid({trimmed}) THEN CASE WHEN json_type({trimmed}) = 'OBJECT'"
+                f" THEN CAST({trimmed} AS JSON) END END"
+            )
+        case _:
+            return f"TRY_CAST({trimmed} AS {column.type.duckdb_type})"
+
+
+def _violation(rule: str, column: str, reason_sql: str) -> str:
+    return f"{{'rule': {literal(rule)}, 'column_name': {literal(column)}, 'reason': {reason_sql}}}"
+
+
+def _shown(text: str) -> str:
+    """SQL: the original text quoted for a reason message (long values are cut)."""
+    return f"'''' || left({text}, {_SHOWN_CHARS}) || ''''"
+
+
+def column_violations(column: Column, text: str, typed: str) -> list[str]:
+    """SQL expressions, one per rule on ``column``: a violation struct, or NULL when it holds."""
+    checks: list[tuple[str, str, str]] = []  # (rule, condition, reason)
+    is_blank = blank(column, text)
+    if column.required:
+        checks.append(("required", is_blank, "'required value is missing'"))
+    if column.accepted_values:
+        values = list(column.accepted_values)
+        checks.append(
+            (
+                "accepted_values",
+                f"{typed} IS NOT NULL AND {typed} NOT IN ({_in_list(values)})",
+                f"{_shown(text)} || {literal(' is not one of: ' + ', '.join(values))}",
+            )
+        )
+    elif column.is_currency:
+        checks.append(
+            (
+                "currency",
+                f"{typed} IS NOT NULL AND {typed} NOT IN ({_in_list(sorted(ISO_4217_CURRENCIES))})",
+                f"{_shown(text)} || ' is not an ISO 4217 currency code'",
+            )
+        )
+    elif column.type is not ColumnType.STRING:
+        checks.append(
+            (
+                "type",
+                f"NOT {is_blank} AND {typed} IS NULL",
+                f"{_shown(text)} || ' is not {_TYPE_LABELS[column.type]}'",
+            )
+        )
+    if column.min_value is not None:
+        bound = _number(column.min_value)
+        checks.append(
+            (
+                "min_value",
+                f"{typed} < {bound}",
+                f"{_shown(text)} || ' is below the minimum {bound}'",
+            )
+        )
+    if column.max_value is not None:
+        bound = _number(column.max_value)
+        checks.append(
+            (
+                "max_value",
+                f"{typed} > {bound}",
+                f"{_shown(text)} || ' is above the maximum {bound}'",
+            )
+        )
+    return [
+        f"CASE WHEN {condition} THEN {_violation(rule, column.name, reason)} END"
+        for rule, condition, reason in checks
+    ]
+
+
+def referenced_columns(rule: RowRule, table: TableSchema) -> tuple[str, ...]:
+    """Contract columns a row rule's predicate mentions, in contract order."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rule.predicate_sql))
+    return tuple(c for c in table.column_names if c in words)
+
+
+def row_rule_passes(rule: RowRule) -> str:
+    """SQL: the row rule holds. NULL (an input the rule cannot judge) passes: missing or
+    unparseable inputs are reported by their own ``required``/``type`` rules."""
+    return f"coalesce(({rule.predicate_sql}), true)"
+
+
+def row_rule_violation(rule: RowRule, table: TableSchema) -> str:
+    columns = referenced_columns(rule, table)
+    values = " || ', ' || ".join(
+        f"{literal(c + '=')} || coalesce(CAST({ident(c)} AS VARCHAR), 'null')" for c in columns
+    )
+    reason = literal(f"expected {rule.description}")
+    if values:
+        reason = f"{reason} || ' (' || {values} || ')'"
+    return (
+        f"CASE WHEN NOT {row_rule_passes(rule)} THEN "
+        f"{_violation(rule.name, ', '.join(columns), reason)} END"
+    )
+
+
+def _text_or_null(source: FileSource, column: str) -> str:
+    return ident(column) if column in source.columns else "CAST(NULL AS VARCHAR)"
+
+
+def checked_rows_sql(table: TableSchema, source: FileSource) -> str:
+    """One SELECT: ``_source_row``, the typed contract columns, ``_violations``, ``_raw_values``."""
+    typed = ",\n        ".join(
+        f"{typed_value(c, _text_or_null(source, c.name))} AS {ident(c.name)}" for c in table.columns
+    )
+    texts = ",\n        ".join(
+        f"{_text_or_null(source, c.name)} AS {text_column(c.name)}" for c in table.columns
+    )
+    extra_texts = "".join(
+        f",\n        {ident(c)} AS {text_column(c)}"
+        for c in source.columns
+        if c not in table.column_names
+    )
+    violations = [
+        v for c in table.columns for v in column_violations(c, text_column(c.name), ident(c.name))
+    ] + [row_rule_violation(r, table) for r in table.row_rules]
+    key = [ident(k) for k in table.key]
+    key_join = " AND ".join(f"c.{k} = d.{k}" for k in key)
+    key_shown = " || ', ' || ".join(
+        f"{literal(k + '=')} || CAST(c.{ident(k)} AS VARCHAR)" for k in table.key
+    )
+    duplicate = _violation(
+        DUPLICATE_KEY_RULE,
+        ", ".join(table.key),
+        f"'key ' || {key_shown} || ' already appears at row ' || d._first_row"
+        " || ' of this file; the first valid row is kept'",
+    )
+    raw_json = ", ".join(f"{literal(c)}, {text_column(c)}" for c in _raw_columns(table, source))
+    contract_columns = ", ".join(ident(c) for c in table.column_names)
+    return f"""
+WITH src AS (
+    {source.relation_sql}
+),
+typed AS (
+    SELECT
+        _source_row,
+        {typed},
+        {texts}{extra_texts}
+    FROM src
+),
+checked AS (
+    SELECT *, list_filter([
+        {("," + chr(10) + "        ").join(violations)}
+    ], lambda v: v IS NOT NULL) AS _row_violations
+    FROM typed
+),
+dups AS (
+    SELECT {", ".join(key)}, min(_source_row) AS _first_row
+    FROM checked
+    WHERE len(_row_violations) = 0
+    GROUP BY {", ".join(key)}
+    HAVING count(*) > 1
+),
+final AS (
+    SELECT c.*,
+        CASE WHEN c._source_row > d._first_row
+            THEN list_append(c._row_violations, {duplicate})
+            ELSE c._row_violations END AS _violations
+    FROM checked AS c
+    LEFT JOIN dups AS d ON {key_join} AND len(c._row_violations) = 0
+)
+SELECT
+    _source_row,
+    {contract_columns},
+    _violations,
+    CASE WHEN len(_violations) > 0 THEN CAST(json_object({raw_json}) AS VARCHAR) END
+        AS _raw_values
+FROM final"""
+
+
+def _raw_columns(table: TableSchema, source: FileSource) -> list[str]:
+    """The columns shown in ``_raw_values``: what the file has, contract columns first."""
+    present = [c for c in table.column_names if c in source.columns]
+    return present + [c for c in source.columns if c not in table.column_names]
