@@ -1,0 +1,138 @@
+"""``raw.ingest_manifest``: one row per extract file version that ingestion decided on.
+
+A file is identified by its path relative to the landing directory plus its SHA-256:
+
+* same path and checksum as a ``loaded`` row -> skipped (nothing is read or written);
+* same path, new checksum -> a new ``file_version`` of the path, loaded in full;
+* same path and checksum as a ``refused`` row -> tried again on every run (a refusal may have
+  been caused by the code or the machine rather than the file); if it is refused again with
+  the same message nothing is written, and if it loads, a ``loaded`` row with the same
+  ``file_version`` joins the ``refused`` one.
+
+Counts: ``rows_read = rows_loaded + rows_quarantined`` for every row (a CHECK constraint).
+``rows_loaded`` counts the rows that passed validation; for event tables ``rows_duplicate`` of
+them were already in the raw table under the same key (from an earlier file) and were therefore
+not inserted again, so ``rows_loaded - rows_duplicate`` rows were inserted. A refused file has
+all counts 0: none of its rows entered the warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+from typing import Literal
+
+import duckdb
+
+MANIFEST_TABLE = "raw.ingest_manifest"
+
+FileStatus = Literal["loaded", "refused"]
+
+MANIFEST_DDL = f"""
+CREATE TABLE IF NOT EXISTS {MANIFEST_TABLE} (
+    source_file VARCHAR NOT NULL,
+    system VARCHAR NOT NULL,
+    table_name VARCHAR NOT NULL,
+    file_format VARCHAR,
+    file_size BIGINT NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_version INTEGER NOT NULL,
+    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'refused')),
+    rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_duplicate BIGINT NOT NULL,
+    message VARCHAR NOT NULL,
+    validation_report VARCHAR,
+    expectations_failed INTEGER,
+    loaded_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (source_file, file_sha256, status),
+    CHECK (rows_read = rows_loaded + rows_quarantined),
+    CHECK (rows_duplicate <= rows_loaded)
+)"""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    source_file: str
+    system: str
+    table_name: str
+    file_format: str | None
+    file_size: int
+    file_sha256: str
+    file_version: int
+    status: FileStatus
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    message: str
+    #: Path of the JSON validation report written for this file version.
+    validation_report: str | None
+    #: great-expectations expectations that failed on the file (None: not run).
+    expectations_failed: int | None
+    loaded_at: datetime
+
+
+_COLUMNS = ", ".join(f.name for f in fields(ManifestEntry))
+
+
+def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(MANIFEST_DDL)
+
+
+def exists(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ingestion ever ran against this warehouse."""
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_schema = 'raw' AND table_name = 'ingest_manifest'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _entries(conn: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> list:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM {MANIFEST_TABLE} WHERE {where}"
+        " ORDER BY source_file, file_version, loaded_at",
+        params,
+    ).fetchall()
+    return [ManifestEntry(*row) for row in rows]
+
+
+def entries_for(
+    conn: duckdb.DuckDBPyConnection, source_file: str, sha256: str
+) -> list[ManifestEntry]:
+    """Manifest rows of one file version (at most one ``loaded`` and one ``refused``)."""
+    return _entries(conn, "source_file = ? AND file_sha256 = ?", [source_file, sha256])
+
+
+def next_version(conn: duckdb.DuckDBPyConnection, source_file: str) -> int:
+    row = conn.execute(
+        f"SELECT coalesce(max(file_version), 0) + 1 FROM {MANIFEST_TABLE} WHERE source_file = ?",
+        [source_file],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def record(conn: duckdb.DuckDBPyConnection, entry: ManifestEntry) -> None:
+    """Insert (or, for a changed refusal of the same version, replace) one manifest row."""
+    placeholders = ", ".join("?" for _ in fields(ManifestEntry))
+    conn.execute(
+        f"INSERT OR REPLACE INTO {MANIFEST_TABLE} ({_COLUMNS}) VALUES ({placeholders})",
+        list(astuple(entry)),
+    )
+
+
+def latest_entries(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, ManifestEntry]:
+    """The current state of every path of a table: its newest version, ``loaded`` winning over
+    ``refused`` for the same version."""
+    latest: dict[str, ManifestEntry] = {}
+    for entry in _entries(conn, "table_name = ?", [table_name]):
+        current = latest.get(entry.source_file)
+        if current is None or (entry.file_version, entry.status == "loaded") >= (
+            current.file_version,
+            current.status == "loaded",
+        ):
+            latest[entry.source_file] = entry
+    return latest
