@@ -1,0 +1,1 @@
+"""Dagster definitions by area: ``ingestion`` (extracts into ``raw``), ``dbt`` (the models)."""
