@@ -45,9 +45,9 @@ class GenerationResult:
         c = self.config
         width = max(len(k) for k in self.rows)
         lines = [
-            f"Synthetic extracts as of {self.as_of.isoformat()} "
-            f"({c.accounts} accounts, {c.months} months from {c.start:%Y-%m}, seed {c.seed})",
-            f"Written to {self.out_dir}: {len(self.files)} files, {_size(self.bytes_written)}",
+            f"Synthetic extracts as of {self.as_of.isoformat()}",
+            f"{c.accounts} accounts, {c.months} months from {c.start:%Y-%m}, seed {c.seed}",
+            f"{len(self.files)} files, {_size(self.bytes_written)} in {self.out_dir}",
         ]
         for name in sorted(self.rows):
             lines.append(f"  {name:<{width}}  {self.rows[name]:>12,} rows")
