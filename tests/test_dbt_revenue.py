@@ -10,6 +10,7 @@ after the file's stem, and the manifest parsed once bakes that name into every r
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -21,6 +22,7 @@ import duckdb
 import pytest
 
 from ingestion.contract import TABLES
+from metrics.dbt_vars import metric_vars
 
 dbt_main = pytest.importorskip("dbt.cli.main")
 
@@ -289,7 +291,7 @@ class Dbt:
         try:
             runner = dbt_main.dbtRunner(manifest=self.manifest)
             return runner.invoke(
-                ["build", "--quiet", *self.common, "--vars", f"{{as_of: '{AS_OF}'}}", *args]
+                ["build", "--quiet", *self.common, "--vars", json.dumps({"as_of": AS_OF, **metric_vars()}), *args]
             )
         finally:
             if previous is None:
