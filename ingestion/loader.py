@@ -266,9 +266,12 @@ def load_file(
         return _refuse(conn, version, str(exc), report, None)
     missing = [c for c in file.table.required_columns if c not in source.declared]
     if missing:
-        validation = validate_source(
-            conn, file.table, source, sample_rows=_sample_rows(file.table, event_sample_rows)
-        )
+        try:  # GX shows what the file does have; it may also be unreadable further in
+            validation: ValidationResult | None = validate_source(
+                conn, file.table, source, sample_rows=_sample_rows(file.table, event_sample_rows)
+            )
+        except READ_ERRORS:
+            validation = None
         message = (
             f"{file.relative}: missing required column(s) {', '.join(missing)}"
             f" (the file has: {', '.join(source.declared)}). {RESEND_ADVICE}"

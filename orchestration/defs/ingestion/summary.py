@@ -8,6 +8,7 @@ what the Dagster UI shows for the same run.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 
@@ -74,9 +75,16 @@ def ingestion_resources(settings: Settings) -> dict[str, object]:
     }
 
 
+def _root_cause(error: Any) -> str:
+    """The innermost error of Dagster's wrapped step error, e.g. ``RuntimeError: disk full``."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 def _step_errors(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     return {
-        event.step_key: event.step_failure_data.error.message.strip()
+        event.step_key: _root_cause(event.step_failure_data.error)
         for event in result.all_events
         if event.is_step_failure
         and event.step_key
