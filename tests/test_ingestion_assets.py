@@ -135,3 +135,26 @@ def test_csw_ingest_without_a_landing_directory_says_what_to_do(
     )
     assert result.exit_code == 2
     assert "does not exist" in " ".join(result.output.split())
+
+
+def test_a_crashing_asset_is_reported_and_the_other_tables_still_load(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingestion import loader
+
+    write_csv(settings.landing, "plans", "p.csv", [example_row("plans")])
+    write_csv(settings.landing, "accounts", "a.csv", [example_row("accounts")])
+    real_insert = loader.insert_good_rows
+
+    def crash_on_accounts(conn, version):
+        if version.schema.name == "accounts":
+            raise RuntimeError("simulated crash")
+        return real_insert(conn, version)
+
+    monkeypatch.setattr(loader, "insert_good_rows", crash_on_accounts)
+    outcome = run_ingestion(settings)
+
+    assert not outcome.success and not outcome.ok
+    tables = {t.table: t for t in outcome.tables}
+    assert tables["crm/accounts"].error == "RuntimeError: simulated crash"
+    assert tables["billing/plans"].files_loaded == 1

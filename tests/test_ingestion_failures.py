@@ -217,3 +217,13 @@ def test_every_raw_table_exists_when_no_file_ever_arrived(wh: Warehouse) -> None
     assert counts == {schema.name: 0 for schema in TABLES}
     assert wh.scalar("SELECT count(*) FROM raw.ingest_manifest") == 0
     assert wh.scalar("SELECT count(*) FROM raw.quarantine") == 0
+
+
+def test_truncated_gzip_lacking_a_required_column_is_refused_not_crashed(wh: Warehouse) -> None:
+    _good_accounts(wh)
+    rows = [example_row("accounts", account_id=f"a{i}", name="x" * 50) for i in range(2000)]
+    for row in rows:
+        del row["segment"]
+    data = gzip.compress(csv_text(rows).encode())
+    table_path(wh.landing, "accounts", "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    assert "missing required column(s) segment" in _refusal(wh, "cut.csv.gz")
