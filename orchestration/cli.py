@@ -171,7 +171,9 @@ def _run_pipeline(settings: Settings) -> None:
     for failure in outcome.failures:
         console.print(f"[red]failed[/red] {failure}")
     for check in outcome.failed_checks:
-        console.print(f"[yellow]check failed[/yellow] {check}")
+        console.print(f"[red]check failed[/red] {check}")
+    for check in outcome.warned_checks:
+        console.print(f"[yellow]warning[/yellow] {check}")
     if not outcome.success:
         console.print(f"[red]Run {outcome.run_id} failed.[/red] Fix the errors above and run again.")
         raise typer.Exit(1)

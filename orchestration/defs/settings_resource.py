@@ -1,0 +1,71 @@
+"""The settings object as a Dagster resource, so assets and sensors read the same locations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.settings import Settings
+
+#: Every asset that writes the warehouse runs in this pool; dagster.yaml limits it to one slot
+#: because DuckDB allows a single writer per file.
+WAREHOUSE_WRITER_POOL = "warehouse_writer"
+
+
+class SettingsResource(dg.ConfigurableResource):
+    """Resolved settings (see ``orchestration.settings``), carried into runs as plain strings."""
+
+    landing_dir: str
+    warehouse_path: str
+    publish_dir: str
+    as_of: str
+    duckdb_memory_limit: str
+    duckdb_threads: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SettingsResource:
+        return cls(
+            landing_dir=str(settings.landing),
+            warehouse_path=str(settings.warehouse),
+            publish_dir=str(settings.publish),
+            as_of=settings.as_of.isoformat(),
+            duckdb_memory_limit=settings.duckdb_memory_limit,
+            duckdb_threads=settings.duckdb_threads,
+        )
+
+    def to_settings(self) -> Settings:
+        return Settings(
+            landing_dir=self.landing_dir,
+            warehouse_path=self.warehouse_path,
+            publish_dir=self.publish_dir,
+            as_of=date.fromisoformat(self.as_of),
+            duckdb_memory_limit=self.duckdb_memory_limit,
+            duckdb_threads=self.duckdb_threads,
+        )
+
+    def dbt_environment(self) -> dict[str, str]:
+        """The variables ``dbt_project/profiles.yml`` reads."""
+        return {
+            "CSW_WAREHOUSE_PATH": str(Path(self.warehouse_path).resolve()),
+            "CSW_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "CSW_DBT_THREADS": str(self.duckdb_threads),
+        }
+
+    @contextmanager
+    def dbt_environment_applied(self) -> Iterator[None]:
+        """dagster-dbt starts dbt with this process's environment: set ours for the call only."""
+        saved = {k: os.environ.get(k) for k in self.dbt_environment()}
+        os.environ.update(self.dbt_environment())
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
