@@ -83,7 +83,7 @@ def test_every_table_is_written_in_the_landing_layout(small: GenerationResult) -
             assert [f.name for f in files] == [f"{schema.name}.csv"]
     assert sorted(small.files) == sorted(p for t in TABLES for p in _files(t, root))
     assert small.bytes_written == sum(p.stat().st_size for p in small.files)
-    assert small.as_of == date(2024, 8, 31)
+    assert small.as_of == date(2024, 8, 31) == SMALL.last_day
     summary = small.summary()
     assert "2024-08-31" in summary and str(root) in summary and "product/events" in summary
 

@@ -9,7 +9,7 @@ scoring reads. ``docs/synthetic-data.md`` explains how these numbers drive the m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from metrics.health_config import HealthConfig, default_health_config
 
@@ -37,6 +37,12 @@ class GeneratorConfig:
             raise ValueError(
                 f"start must be the first day of a month, got {self.start.isoformat()}"
             )
+
+    @property
+    def last_day(self) -> date:
+        """The data's as-of date: the last day of the last generated month."""
+        years, month_index = divmod(self.start.month - 1 + self.months, 12)
+        return date(self.start.year + years, month_index + 1, 1) - timedelta(days=1)
 
 
 # --- Segments ----------------------------------------------------------------------------------
