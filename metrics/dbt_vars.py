@@ -6,6 +6,7 @@ them, so each number is written once, in the YAML. The SQL computes; Python only
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from metrics.health_config import HealthConfig, default_health_config
@@ -28,3 +29,8 @@ def metric_vars(config: HealthConfig | None = None) -> dict[str, Any]:
         "renewal_window_days": lifecycle.renewal_window_days,
         "lifecycle_stage_days": lifecycle.stage_days.model_dump(),
     }
+
+
+def dbt_vars(as_of: date, config: HealthConfig | None = None) -> dict[str, Any]:
+    """All vars of a dbt invocation: the reporting date and the metric configuration."""
+    return {"as_of": as_of.isoformat(), **metric_vars(config)}

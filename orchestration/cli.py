@@ -175,7 +175,9 @@ def _run_pipeline(settings: Settings) -> None:
     for check in outcome.warned_checks:
         console.print(f"[yellow]warning[/yellow] {check}")
     if not outcome.success:
-        console.print(f"[red]Run {outcome.run_id} failed.[/red] Fix the errors above and run again.")
+        console.print(
+            f"[red]Run {outcome.run_id} failed.[/red] Fix the errors above and run again."
+        )
         raise typer.Exit(1)
     console.print(f"[green]Run {outcome.run_id} succeeded.[/green] Warehouse: {settings.warehouse}")
 
@@ -199,6 +201,16 @@ def demo(
         console.print(f"Using the sample extracts already in {settings.landing}")
     settings = _settings(as_of=as_of or sample_as_of)
     _run_pipeline(settings)
+
+
+@app.command("dbt-vars")
+def dbt_vars(as_of: str | None = AsOfOpt) -> None:
+    """Print the dbt --vars (reporting date and metric configuration) as JSON."""
+    import json
+
+    from metrics.dbt_vars import dbt_vars as vars_for
+
+    typer.echo(json.dumps(vars_for(_settings(as_of=as_of).as_of)))
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from ingestion.contract import TABLES
-from metrics.dbt_vars import metric_vars
+from metrics.dbt_vars import dbt_vars
 
 dbt_main = pytest.importorskip("dbt.cli.main")
 
@@ -291,7 +291,14 @@ class Dbt:
         try:
             runner = dbt_main.dbtRunner(manifest=self.manifest)
             return runner.invoke(
-                ["build", "--quiet", *self.common, "--vars", json.dumps({"as_of": AS_OF, **metric_vars()}), *args]
+                [
+                    "build",
+                    "--quiet",
+                    *self.common,
+                    "--vars",
+                    json.dumps(dbt_vars(date.fromisoformat(AS_OF))),
+                    *args,
+                ]
             )
         finally:
             if previous is None:

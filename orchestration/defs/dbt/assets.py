@@ -7,6 +7,7 @@ Sources map onto the ingestion assets through ``meta.dagster.asset_key`` in
 import json
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from metrics.dbt_vars import dbt_vars
 from orchestration.defs.dbt.project import dbt_project, prepared_manifest
 from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL, SettingsResource
 
@@ -45,13 +47,6 @@ def _layer(props: Mapping[str, Any]) -> str:
     return fqn[1] if props["resource_type"] == "model" and len(fqn) > 2 else props["resource_type"]
 
 
-def dbt_vars(settings: SettingsResource) -> dict[str, Any]:
-    """The vars every dbt invocation gets: the reporting date and the metric configuration."""
-    from metrics.dbt_vars import metric_vars
-
-    return {"as_of": settings.as_of, **metric_vars()}
-
-
 @cache
 def build_dbt_assets() -> dg.AssetsDefinition:
     """The ``@dbt_assets`` definition; built on first use because it needs the manifest."""
@@ -68,7 +63,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
-        args = ["build", "--vars", json.dumps(dbt_vars(settings))]
+        args = ["build", "--vars", json.dumps(dbt_vars(date.fromisoformat(settings.as_of)))]
         with settings.dbt_environment_applied():
             yield from dbt.cli(args, context=context).stream()
 
