@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from orchestration.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
 
 app = typer.Typer(
     name="csw",
@@ -16,7 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
+#: Piped output keeps wide report tables readable; a terminal uses its own width.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 @app.callback()
@@ -211,6 +218,106 @@ def dbt_vars(as_of: str | None = AsOfOpt) -> None:
     from metrics.dbt_vars import dbt_vars as vars_for
 
     typer.echo(json.dumps(vars_for(_settings(as_of=as_of).as_of)))
+
+
+report_app = typer.Typer(
+    help="Finance and RevOps reports from the published warehouse.", no_args_is_help=True
+)
+app.add_typer(report_app, name="report")
+
+FormatOpt = typer.Option("table", "--format", help="table, csv, json or md.")
+
+
+def _emit(frame: pl.DataFrame, fmt: str, title: str) -> None:
+    from metrics.report_rendering import FORMATS, render_text, rich_table
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    if fmt == "table":
+        console.print(rich_table(frame, title))
+        if frame.is_empty():
+            console.print("[yellow]No rows for this selection.[/yellow]")
+    else:
+        typer.echo(render_text(frame, fmt), nl=False)
+
+
+def _serving(publish: Path | None) -> duckdb.DuckDBPyConnection:
+    from metrics.reports import ReportError, open_serving_copy
+
+    settings = _settings(publish_dir=publish)
+    try:
+        return open_serving_copy(settings.serving_copy)
+    except ReportError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def _segment_flag(by: str | None) -> bool:
+    if by not in (None, "segment"):
+        raise typer.BadParameter("--by takes 'segment'")
+    return by == "segment"
+
+
+@report_app.command("retention")
+def report_retention(
+    grain: str = typer.Option("quarter", "--grain", help="month, quarter, year or trailing_12m."),
+    start: str = typer.Option(..., "--from", help="First period's start month, YYYY-MM."),
+    end: str = typer.Option(..., "--to", help="Last period's start month, YYYY-MM."),
+    by: str | None = typer.Option(None, "--by", help="'segment' to break down by segment."),
+    fmt: str = FormatOpt,
+    publish: Path | None = PublishOpt,
+) -> None:
+    """NRR, GRR and the cohort MRR bridge per period (point-to-point cohorts)."""
+    from metrics.reports import MonthRange, ReportError, retention
+
+    try:
+        months = MonthRange.parse(start, end)
+        with _serving(publish) as con:
+            frame = retention(con, grain, months, _segment_flag(by))
+    except ReportError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _emit(frame, fmt, f"Revenue retention by {grain}, {start} to {end}")
+
+
+@report_app.command("mrr")
+def report_mrr(
+    start: str = typer.Option(..., "--from", help="First month, YYYY-MM."),
+    end: str = typer.Option(..., "--to", help="Last month, YYYY-MM."),
+    by: str | None = typer.Option(None, "--by", help="'segment' to break down by segment."),
+    fmt: str = FormatOpt,
+    publish: Path | None = PublishOpt,
+) -> None:
+    """The monthly MRR bridge: start + new + expansion + reactivation - contraction - churn = end."""
+    from metrics.reports import MonthRange, ReportError, mrr_bridge
+
+    try:
+        months = MonthRange.parse(start, end)
+        with _serving(publish) as con:
+            frame = mrr_bridge(con, months, _segment_flag(by))
+    except ReportError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _emit(frame, fmt, f"MRR bridge, {start} to {end}")
+
+
+@app.command("lists")
+def lists(
+    name: str = typer.Argument(..., help="risk, expansion or alerts."),
+    owner: str | None = typer.Option(None, "--owner", help="Only this CSM's accounts."),
+    fmt: str = FormatOpt,
+    publish: Path | None = PublishOpt,
+) -> None:
+    """The latest published risk list, expansion list or adoption alerts."""
+    from metrics.reports import ReportError, account_list
+
+    try:
+        with _serving(publish) as con:
+            frame = account_list(con, name, owner)
+    except ReportError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _emit(frame, fmt, f"{name} list" + (f" for {owner}" if owner else ""))
 
 
 def main() -> None:
