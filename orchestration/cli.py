@@ -159,41 +159,54 @@ def ingest(
 def run(
     landing: Path | None = LandingOpt,
     warehouse: Path | None = WarehouseOpt,
+    publish: Path | None = PublishOpt,
     as_of: str | None = AsOfOpt,
 ) -> None:
-    """Ingest new extracts, then build and test every dbt model, in-process through Dagster."""
-    settings = _settings(landing_dir=landing, warehouse_path=warehouse, as_of=as_of)
-    _run_pipeline(settings)
+    """Ingest new extracts, build and test every dbt model, publish, in-process through Dagster."""
+    settings = _settings(
+        landing_dir=landing, warehouse_path=warehouse, publish_dir=publish, as_of=as_of
+    )
+    _run_jobs(settings)
 
 
-def _run_pipeline(settings: Settings) -> None:
+def _run_jobs(settings: Settings, jobs: tuple[str, ...] = ("pipeline",)) -> None:
+    """Run ``jobs`` in order in-process; stop at the first failure with exit code 1.
+
+    dbt's own progress output goes to ``<home>/logs/last-run.log`` rather than the terminal.
+    """
+    from contextlib import redirect_stdout
+
     from orchestration.pipeline_run import run_job
 
+    log = settings.warehouse.parent / "logs" / "last-run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     console.print(
-        f"Running the pipeline as of [bold]{settings.as_of}[/bold]: "
+        f"Running {', '.join(jobs)} as of [bold]{settings.as_of}[/bold]: "
         f"{settings.landing} -> {settings.warehouse}"
     )
-    with console.status("Ingesting, building and testing..."):
-        outcome = run_job(settings)
-    for failure in outcome.failures:
-        console.print(f"[red]failed[/red] {failure}")
-    for check in outcome.failed_checks:
-        console.print(f"[red]check failed[/red] {check}")
-    for check in outcome.warned_checks:
-        console.print(f"[yellow]warning[/yellow] {check}")
-    if not outcome.success:
-        console.print(
-            f"[red]Run {outcome.run_id} failed.[/red] Fix the errors above and run again."
-        )
-        raise typer.Exit(1)
-    console.print(f"[green]Run {outcome.run_id} succeeded.[/green] Warehouse: {settings.warehouse}")
+    for job in jobs:
+        with console.status(f"Running {job}..."), log.open("w") as sink, redirect_stdout(sink):
+            outcome = run_job(settings, job)
+        for failure in outcome.failures:
+            console.print(f"[red]failed[/red] {failure}")
+        for check in outcome.failed_checks:
+            console.print(f"[red]check failed[/red] {check}")
+        for check in outcome.warned_checks:
+            console.print(f"[yellow]warning[/yellow] {check}")
+        if not outcome.success:
+            console.print(
+                f"[red]{job} run {outcome.run_id} failed.[/red] Fix the errors above and run "
+                f"again; dbt's log of the run: {log}"
+            )
+            raise typer.Exit(1)
+        console.print(f"[green]{job} run {outcome.run_id} succeeded.[/green]")
 
 
 @app.command()
 def demo(
     as_of: str | None = AsOfOpt,
 ) -> None:
-    """Generate the embedded sample extracts if missing, then run the whole pipeline on them."""
+    """Generate the embedded sample extracts if missing, run the whole pipeline, show results."""
     from ingestion.synthetic import GeneratorConfig, generate_extracts
 
     settings = _settings()
@@ -207,7 +220,54 @@ def demo(
         sample_as_of = config.last_day
         console.print(f"Using the sample extracts already in {settings.landing}")
     settings = _settings(as_of=as_of or sample_as_of)
-    _run_pipeline(settings)
+    _run_jobs(settings, ("pipeline", "weekly_lists", "finance_close"))
+    _show_demo_results(settings)
+
+
+def _show_demo_results(settings: Settings) -> None:
+    from metrics.report_rendering import rich_table
+    from metrics.reports import account_list, latest_closed_quarter, open_serving_copy
+
+    with open_serving_copy(settings.serving_copy) as con:
+        console.print(rich_table(latest_closed_quarter(con), "NRR and GRR, last complete quarter"))
+        for name, columns in DEMO_LIST_COLUMNS.items():
+            frame = account_list(con, name).head(5)
+            shown = [c for c in columns if c in frame.columns]
+            console.print(rich_table(frame.select(shown), f"Top five of the {name} list"))
+    console.print(
+        "\n".join(
+            [
+                f"Warehouse (working copy): {settings.warehouse}",
+                f"Serving copy for BI tools and analysts: {settings.serving_copy}",
+                f"Published marts, lists and finance close: {settings.publish}",
+                "Dagster UI: .venv/bin/dagster dev, then http://127.0.0.1:3000",
+                "Reports: .venv/bin/csw report retention --grain quarter --from 2024-07 --to 2025-04",
+            ]
+        )
+    )
+
+
+DEMO_LIST_COLUMNS: dict[str, tuple[str, ...]] = {
+    "risk": (
+        "list_rank",
+        "account_id",
+        "account_name",
+        "owner",
+        "arr_at_risk_usd",
+        "health_score",
+        "churn_risk",
+        "play",
+    ),
+    "expansion": (
+        "list_rank",
+        "account_id",
+        "account_name",
+        "owner",
+        "current_arr_usd",
+        "signals",
+        "estimated_opportunity_usd",
+    ),
+}
 
 
 @app.command("dbt-vars")

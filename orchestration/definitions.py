@@ -8,26 +8,28 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.jobs import PIPELINE_JOB
 from orchestration.settings import Settings, load_settings
 
-PIPELINE_JOB = "pipeline"
+__all__ = ["PIPELINE_JOB", "build_definitions", "defs"]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
     from orchestration.defs.ingestion.assets import ingestion_asset_checks, ingestion_assets
+    from orchestration.defs.ingestion.sensors import landing_sensor
+    from orchestration.defs.jobs import build_jobs
+    from orchestration.defs.publishing.assets import build_publishing_assets
+    from orchestration.defs.schedules import build_schedules
     from orchestration.defs.settings_resource import SettingsResource
     from orchestration.resources import duckdb_resource
 
-    pipeline = dg.define_asset_job(
-        PIPELINE_JOB,
-        selection=dg.AssetSelection.all(),
-        description="Ingest new extracts, build and test every dbt model.",
-    )
     return dg.Definitions(
-        assets=[*ingestion_assets, build_dbt_assets()],
+        assets=[*ingestion_assets, build_dbt_assets(), *build_publishing_assets()],
         asset_checks=[*ingestion_asset_checks],
-        jobs=[pipeline],
+        jobs=build_jobs(),
+        schedules=build_schedules(settings.timezone),
+        sensors=[landing_sensor],
         resources={
             "duckdb": duckdb_resource(settings),
             "dbt": dbt_resource(),

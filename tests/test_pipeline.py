@@ -1,6 +1,7 @@
 """The whole pipeline through Dagster: definitions load, a run on generated data, a failing run."""
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -14,7 +15,8 @@ from typer.testing import CliRunner
 from ingestion.contract import TABLES
 from ingestion.synthetic import GeneratorConfig, generate_extracts
 from orchestration.cli import app
-from orchestration.definitions import PIPELINE_JOB, build_definitions
+from orchestration.definitions import build_definitions
+from orchestration.defs.jobs import FINANCE_CLOSE_JOB, PIPELINE_JOB, WEEKLY_LISTS_JOB
 from orchestration.pipeline_run import run_job
 from orchestration.settings import Settings
 
@@ -107,18 +109,58 @@ def test_a_second_run_changes_nothing(completed_run: Settings) -> None:
     assert snapshot() == before
 
 
-def test_csw_run_exits_non_zero_when_the_build_fails(landing: Path, tmp_path: Path) -> None:
+def test_the_pipeline_publishes_marts_and_a_serving_copy(completed_run: Settings) -> None:
+    published = completed_run.publish
+    assert (published / "marts" / "fct_mrr_monthly.parquet").exists()
+    with duckdb.connect(str(completed_run.serving_copy), read_only=True) as con:
+        served = con.execute("select count(*) from marts.fct_mrr_monthly").fetchone()[0]
+    assert served > 0
+
+
+def test_weekly_lists_and_finance_close_jobs_publish_their_files(completed_run: Settings) -> None:
+    for job in (WEEKLY_LISTS_JOB, FINANCE_CLOSE_JOB):
+        outcome = run_job(completed_run, job)
+        assert outcome.success, (job, outcome.failures)
+    lists = completed_run.publish / "lists"
+    assert (lists / "latest").resolve().name == SAMPLE.last_day.isoformat()
+    assert (lists / "latest" / "risk_list.csv").exists()
+    close = completed_run.publish / "finance" / "2024-03"
+    with duckdb.connect() as con:
+        grains = con.execute(
+            f"select distinct period_grain from '{close / 'retention.parquet'}' order by 1"
+        ).fetchall()
+        bridge_months = con.execute(
+            f"select distinct month from '{close / 'mrr_bridge.parquet'}'"
+        ).fetchall()
+    assert grains == [("month",), ("quarter",)], "March closes its month and its quarter"
+    assert bridge_months == [(date(2024, 3, 1),)]
+
+
+def _fingerprint(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_failed_build_exits_non_zero_and_publishes_nothing(
+    landing: Path, completed_run: Settings, tmp_path: Path
+) -> None:
     broken = tmp_path / "landing"
-    subprocess.run(["cp", "-r", str(landing), str(broken)], check=True)
+    shutil.copytree(landing, broken)
     rates = broken / "billing" / "fx_rates" / "fx_rates.csv"
     lines = rates.read_text().splitlines(keepends=True)
     rates.write_text(
         "".join(line for line in lines if "2024-02-01" not in line or "EUR" not in line)
     )
+    publish = tmp_path / "published"
+    shutil.copytree(completed_run.publish, publish, symlinks=True)
+    before = _fingerprint(publish)
+
     result = CliRunner().invoke(
         app,
         ["run", "--landing", str(broken), "--warehouse", str(tmp_path / "wh.duckdb"),
-         "--as-of", SAMPLE.last_day.isoformat()],
+         "--publish", str(publish), "--as-of", SAMPLE.last_day.isoformat()],
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "EUR" in result.output and "2024-02" in result.output
+    assert _fingerprint(publish) == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +16,13 @@ from orchestration.settings import Settings
 #: because DuckDB allows a single writer per file.
 WAREHOUSE_WRITER_POOL = "warehouse_writer"
 
+#: Run tag a schedule sets to the date its tick stands for; it wins over the settings' date.
+AS_OF_TAG = "csw/as_of"
+
+
+def _today_utc() -> date:
+    return datetime.now(UTC).date()
+
 
 class SettingsResource(dg.ConfigurableResource):
     """Resolved settings (see ``orchestration.settings``), carried into runs as plain strings."""
@@ -23,7 +30,9 @@ class SettingsResource(dg.ConfigurableResource):
     landing_dir: str
     warehouse_path: str
     publish_dir: str
-    as_of: str
+    #: The reporting date set explicitly (flag or CSW_AS_OF); empty = today (UTC) when a run starts,
+    #: so a long-running deployment never reports as of the day its code was loaded.
+    as_of: str = ""
     duckdb_memory_limit: str
     duckdb_threads: int
 
@@ -33,20 +42,17 @@ class SettingsResource(dg.ConfigurableResource):
             landing_dir=str(settings.landing),
             warehouse_path=str(settings.warehouse),
             publish_dir=str(settings.publish),
-            as_of=settings.as_of.isoformat(),
+            as_of=settings.as_of.isoformat() if "as_of" in settings.model_fields_set else "",
             duckdb_memory_limit=settings.duckdb_memory_limit,
             duckdb_threads=settings.duckdb_threads,
         )
 
-    def to_settings(self) -> Settings:
-        return Settings(
-            landing_dir=self.landing_dir,
-            warehouse_path=self.warehouse_path,
-            publish_dir=self.publish_dir,
-            as_of=date.fromisoformat(self.as_of),
-            duckdb_memory_limit=self.duckdb_memory_limit,
-            duckdb_threads=self.duckdb_threads,
-        )
+    def as_of_for(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
+        """The run's reporting date: its ``csw/as_of`` tag, else the settings' date, else today."""
+        tagged = context.run.tags.get(AS_OF_TAG)
+        if tagged:
+            return date.fromisoformat(tagged)
+        return date.fromisoformat(self.as_of) if self.as_of else _today_utc()
 
     def dbt_environment(self) -> dict[str, str]:
         """The variables ``dbt_project/profiles.yml`` reads."""

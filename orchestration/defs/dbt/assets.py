@@ -7,7 +7,6 @@ Sources map onto the ingestion assets through ``meta.dagster.asset_key`` in
 import json
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
-        args = ["build", "--vars", json.dumps(dbt_vars(date.fromisoformat(settings.as_of)))]
+        args = ["build", "--vars", json.dumps(dbt_vars(settings.as_of_for(context)))]
         with settings.dbt_environment_applied():
             yield from dbt.cli(args, context=context).stream()
 

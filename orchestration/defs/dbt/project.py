@@ -58,3 +58,18 @@ def prepared_manifest() -> Path:
 
         dbt_resource().cli(["--quiet", "parse"], target_path=project.target_path).wait()
     return project.manifest_path
+
+
+@cache
+def mart_names() -> tuple[str, ...]:
+    """The models under ``models/marts``, as named in the ``marts`` schema."""
+    import json
+
+    manifest = json.loads(prepared_manifest().read_text(encoding="utf-8"))
+    return tuple(
+        sorted(
+            node["name"]
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and node["fqn"][1:2] == ["marts"]
+        )
+    )

@@ -1,0 +1,40 @@
+"""The jobs: the daily pipeline, the weekly lists, the monthly finance close, and ingestion."""
+
+import dagster as dg
+
+from orchestration.defs.ingestion.assets import ingestion_assets
+
+PIPELINE_JOB = "pipeline"
+WEEKLY_LISTS_JOB = "weekly_lists"
+FINANCE_CLOSE_JOB = "finance_close"
+INGEST_JOB = "ingest"
+
+LISTS_KEY = dg.AssetKey(["published", "lists"])
+FINANCE_CLOSE_KEY = dg.AssetKey(["published", "finance_close"])
+
+
+def build_jobs() -> list:  # of unresolved asset jobs (not exported by dagster)
+    return [
+        dg.define_asset_job(
+            PIPELINE_JOB,
+            selection=dg.AssetSelection.all()
+            - dg.AssetSelection.assets(LISTS_KEY, FINANCE_CLOSE_KEY),
+            description="Ingest new extracts, build and test every dbt model, publish the marts "
+            "and the serving copy.",
+        ),
+        dg.define_asset_job(
+            WEEKLY_LISTS_JOB,
+            selection=dg.AssetSelection.assets(LISTS_KEY),
+            description="Publish the risk and expansion lists and the adoption alerts.",
+        ),
+        dg.define_asset_job(
+            FINANCE_CLOSE_JOB,
+            selection=dg.AssetSelection.assets(FINANCE_CLOSE_KEY),
+            description="Publish the closed month's retention report and MRR bridge.",
+        ),
+        dg.define_asset_job(
+            INGEST_JOB,
+            selection=dg.AssetSelection.assets(*ingestion_assets),
+            description="Load new extract files into raw.*.",
+        ),
+    ]
