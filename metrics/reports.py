@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
 
 import duckdb
 import polars as pl
 
-Grain = Literal["month", "quarter", "year", "trailing_12m"]
 GRAINS: tuple[str, ...] = ("month", "quarter", "year", "trailing_12m")
 LISTS: dict[str, str] = {
     "risk": "marts.risk_list",
@@ -69,7 +67,7 @@ def _month(text: str, flag: str) -> date:
 
 
 def retention(
-    con: duckdb.DuckDBPyConnection, grain: Grain, months: MonthRange, by_segment: bool
+    con: duckdb.DuckDBPyConnection, grain: str, months: MonthRange, by_segment: bool
 ) -> pl.DataFrame:
     """NRR, GRR and the cohort's MRR bridge per period starting within ``months``."""
     if grain not in GRAINS:

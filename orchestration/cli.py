@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -301,15 +302,23 @@ def _emit(frame: pl.DataFrame, fmt: str, title: str) -> None:
         typer.echo(render_text(frame, fmt), nl=False)
 
 
-def _serving(publish: Path | None) -> duckdb.DuckDBPyConnection:
+def _report(
+    fetch: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame],
+    publish: Path | None,
+    fmt: str,
+    title: str,
+) -> None:
+    """Read a report from the serving copy and print it; a report error exits with code 2."""
     from metrics.reports import ReportError, open_serving_copy
 
     settings = _settings(publish_dir=publish)
     try:
-        return open_serving_copy(settings.serving_copy)
+        with open_serving_copy(settings.serving_copy) as con:
+            frame = fetch(con)
     except ReportError as exc:
         console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(2) from exc
+    _emit(frame, fmt, title)
 
 
 def _segment_flag(by: str | None) -> bool:
@@ -328,16 +337,14 @@ def report_retention(
     publish: Path | None = PublishOpt,
 ) -> None:
     """NRR, GRR and the cohort MRR bridge per period (point-to-point cohorts)."""
-    from metrics.reports import MonthRange, ReportError, retention
+    from metrics.reports import MonthRange, retention
 
-    try:
-        months = MonthRange.parse(start, end)
-        with _serving(publish) as con:
-            frame = retention(con, grain, months, _segment_flag(by))
-    except ReportError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    _emit(frame, fmt, f"Revenue retention by {grain}, {start} to {end}")
+    _report(
+        lambda con: retention(con, grain, MonthRange.parse(start, end), _segment_flag(by)),
+        publish,
+        fmt,
+        f"Revenue retention by {grain}, {start} to {end}",
+    )
 
 
 @report_app.command("mrr")
@@ -349,16 +356,14 @@ def report_mrr(
     publish: Path | None = PublishOpt,
 ) -> None:
     """The monthly MRR bridge: start + new + expansion + reactivation - contraction - churn = end."""
-    from metrics.reports import MonthRange, ReportError, mrr_bridge
+    from metrics.reports import MonthRange, mrr_bridge
 
-    try:
-        months = MonthRange.parse(start, end)
-        with _serving(publish) as con:
-            frame = mrr_bridge(con, months, _segment_flag(by))
-    except ReportError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    _emit(frame, fmt, f"MRR bridge, {start} to {end}")
+    _report(
+        lambda con: mrr_bridge(con, MonthRange.parse(start, end), _segment_flag(by)),
+        publish,
+        fmt,
+        f"MRR bridge, {start} to {end}",
+    )
 
 
 @app.command("lists")
@@ -369,15 +374,10 @@ def lists(
     publish: Path | None = PublishOpt,
 ) -> None:
     """The latest published risk list, expansion list or adoption alerts."""
-    from metrics.reports import ReportError, account_list
+    from metrics.reports import account_list
 
-    try:
-        with _serving(publish) as con:
-            frame = account_list(con, name, owner)
-    except ReportError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    _emit(frame, fmt, f"{name} list" + (f" for {owner}" if owner else ""))
+    title = f"{name} list" + (f" for {owner}" if owner else "")
+    _report(lambda con: account_list(con, name, owner), publish, fmt, title)
 
 
 def main() -> None:

@@ -21,8 +21,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.jobs import build_jobs
     from orchestration.defs.publishing.assets import build_publishing_assets
     from orchestration.defs.schedules import build_schedules
-    from orchestration.defs.settings_resource import SettingsResource
-    from orchestration.resources import duckdb_resource
+    from orchestration.resources import warehouse_resources
 
     return dg.Definitions(
         assets=[*ingestion_assets, build_dbt_assets(), *build_publishing_assets()],
@@ -30,11 +29,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=build_jobs(),
         schedules=build_schedules(settings.timezone),
         sensors=[landing_sensor],
-        resources={
-            "duckdb": duckdb_resource(settings),
-            "dbt": dbt_resource(),
-            "settings": SettingsResource.from_settings(settings),
-        },
+        resources={**warehouse_resources(settings), "dbt": dbt_resource()},
     )
 
 

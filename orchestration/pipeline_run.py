@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
 
 from orchestration.definitions import PIPELINE_JOB, build_definitions
+from orchestration.instance import cli_instance
 from orchestration.settings import Settings
 
 
@@ -20,18 +18,6 @@ class RunOutcome:
     failures: tuple[str, ...]
     failed_checks: tuple[str, ...]
     warned_checks: tuple[str, ...]
-
-
-@contextmanager
-def cli_instance() -> Iterator[dg.DagsterInstance]:
-    """The deployment's instance when ``DAGSTER_HOME`` is set (runs show in the UI), else a
-    throw-away one."""
-    if os.environ.get("DAGSTER_HOME"):
-        with dg.DagsterInstance.get() as instance:
-            yield instance
-    else:
-        with dg.DagsterInstance.ephemeral() as instance:
-            yield instance
 
 
 def _quiet_run_config(log_level: str) -> dict[str, object]:

@@ -18,3 +18,13 @@ def duckdb_resource(settings: Settings) -> DuckDBResource:
     return DuckDBResource(
         database=str(settings.warehouse), connection_config=duckdb_connection_config(settings)
     )
+
+
+def warehouse_resources(settings: Settings) -> dict[str, object]:
+    """The resources every asset that touches the warehouse needs."""
+    from orchestration.defs.settings_resource import SettingsResource
+
+    return {
+        "duckdb": duckdb_resource(settings),
+        "settings": SettingsResource.from_settings(settings),
+    }

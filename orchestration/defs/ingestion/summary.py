@@ -5,8 +5,6 @@ materialisation metadata of each asset (see ``outcome_metadata`` in ``assets.py`
 what the Dagster UI shows for the same run.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +16,8 @@ from orchestration.defs.ingestion.assets import (
     ingestion_asset_checks,
     ingestion_assets,
 )
-from orchestration.defs.settings_resource import SettingsResource
-from orchestration.resources import duckdb_resource
+from orchestration.instance import cli_instance
+from orchestration.resources import warehouse_resources
 from orchestration.settings import Settings
 
 
@@ -54,25 +52,8 @@ class IngestionRun:
         return self.success and self.files_refused == 0
 
 
-@contextmanager
-def _instance() -> Iterator[dg.DagsterInstance]:
-    """The ``DAGSTER_HOME`` instance when there is one (the run shows in the UI), else a
-    throw-away one."""
-    import os
-
-    if os.environ.get("DAGSTER_HOME"):
-        with dg.DagsterInstance.get() as instance:
-            yield instance
-    else:
-        with dg.DagsterInstance.ephemeral() as instance:
-            yield instance
-
-
 def ingestion_resources(settings: Settings) -> dict[str, object]:
-    return {
-        "duckdb": duckdb_resource(settings),
-        "settings": SettingsResource.from_settings(settings),
-    }
+    return warehouse_resources(settings)
 
 
 def _root_cause(error: Any) -> str:
@@ -97,7 +78,7 @@ def run_ingestion(settings: Settings, *, log_level: str = "WARNING") -> Ingestio
     """Materialise every ingestion asset and its check in-process (Dagster's console log at
     ``log_level``: refused files are logged as errors)."""
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with _instance() as instance:
+    with cli_instance() as instance:
         result = dg.materialize(
             [*ingestion_assets, *ingestion_asset_checks],
             resources=ingestion_resources(settings),
