@@ -295,15 +295,28 @@ def test_validation_report_says_what_failed_and_where(wh: Warehouse) -> None:
     assert wh.scalar("SELECT expectations_failed FROM raw.ingest_manifest") == 1
 
 
-def test_event_files_are_validated_by_gx_on_a_bounded_sample(wh: Warehouse) -> None:
-    rows = [example_row("events", event_id=f"e{i}") for i in range(50)]
-    rows.append(example_row("events", event_id="late", occurred_at="never"))
-    write_jsonl(wh.landing, "events", "e.jsonl", rows)
+def test_small_event_files_are_validated_by_gx_on_a_bounded_sample(wh: Warehouse) -> None:
+    rows = [example_row("nps_responses", response_id=f"r{i}") for i in range(50)]
+    rows.append(example_row("nps_responses", response_id="late", responded_at="never"))
+    write_jsonl(wh.landing, "nps_responses", "n.jsonl", rows)
 
-    outcome = wh.ingest("events", event_sample_rows=10)
+    outcome = wh.ingest("nps_responses", event_sample_rows=10)
 
     report = json.loads(Path(outcome.files[0].validation_report or "").read_text())
     assert report["expectations"]["rows_validated"] == 10
     assert "first 10 rows" in report["expectations"]["note"]
     assert report["expectations"]["success"] is True  # the bad row is beyond the sample...
     assert outcome.rows_quarantined == 1  # ...but the SQL rules checked every row
+
+
+def test_the_large_events_table_is_validated_by_the_sql_rules_alone(wh: Warehouse) -> None:
+    rows = [example_row("events", event_id=f"e{i}") for i in range(5)]
+    rows.append(example_row("events", event_id="bad", occurred_at="never"))
+    write_jsonl(wh.landing, "events", "e.jsonl", rows)
+
+    outcome = wh.ingest("events")
+
+    report = json.loads(Path(outcome.files[0].validation_report or "").read_text())
+    assert report["expectations"] is None
+    assert "SQL rules on every row" in report["expectations_note"]
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (5, 1)
