@@ -281,6 +281,66 @@ def dbt_vars(as_of: str | None = AsOfOpt) -> None:
     typer.echo(json.dumps(vars_for(_settings(as_of=as_of).as_of)))
 
 
+@app.command()
+def bench(
+    tier: list[str] = typer.Option([], "--tier", help="S, M or L; repeatable (default S)."),
+    size: list[str] = typer.Option(
+        [], "--size", help="Extra tier ACCOUNTSxMONTHS, e.g. 500x12 (growth curve); repeatable."
+    ),
+    measure: list[str] = typer.Option(
+        [], "--measure", help="floor, full, stages or incremental; repeatable (default all)."
+    ),
+    code_ref: str | None = typer.Option(
+        None, "--code-ref", help="Measure this git revision instead of the working tree."
+    ),
+    memory_limit: str | None = typer.Option(
+        None, "--memory-limit", help="DuckDB memory limit (env CSW_DUCKDB_MEMORY_LIMIT)."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="DuckDB and dbt threads (env CSW_DUCKDB_THREADS; cores)."
+    ),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds allowed per step."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Dataset cache (default benchmarks/data)."
+    ),
+    results_dir: Path | None = typer.Option(
+        None, "--results-dir", help="Results JSON (default benchmarks/results)."
+    ),
+    keep_work: bool = typer.Option(False, "--keep-work", help="Keep the warehouses measured."),
+    regenerate: bool = typer.Option(False, "--regenerate", help="Regenerate cached datasets."),
+) -> None:
+    """Measure wall time and peak memory of the pipeline per tier (benchmarks/README.md)."""
+    root = Path(__file__).resolve().parents[1]  # the repository, when installed editable
+    for candidate in (root, Path.cwd()):
+        if (candidate / "benchmarks" / "harness.py").is_file():
+            sys.path.insert(0, str(candidate))
+            break
+    else:
+        console.print("[red]benchmarks/ not found:[/red] run csw bench from the repository root.")
+        raise typer.Exit(2)
+    from benchmarks import harness
+    from benchmarks.datasets import tier as tier_named
+
+    try:
+        options = harness.BenchOptions(
+            tiers=[tier_named(t) for t in [*(tier or ([] if size else ["S"])), *size]],
+            measures=tuple(dict.fromkeys(measure)) or tuple(harness.MEASURE_GROUPS),
+            code_ref=code_ref,
+            memory_limit=memory_limit,
+            threads=threads,
+            timeout_s=timeout,
+            keep_work=keep_work,
+            regenerate=regenerate,
+            **({"data_dir": data_dir} if data_dir else {}),
+            **({"results_dir": results_dir} if results_dir else {}),
+        )
+        if unknown := set(options.measures) - set(harness.MEASURE_GROUPS):
+            raise ValueError(f"--measure takes {', '.join(harness.MEASURE_GROUPS)}, not {unknown}")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(harness.run(options, console))
+
+
 report_app = typer.Typer(
     help="Finance and RevOps reports from the published warehouse.", no_args_is_help=True
 )
