@@ -1,0 +1,280 @@
+-- The (account, date) pairs the health score is computed for, with the account's MRR, purchased
+-- seats and renewal date on that day.
+--
+-- Dates: every Monday from the first Monday on or after the first day any CRM account had MRR,
+-- through as_of, plus as_of itself (is_reported = true: the rows of fct_account_health); and,
+-- as helper dates (is_reported = false), each reported date minus health_score.change_days (for
+-- health_change_30d) and as_of minus lists.adoption_alerts.health_drop.days (for the health_drop
+-- alert). An account is scored on a date when its MRR on that day is > 0: the contract's MRR
+-- applied to the day (item versions in force on the day per int_subscription_items_in_force,
+-- converted with the fx_rates row of the day's month, summed and rounded once to 4 decimals, as
+-- int_account_mrr_monthly does for month ends). Only CRM accounts are scored (billing customers
+-- without a CRM account have no product, support or CRM data to score).
+--
+-- purchased_seats: the sum of quantity of the item rows in force on the day.
+-- renewal_date (health-model.md): the earliest date on or after the day among (a) anniversaries of
+-- started_at (k >= 1 steps of 12 x interval_count months; the start itself is not a renewal) of
+-- subscriptions with a yearly item in force on the day, and (b) contract_end_date of closed_won
+-- opportunities with close_date on or before the day. The same rule as dim_accounts, per day.
+--
+-- A non-USD item on a day whose month has no fx_rates row stops the build (as the monthly MRR
+-- does): int_subscription_item_mrr_monthly reports the month ends first (depends_on below), this
+-- model the days it does not measure.
+-- depends_on: {{ ref('int_subscription_item_mrr_monthly') }}
+{%- set as_of = as_of_date() %}
+{%- set hm = health_model() %}
+{%- set change_days = hm['health_score']['change_days'] %}
+{%- set health_drop_days = hm['lists']['adoption_alerts']['health_drop']['days'] %}
+
+with items as (
+
+    select * from {{ ref('int_subscription_items_in_force') }}
+
+),
+
+crm_accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('stg_billing__fx_rates') }}
+
+),
+
+opportunities as (
+
+    select * from {{ ref('stg_crm__opportunities') }}
+
+),
+
+account_items as (
+
+    select items.*
+    from items
+    inner join crm_accounts
+        on crm_accounts.account_id = items.account_id
+
+),
+
+bounds as (
+
+    select
+        min(in_force_from) as first_mrr_on
+    from account_items
+    where amount_per_interval > 0
+      and in_force_from <= {{ as_of }}
+
+),
+
+reported_dates as (
+
+    select
+        cast(unnest(generate_series(
+            first_mrr_on + cast((8 - isodow(first_mrr_on)) % 7 as integer),
+            {{ as_of }},
+            interval 7 day
+        )) as date) as as_of_date
+    from bounds
+    where first_mrr_on is not null
+
+    union
+
+    select {{ as_of }} as as_of_date
+    from bounds
+    where first_mrr_on is not null
+
+),
+
+all_dates as (
+
+    select as_of_date, true as is_reported from reported_dates
+
+    union all
+
+    select as_of_date - {{ change_days }}, false from reported_dates
+
+    union all
+
+    select {{ as_of }} - {{ health_drop_days }}, false
+    from bounds
+    where first_mrr_on is not null
+
+),
+
+dates as (
+
+    select
+        as_of_date,
+        bool_or(is_reported) as is_reported
+    from all_dates
+    group by as_of_date
+
+),
+
+items_on_dates as (
+
+    select
+        dates.as_of_date,
+        account_items.*
+    from dates
+    inner join account_items
+        on  account_items.in_force_from <= dates.as_of_date
+        and (account_items.in_force_until is null or dates.as_of_date < account_items.in_force_until)
+
+),
+
+with_rates as (
+
+    select
+        items_on_dates.*,
+        case
+            when items_on_dates.currency = 'USD' then cast(1 as decimal(18, 8))
+            else fx_rates.rate_to_usd
+        end as fx_rate_to_usd
+    from items_on_dates
+    left join fx_rates
+        on  fx_rates.currency = items_on_dates.currency
+        and fx_rates.month = {{ month_start('items_on_dates.as_of_date') }}
+
+),
+
+missing_rates as (
+
+    select
+        string_agg(
+            distinct 'currency ' || currency || ' in month ' || strftime(as_of_date, '%Y-%m'),
+            '; '
+            order by 'currency ' || currency || ' in month ' || strftime(as_of_date, '%Y-%m')
+        ) as missing
+    from with_rates
+    where fx_rate_to_usd is null
+
+),
+
+item_mrr as (
+
+    select
+        with_rates.account_id,
+        with_rates.as_of_date,
+        with_rates.quantity,
+        {{ from_scaled_int(
+            div_round_half_up(
+                to_scaled_int('with_rates.amount_per_interval', 10) ~ ' * '
+                    ~ to_scaled_int(
+                        "case when with_rates.fx_rate_to_usd is null then error("
+                        ~ "'Missing FX rate: fx_rates has no row for ' || missing_rates.missing"
+                        ~ " || ', needed to convert MRR to USD. Load the rates and rebuild.')"
+                        ~ " else with_rates.fx_rate_to_usd end",
+                        8
+                    ),
+                'cast(with_rates.months_in_interval as hugeint) * 1000000'
+            ),
+            12
+        ) }} as mrr_usd
+    from with_rates
+    cross join missing_rates
+
+),
+
+account_days as (
+
+    select
+        account_id,
+        as_of_date,
+        cast(sum(mrr_usd) as decimal(18, 4)) as mrr_usd,
+        sum(quantity)                        as purchased_seats
+    from item_mrr
+    group by account_id, as_of_date
+
+),
+
+scored as (
+
+    select
+        account_days.*,
+        dates.is_reported
+    from account_days
+    inner join dates
+        on dates.as_of_date = account_days.as_of_date
+    where account_days.mrr_usd > 0
+
+),
+
+anniversaries as (
+
+    -- The anniversary after `whole_steps` steps is in or before the day's month; if it is before
+    -- the day, the next one is the first on or after it.
+    select
+        account_id,
+        as_of_date,
+        case
+            when {{ add_months('subscription_started_on', 'greatest(whole_steps, 1) * step_months') }}
+                >= as_of_date
+                then {{ add_months('subscription_started_on', 'greatest(whole_steps, 1) * step_months') }}
+            else {{ add_months('subscription_started_on', '(greatest(whole_steps, 1) + 1) * step_months') }}
+        end as renewal_date
+    from (
+        select
+            account_id,
+            as_of_date,
+            subscription_started_on,
+            12 * interval_count                                                    as step_months,
+            datediff('month', subscription_started_on, as_of_date) // (12 * interval_count)
+                                                                                   as whole_steps
+        from items_on_dates
+        where billing_interval = 'year'
+    )
+
+),
+
+contract_ends as (
+
+    select
+        scored.account_id,
+        scored.as_of_date,
+        opportunities.contract_end_date as renewal_date
+    from scored
+    inner join opportunities
+        on  opportunities.account_id = scored.account_id
+        and opportunities.stage = 'closed_won'
+        and opportunities.close_date <= scored.as_of_date
+        and opportunities.contract_end_date >= scored.as_of_date
+
+),
+
+renewals as (
+
+    select
+        account_id,
+        as_of_date,
+        min(renewal_date) as renewal_date
+    from (
+        select * from anniversaries
+        union all
+        select * from contract_ends
+    )
+    group by account_id, as_of_date
+
+),
+
+final as (
+
+    select
+        cast(scored.account_id as varchar)                                       as account_id,
+        cast(scored.as_of_date as date)                                          as as_of_date,
+        cast(scored.is_reported as boolean)                                      as is_reported,
+        cast(scored.mrr_usd as decimal(18, 4))                                   as mrr_usd,
+        cast(cast(scored.mrr_usd as decimal(38, 4)) * 12 as decimal(18, 4))      as arr_usd,
+        cast(scored.purchased_seats as bigint)                                   as purchased_seats,
+        cast(renewals.renewal_date as date)                                      as renewal_date
+    from scored
+    left join renewals
+        on  renewals.account_id = scored.account_id
+        and renewals.as_of_date = scored.as_of_date
+
+)
+
+select * from final
