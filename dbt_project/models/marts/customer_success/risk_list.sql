@@ -1,0 +1,116 @@
+-- The risk list as of the reporting date D (var as_of): the accounts scored at D (rows of
+-- fct_account_health with as_of_date = D) that are in a listed health band (lists.risk.health_bands,
+-- default red), or have churn_risk >= lists.risk.min_churn_risk, or renew within
+-- lists.risk.renewal_within_days with health_score < lists.risk.renewal_health_below.
+-- reasons: the rules that fired, in words, separated by '; '. play: red and high churn risk ->
+-- 'save plan + executive escalation'; red -> 'executive escalation'; high risk -> 'save plan';
+-- otherwise 'check-in'. arr_at_risk_usd = ARR on D (MRR on D x 12). list_rank orders the list by
+-- ARR at risk (largest first), then account_id. No contact e-mail or person's name: owner is the
+-- account's CSM handle.
+{%- set as_of = as_of_date() %}
+{%- set hm = health_model() %}
+{%- set risk = hm['lists']['risk'] %}
+{%- set cr = hm['churn_risk'] %}
+
+with health as (
+
+    select * from {{ ref('fct_account_health') }}
+    where as_of_date = {{ as_of }}
+
+),
+
+crm_accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+flagged as (
+
+    select
+        *,
+        health_band in {{ sql_in_list(risk['health_bands']) }}                      as is_listed_band,
+        churn_risk >= {{ risk['min_churn_risk'] }}                                  as is_high_churn_risk,
+        coalesce(
+            renewal_date <= as_of_date + {{ risk['renewal_within_days'] }}
+            and health_score < {{ risk['renewal_health_below'] }},
+            false
+        )                                                                           as is_renewal_at_risk
+    from health
+
+),
+
+listed as (
+
+    select
+        *,
+        concat_ws('; ',
+            case when is_listed_band then
+                'health ' || health_score || ' (' || health_band || ')'
+                || coalesce(', most points lost in ' || drivers, '')
+            end,
+            case when is_renewal_at_risk then
+                'renewal on ' || strftime(renewal_date, '%Y-%m-%d') || ', health ' || health_score
+            end,
+            case when open_critical_tickets > 0 then
+                open_critical_tickets || ' critical ticket'
+                || case when open_critical_tickets = 1 then '' else 's' end || ' open'
+            end,
+            case when champion_left_points > 0 then
+                'champion left on ' || strftime(champion_left_on, '%Y-%m-%d')
+            end,
+            case when usage_decline_points > 0 then
+                'usage down ' || cast(round(-100 * usage_change_30d) as integer)
+                || '% vs previous {{ cr['usage_decline']['window_days'] }} days'
+            end,
+            case when ticket_spike_points > 0 then
+                spike_window_tickets || ' tickets in {{ cr['ticket_spike']['window_days'] }} days vs '
+                || cast(round(
+                    cast(baseline_tickets_180d as decimal(18, 4))
+                    * {{ cr['ticket_spike']['window_days'] }} / {{ cr['ticket_spike']['baseline_days'] }}, 1
+                ) as decimal(18, 1)) || ' per {{ cr['ticket_spike']['window_days'] }} days before'
+            end,
+            case when low_nps_points > 0 then 'NPS ' || latest_nps end,
+            case when payment_failure_points > 0 then
+                failed_payments_90d || ' failed payment'
+                || case when failed_payments_90d = 1 then '' else 's' end
+                || ' in {{ hm['health_score']['financial']['payments']['window_days'] }} days'
+            end
+        )                                                                           as reasons,
+        case
+            when health_band = 'red' and churn_risk_band = 'high' then 'save plan + executive escalation'
+            when health_band = 'red' then 'executive escalation'
+            when churn_risk_band = 'high' then 'save plan'
+            else 'check-in'
+        end                                                                         as play
+    from flagged
+    where is_listed_band or is_high_churn_risk or is_renewal_at_risk
+
+),
+
+final as (
+
+    select
+        cast(row_number() over (order by listed.arr_usd desc, listed.account_id) as integer)
+                                                            as list_rank,
+        cast(listed.account_id as varchar)                  as account_id,
+        cast(crm_accounts.account_name as varchar)          as account_name,
+        cast(crm_accounts.owner as varchar)                 as owner,
+        cast(crm_accounts.segment as varchar)               as segment,
+        cast(listed.arr_usd as decimal(18, 4))              as arr_at_risk_usd,
+        cast(listed.renewal_date as date)                   as renewal_date,
+        cast(listed.health_score as integer)                as health_score,
+        cast(listed.health_band as varchar)                 as health_band,
+        cast(listed.churn_risk as integer)                  as churn_risk,
+        cast(listed.churn_risk_band as varchar)             as churn_risk_band,
+        cast(listed.reasons as varchar)                     as reasons,
+        cast(listed.play as varchar)                        as play,
+        cast(listed.as_of_date as date)                     as as_of_date
+    from listed
+    left join crm_accounts
+        on crm_accounts.account_id = listed.account_id
+
+)
+
+select * from final
+order by list_rank

@@ -1,0 +1,66 @@
+-- Fails (one row per broken check and cohort row) unless fct_ttv_cohorts adds up:
+--   accounts_split: accounts = reached_accounts + censored_accounts;
+--   within_monotone: reached_within_7d <= 14d <= 30d <= 60d <= 90d <= reached_accounts;
+--   segments_vs_all: the segments of a start month add up to its `all` row;
+--   matches_time_to_value: the `all` rows count fct_time_to_value's accounts per start month;
+--   median_reached: a median exists only when some account reached first value.
+with cohorts as (
+
+    select * from {{ ref('fct_ttv_cohorts') }}
+
+),
+
+ttv as (
+
+    select start_month, count(*) as accounts
+    from {{ ref('fct_time_to_value') }}
+    group by start_month
+
+),
+
+segment_sums as (
+
+    select start_month, sum(accounts) as accounts, sum(reached_accounts) as reached_accounts
+    from cohorts
+    where segment <> 'all'
+    group by start_month
+
+)
+
+select start_month, segment, 'accounts_split' as check_name
+from cohorts
+where accounts <> reached_accounts + censored_accounts
+
+union all
+
+select start_month, segment, 'within_monotone'
+from cohorts
+where not (reached_within_7d <= reached_within_14d
+       and reached_within_14d <= reached_within_30d
+       and reached_within_30d <= reached_within_60d
+       and reached_within_60d <= reached_within_90d
+       and reached_within_90d <= reached_accounts)
+
+union all
+
+select cohorts.start_month, cohorts.segment, 'segments_vs_all'
+from cohorts
+left join segment_sums
+    on segment_sums.start_month = cohorts.start_month
+where cohorts.segment = 'all'
+  and (segment_sums.accounts is distinct from cohorts.accounts
+       or segment_sums.reached_accounts is distinct from cohorts.reached_accounts)
+
+union all
+
+select coalesce(cohorts.start_month, ttv.start_month), 'all', 'matches_time_to_value'
+from (select * from cohorts where segment = 'all') as cohorts
+full outer join ttv
+    on ttv.start_month = cohorts.start_month
+where cohorts.accounts is distinct from ttv.accounts
+
+union all
+
+select start_month, segment, 'median_reached'
+from cohorts
+where median_ttv_days is not null and reached_accounts = 0
