@@ -10,35 +10,18 @@ after the file's stem, and the manifest parsed once bakes that name into every r
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
-from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from dbt_harness import Dbt, create_raw_warehouse, d, failures, query, ts
 
-from ingestion.contract import TABLES
-from metrics.dbt_vars import dbt_vars
-
-dbt_main = pytest.importorskip("dbt.cli.main")
-
-PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 AS_OF = "2024-06-15"
-LINEAGE = "_source_file VARCHAR, _source_row BIGINT, _file_sha256 VARCHAR, _loaded_at TIMESTAMP"
 
 D = Decimal
-
-
-def ts(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def d(text: str) -> date:
-    return date.fromisoformat(text)
 
 
 # --- the fixture extracts ---------------------------------------------------------------------
@@ -232,94 +215,12 @@ RAW: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def create_raw_warehouse(path: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
-    """Schema `raw` as ingestion writes it: contract columns and types, then the lineage columns."""
-    con = duckdb.connect(str(path))
-    try:
-        con.execute("create schema if not exists raw")
-        for table in TABLES:
-            columns = ", ".join(f'"{c.name}" {c.type.duckdb_type}' for c in table.columns)
-            con.execute(f"create or replace table raw.{table.name} ({columns}, {LINEAGE})")
-            names = [
-                *table.column_names,
-                "_source_file",
-                "_source_row",
-                "_file_sha256",
-                "_loaded_at",
-            ]
-            for n, row in enumerate(rows.get(table.name, []), start=1):
-                defaults = {
-                    "created_at": ts("2023-10-01 00:00:00"),
-                    "updated_at": ts("2024-01-01 00:00:00"),
-                    "_source_file": f"{table.name}.csv",
-                    "_source_row": n,
-                    "_file_sha256": "0" * 64,
-                    "_loaded_at": ts("2024-06-15 00:00:00"),
-                }
-                values = [row.get(c, defaults.get(c)) for c in names]
-                placeholders = ", ".join("?" for _ in names)
-                con.execute(f"insert into raw.{table.name} values ({placeholders})", values)
-    finally:
-        con.close()
-
-
 # --- running dbt ------------------------------------------------------------------------------
-
-
-class Dbt:
-    """One parsed manifest, reused by every build of the module (dbt parses once)."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.common = [
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-        ]
-        result = dbt_main.dbtRunner().invoke(["parse", "--quiet", *self.common])
-        assert result.success, result.exception
-        self.manifest = result.result
-
-    def build(self, warehouse: Path, *args: str) -> Any:
-        previous = os.environ.get("CSW_WAREHOUSE_PATH")
-        os.environ["CSW_WAREHOUSE_PATH"] = str(warehouse)
-        try:
-            runner = dbt_main.dbtRunner(manifest=self.manifest)
-            return runner.invoke(
-                [
-                    "build",
-                    "--quiet",
-                    *self.common,
-                    "--vars",
-                    json.dumps(dbt_vars(date.fromisoformat(AS_OF))),
-                    *args,
-                ]
-            )
-        finally:
-            if previous is None:
-                os.environ.pop("CSW_WAREHOUSE_PATH", None)
-            else:
-                os.environ["CSW_WAREHOUSE_PATH"] = previous
-
-
-def failures(result: Any) -> list[str]:
-    if result.result is None:
-        return [repr(result.exception)]
-    return [
-        f"{r.node.unique_id}: {r.status}: {r.message}"
-        for r in result.result.results
-        if str(r.status) in {"error", "fail", "runtime error"}
-    ]
 
 
 @pytest.fixture(scope="module")
 def dbt(tmp_path_factory: pytest.TempPathFactory) -> Dbt:
-    return Dbt(tmp_path_factory.mktemp("dbt"))
+    return Dbt(tmp_path_factory.mktemp("dbt"), as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")
@@ -336,10 +237,6 @@ def built(
     con = duckdb.connect(str(warehouse))
     yield con
     con.close()
-
-
-def query(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
-    return con.execute(sql).fetchall()
 
 
 # --- the marts on the fixture -----------------------------------------------------------------
