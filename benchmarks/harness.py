@@ -25,6 +25,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -218,6 +219,7 @@ class Runner:
             str(result_file),
         ]
         status: int | str
+        cpu_before, busy_before = _children_cpu_s(), _system_busy_s()
         with log.open("w") as out:
             started = time.perf_counter()
             proc = subprocess.Popen(
@@ -235,6 +237,8 @@ class Runner:
                     _stop_group(proc)
                     status = "timeout"
             wall = time.perf_counter() - started
+        cpu = _children_cpu_s() - cpu_before
+        others = max(0.0, _system_busy_s() - busy_before - cpu)
         sample = sampler.result
         reported = _read_json(result_file) or {}
         record: dict[str, Any] = {
@@ -248,6 +252,11 @@ class Runner:
             "peak_at_s": sample.peak_at_s,
             "peak_processes": sample.peak_processes,
             "rss_samples": sample.samples,
+            # CPU seconds of the step's tree, and of everything else on the machine meanwhile:
+            # other_cores > 0.2 means the figures are disturbed by other work.
+            "cpu_s": round(cpu, 2),
+            "other_cpu_s": round(others, 2),
+            "other_cores": round(others / wall, 2) if wall else None,
             "in_process_s": reported.get("in_process_s"),
             "own_peak_rss_mb": reported.get("own_peak_rss_mb"),
             "largest_child_peak_rss_mb": reported.get("largest_child_peak_rss_mb"),
@@ -257,6 +266,18 @@ class Runner:
             "rss_profile_mb": _downsample(sample.profile),
         }
         return record
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _system_busy_s() -> float:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -516,7 +537,8 @@ def results_table(results: dict[str, Any]) -> Table:
         f"{ds['events']:,} events, {ds['files']} files, {ds['mb']} MB",
         caption=f"{machine['cores']} cores, {machine['memory_gb']} GB, {machine['cpu_model']}; "
         f"DuckDB {results['settings']['duckdb_memory_limit']} x "
-        f"{results['settings']['duckdb_threads']} threads",
+        f"{results['settings']['duckdb_threads']} threads; other cores: mean cores other"
+        " processes used meanwhile (above 0.2 the figures are disturbed)",
     )
     for header, justify in (
         ("run", "left"),
@@ -525,6 +547,7 @@ def results_table(results: dict[str, Any]) -> Table:
         ("peak RSS MB", "right"),
         ("x floor RSS", "right"),
         ("exit", "right"),
+        ("other cores", "right"),
         ("where the time went", "left"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
@@ -538,6 +561,7 @@ def results_table(results: dict[str, Any]) -> Table:
             f"{m['peak_rss_mb']:.0f}" if "peak_rss_mb" in m else "",
             "1.0" if name == "floor" and m.get("ok") else f"{r['peak_rss']:.1f}" if r else "",
             str(m["exit_status"]),
+            f"{m['other_cores']:.2f}" if m.get("other_cores") is not None else "",
             _note(name, m),
         )
     return table
