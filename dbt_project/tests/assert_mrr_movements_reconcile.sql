@@ -1,3 +1,5 @@
+-- Shown in Dagster as an asset check of fct_mrr_movements.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_mrr_movements'}}}) }}
 -- Fails (one row per broken check, month and segment) unless the MRR movements reconcile to the
 -- cent with the change in total MRR:
 --   movements_vs_total_change: the signed movements of a month add up to ending - starting MRR;

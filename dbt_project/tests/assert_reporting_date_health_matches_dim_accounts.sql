@@ -1,3 +1,5 @@
+-- Shown in Dagster as an asset check of fct_account_health.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_account_health'}}}) }}
 -- Fails (one row per account and broken check) unless the health rows of the reporting date
 -- agree with dim_accounts, computed independently from the monthly MRR model:
 --   scored_iff_current_mrr: an account is scored on as_of exactly when its current MRR is > 0;

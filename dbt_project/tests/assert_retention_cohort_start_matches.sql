@@ -1,3 +1,5 @@
+-- Shown in Dagster as an asset check of fct_revenue_retention.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_revenue_retention'}}}) }}
 -- Fails (one row per broken check and retention row) unless every retention cohort is what it
 -- claims to be:
 --   starting_vs_cohort_month_mrr: starting MRR equals the total MRR, in the month before the

@@ -1,3 +1,5 @@
+-- Shown in Dagster as an asset check of fct_ttv_cohorts.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_ttv_cohorts'}}}) }}
 -- Fails (one row per broken check and cohort row) unless fct_ttv_cohorts adds up:
 --   accounts_split: accounts = reached_accounts + censored_accounts;
 --   within_monotone: reached_within_7d <= 14d <= 30d <= 60d <= 90d <= reached_accounts;
