@@ -57,7 +57,8 @@ MEASURE_GROUPS: dict[str, tuple[str, ...]] = {
     "incremental": ("incremental",),
 }
 METHODS: dict[str, str] = {
-    "floor": "DuckDB count(*) and count(column) of every column of every extract file, per table",
+    "floor": "DuckDB count(*) and bit_xor(hash(column)) of every column of every extract file,"
+    " per table",
     "full": "pipeline job (ingest, dbt build with tests, publish) via run_job, empty warehouse",
     "ingest": "ingest job via run_job, empty warehouse",
     "dbt": "dbt build (models + tests) with csw's vars and CSW_* env, on the ingested warehouse",
