@@ -1,11 +1,78 @@
 -- The one pass over product events: events per user, UTC day and event name. Every other
 -- customer-success model reads this fact (or the facts built from it), never the events, so the
 -- large table is aggregated once. Independent of the health-model configuration and of as_of
--- (one row per day that happened), so it can become an incremental model keyed on
--- (user_id, activity_date, event_name) without changing anything downstream.
+-- (one row per day that happened), so it is incremental:
+--
+-- * max_loaded_at is the latest raw _loaded_at among the events of the row; the largest over the
+--   table is the watermark: every event loaded up to it is already counted.
+-- * An incremental run finds the UTC dates of the events loaded after the watermark (a new day,
+--   late events for an old day) and rebuilds exactly those dates from all their events
+--   (delete+insert on activity_date). A date's rows depend only on that date's events, and raw
+--   events are never updated or deleted (ingestion inserts an event_id once), so the result is
+--   the table a full refresh builds. Nothing loaded since the last run: no date, nothing changes.
+-- * The watermark and the touched dates are read first and written into the query as literals,
+--   contiguous dates merged into ranges, so both scans of raw.events prune by zonemap on
+--   _loaded_at (appended in load order) and occurred_at (files land day by day).
+-- * A table built before max_loaded_at existed has no watermark: the run rebuilds every date and
+--   adds the column (on_schema_change). `dbt build --full-refresh` rebuilds it from scratch.
+-- Assumes _loaded_at grows from one load to the next (one writer; docs/ingestion.md).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+{%- set date_ranges = [] %}
+{%- if execute and is_incremental() %}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+    {%- set watermark = none %}
+    {%- if 'max_loaded_at' in columns %}
+        {%- set watermark = run_query(
+            'select cast(max(max_loaded_at) as varchar) from ' ~ this
+        ).columns[0].values()[0] %}
+    {%- endif %}
+    {%- set touched_sql %}
+        with touched as (
+            select distinct cast(occurred_at as date) as activity_date
+            from {{ ref('stg_product__events') }}
+            {%- if watermark is not none %}
+            where _loaded_at > timestamp '{{ watermark }}'
+            {%- endif %}
+        ),
+        islands as (
+            select
+                activity_date,
+                activity_date - cast(row_number() over (order by activity_date) as integer) as island
+            from touched
+        )
+        select
+            cast(min(activity_date) as varchar) as first_date,
+            cast(max(activity_date) + 1 as varchar) as after_last_date
+        from islands
+        group by island
+        order by first_date
+    {%- endset %}
+    {%- for row in run_query(touched_sql).rows %}
+        {%- do date_ranges.append((row[0], row[1])) %}
+    {%- endfor %}
+{%- endif %}
+
 with events as (
 
     select * from {{ ref('stg_product__events') }}
+    {%- if is_incremental() %}
+    -- the UTC dates touched by events loaded since the last run (none: no rows)
+    where
+        {%- for first_date, after_last_date in date_ranges %}
+        (occurred_at >= timestamp '{{ first_date }}' and occurred_at < timestamp '{{ after_last_date }}')
+        {{ 'or' if not loop.last }}
+        {%- else %}
+        false
+        {%- endfor %}
+    {%- endif %}
 
 ),
 
@@ -16,7 +83,8 @@ final as (
         user_id,
         cast(occurred_at as date) as activity_date,
         event_name,
-        count(*)                  as events
+        count(*)                  as events,
+        max(_loaded_at)           as max_loaded_at
     from events
     group by account_id, user_id, cast(occurred_at as date), event_name
 
