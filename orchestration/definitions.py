@@ -24,7 +24,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.resources import warehouse_resources
 
     return dg.Definitions(
-        assets=[*ingestion_assets, build_dbt_assets(), *build_publishing_assets()],
+        assets=[*ingestion_assets, *build_dbt_assets(), *build_publishing_assets()],
         asset_checks=[*ingestion_asset_checks],
         jobs=build_jobs(),
         schedules=build_schedules(settings.timezone),
