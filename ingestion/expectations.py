@@ -142,12 +142,12 @@ def validation_frame_sql(schema: TableSchema, source: FileSource, limit: int | N
     """
     present = [c for c in schema.columns if c.name in source.columns or not c.required]
     typed = [
-        f"{typed_value(c, ident(c.name) if c.name in source.columns else _NULL_TEXT)}"
+        f"{typed_value(c, ident(c.name) if c.name in source.columns else _NULL_TEXT, source.native_types.get(c.name))}"
         f" AS {ident(c.name)}"
         for c in present
     ]
     texts = [
-        f"{ident(c.name) if c.name in source.columns else _NULL_TEXT}"
+        f"{f'CAST({ident(c.name)} AS VARCHAR)' if c.name in source.columns else _NULL_TEXT}"
         f" AS {ident(text_column_name(c.name))}"
         for c in present
         if c.type is not ColumnType.STRING

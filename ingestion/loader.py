@@ -1,17 +1,22 @@
-"""Loading extract files into ``raw.<table>``: one transaction per file, bad rows quarantined.
+"""Loading extract files into ``raw.<table>``: one transaction per batch, bad rows quarantined.
 
-For each file of a table (:func:`ingest_table` -> :func:`load_file`):
+For each table (:func:`ingest_table`):
 
-1. Hash it; skip it if the manifest has this path and checksum as ``loaded``.
+1. Hash every file; skip it if the manifest has this path and checksum as ``loaded``.
 2. Open it with its DuckDB reader (:mod:`ingestion.readers`). A file that cannot be opened, or
    lacks a required column, is refused: a ``refused`` manifest row, a JSON report, no data.
-3. In one transaction: stage the file into a temporary table with the contract's SQL rules
-   applied (:mod:`ingestion.rules`); run the great-expectations suite on it
-   (:mod:`ingestion.expectations`); insert the good rows into ``raw.<table>`` (event tables:
-   only keys not already there); insert one ``raw.quarantine`` row per rule a bad row breaks;
-   record the manifest row; commit. A read error found while staging (a malformed CSV line, a
-   truncated gzip) rolls back and refuses the file. Any other error rolls back and is raised: no
-   partial rows, no manifest row, and the next run loads the file again.
+3. Group the rest into batches: one file each, except the large events table, whose Parquet
+   files sharing a schema load together (up to :data:`BATCH_MAX_BYTES`): one transaction per
+   file cost 0.3 s per daily file at 10 million events, over 80% of the pipeline.
+4. Per batch, in one transaction: check every row with the contract's SQL rules
+   (:mod:`ingestion.rules`) and keep the rows that break one, or whose key repeats, in a small
+   temporary table; insert the other rows, read and typed again, into ``raw.<table>`` (event
+   tables: only keys not already there nor in an earlier file of the batch); one
+   ``raw.quarantine`` row per rule a bad row breaks; per file, the great-expectations suite
+   (:mod:`ingestion.expectations`, entity tables), a JSON report and the manifest row; commit.
+   A read error while checking rolls back; a batch of several files is then loaded file by
+   file so the unreadable file alone is refused. Any other error rolls back and is raised: no
+   partial rows, no manifest row, and the next run loads the files again.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -42,10 +47,12 @@ from ingestion.readers import (
     RESEND_ADVICE,
     FileSource,
     UnreadableFileError,
+    batch_key,
+    batch_source,
     describe_read_error,
     open_source,
 )
-from ingestion.rules import checked_rows_sql
+from ingestion.rules import checked_rows_sql, typed_rows_sql
 from ingestion.sql import ident, literal
 
 log = logging.getLogger(__name__)
@@ -59,7 +66,8 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_file_sha256", "VARCHAR"),
     ("_loaded_at", "TIMESTAMP"),
 )
-_STAGE = "_ingest_checked"
+_FLAGGED = "_ingest_flagged"
+_FILES = "_ingest_files"
 
 QUARANTINE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
@@ -208,6 +216,35 @@ def _now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+#: Upper bound on the bytes of Parquet files of a large table checked and loaded by one
+#: statement: about 50 million events at the generator's 8 bytes per row, which DuckDB checks
+#: within its memory limit (the duplicate-key aggregate spills beyond it).
+BATCH_MAX_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A new or changed file, readable, with its required columns: ready to load."""
+
+    version: _FileVersion
+    source: FileSource
+    report: Path
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Files of one table loaded by one set of statements in one transaction: a single file, or
+    (large tables) Parquet files that share a schema."""
+
+    schema: TableSchema
+    members: tuple[_Member, ...]
+    loaded_at: datetime
+
+    @property
+    def source(self) -> FileSource:
+        return batch_source([m.source for m in self.members])
+
+
 def ingest_table(
     conn: duckdb.DuckDBPyConnection,
     schema: TableSchema,
@@ -219,24 +256,33 @@ def ingest_table(
     """Load every new or changed file of one table; ``raw.<table>`` exists afterwards."""
     prepare_connection(conn)
     ensure_warehouse(conn, (schema,))
-    outcomes = []
-    for file in discover(landing, schema):
-        outcome = load_file(
-            conn, file, validation_dir=validation_dir, event_sample_rows=event_sample_rows
-        )
+    loaded_at = _now_utc()
+    files = discover(landing, schema)
+    outcomes: dict[str, FileOutcome] = {}
+    ready: list[_Member] = []
+    for file in files:
+        prepared = _prepare(conn, file, loaded_at, validation_dir, event_sample_rows)
+        if isinstance(prepared, FileOutcome):
+            outcomes[file.relative] = prepared
+        else:
+            ready.append(prepared)
+    for batch in _batches(schema, ready, loaded_at):
+        for outcome in _load_batch_or_its_files(conn, batch, event_sample_rows):
+            outcomes[outcome.source_file] = outcome
+    for file in files:
+        outcome = outcomes[file.relative]
         log.info("%s: %s, %s", file.relative, outcome.outcome, outcome.message)
-        outcomes.append(outcome)
-    return TableOutcome(schema, tuple(outcomes))
+    return TableOutcome(schema, tuple(outcomes[f.relative] for f in files))
 
 
-def load_file(
+def _prepare(
     conn: duckdb.DuckDBPyConnection,
     file: LandingFile,
-    *,
+    loaded_at: datetime,
     validation_dir: Path,
-    event_sample_rows: int = DEFAULT_EVENT_SAMPLE_ROWS,
-) -> FileOutcome:
-    """Load one file in one transaction, or skip or refuse it (see the module docstring)."""
+    event_sample_rows: int,
+) -> _Member | FileOutcome:
+    """Skip an unchanged file, refuse an unreadable one, or open it for loading."""
     sha256 = sha256_of(file.path)
     previous = manifest.entries_for(conn, file.relative, sha256)
     loaded = next((e for e in previous if e.status == "loaded"), None)
@@ -256,7 +302,7 @@ def load_file(
         refused_before.file_version
         if refused_before
         else manifest.next_version(conn, file.relative),
-        _now_utc(),
+        loaded_at,
         refused_before,
     )
     report = report_path(validation_dir, file.table, file.name, sha256)
@@ -277,128 +323,245 @@ def load_file(
             f" (the file has: {', '.join(source.declared)}). {RESEND_ADVICE}"
         )
         return _refuse(conn, version, message, report, validation)
+    return _Member(version, source, report)
+
+
+def _batches(schema: TableSchema, ready: list[_Member], loaded_at: datetime) -> list[_Batch]:
+    """One batch per file, except for a large table's Parquet files: grouped by schema, in
+    discovery order, up to :data:`BATCH_MAX_BYTES` each."""
+    if not schema.large:
+        return [_Batch(schema, (m,), loaded_at) for m in ready]
+    groups: dict[object, list[list[_Member]]] = {}
+    batches: list[list[_Member]] = []
+    for member in ready:
+        key = batch_key(member.source)
+        if key is None:
+            batches.append([member])
+            continue
+        chunks = groups.setdefault(key, [])
+        size = member.version.file.size
+        if not chunks or sum(m.version.file.size for m in chunks[-1]) + size > BATCH_MAX_BYTES:
+            chunks.append([])
+            batches.append(chunks[-1])
+        chunks[-1].append(member)
+    return [_Batch(schema, tuple(b), loaded_at) for b in batches]
+
+
+def _load_batch_or_its_files(
+    conn: duckdb.DuckDBPyConnection, batch: _Batch, event_sample_rows: int
+) -> list[FileOutcome]:
+    """Load a batch in one transaction. A file of it that cannot be read rolls the batch back;
+    its files are then loaded one by one, so that file alone is refused."""
+    batch = _stamped(batch)
     try:
         with transaction(conn):
-            return _load_in_transaction(conn, version, source, report, event_sample_rows)
+            return _load_batch(conn, batch, event_sample_rows)
     except UnreadableFileError as exc:
-        return _refuse(conn, version, str(exc), report, None)
+        if len(batch.members) == 1:
+            member = batch.members[0]
+            return [_refuse(conn, member.version, str(exc), member.report, None)]
+        log.warning(
+            "%s: a file of a batch of %d could not be read; loading them one by one",
+            batch.schema.name,
+            len(batch.members),
+        )
+        return [
+            outcome
+            for member in batch.members
+            for outcome in _load_batch_or_its_files(
+                conn, _Batch(batch.schema, (member,), batch.loaded_at), event_sample_rows
+            )
+        ]
+
+
+def _stamped(batch: _Batch) -> _Batch:
+    """The batch and its files stamped with the time it loads: ``_loaded_at`` orders loads
+    (staging's tie-break, the incremental event facts' watermark)."""
+    now = _now_utc()
+    members = tuple(replace(m, version=replace(m.version, loaded_at=now)) for m in batch.members)
+    return _Batch(batch.schema, members, now)
 
 
 def _sample_rows(schema: TableSchema, event_sample_rows: int) -> int | None:
     return event_sample_rows if schema.kind == "event" else None
 
 
-def stage_checked_rows(
-    conn: duckdb.DuckDBPyConnection, schema: TableSchema, source: FileSource
-) -> None:
-    """The whole file, typed and checked, into a temporary table (one scan of the file)."""
+def stage_flagged_rows(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    """Check every row of the batch (one scan) and keep only the rows that need a decision in
+    ``_ingest_flagged``: rows breaking a rule, and rows whose key repeats in the batch."""
+    key = ", ".join(ident(k) for k in batch.schema.key)
+    source = batch.source
     try:
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS {checked_rows_sql(schema, source)}")
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_FLAGGED} AS"
+            f" SELECT _file_index, _source_row, {key}, _violations, _raw_values,"
+            " false AS _batch_duplicate"
+            f" FROM ({checked_rows_sql(batch.schema, source)})"
+            " WHERE len(_violations) > 0 OR _repeated"
+        )
     except READ_ERRORS as exc:
         raise UnreadableFileError(describe_read_error(source.file, exc)) from exc
+    if batch.schema.kind == "event" and len(batch.members) > 1:
+        # A key repeated in a later file of the batch: loaded but, like a key already in raw,
+        # not inserted again (the first file in discovery order keeps it).
+        conn.execute(
+            f"UPDATE {_FLAGGED} AS f SET _batch_duplicate = true"
+            f" FROM (SELECT _file_index, _source_row, row_number() OVER ("
+            f"  PARTITION BY {key} ORDER BY _file_index, _source_row) AS _n"
+            f"  FROM {_FLAGGED} WHERE len(_violations) = 0) AS d"
+            " WHERE d._n > 1 AND f._file_index = d._file_index"
+            " AND f._source_row = d._source_row"
+        )
 
 
-def insert_good_rows(conn: duckdb.DuckDBPyConnection, version: _FileVersion) -> int:
-    """Rows without violations into ``raw.<table>``; returns the number inserted.
-
-    Event tables are append-only and deduplicated on their key: a row whose key is already in
-    the raw table (from an earlier file) is not inserted again.
-    """
-    schema = version.schema
-    columns = ", ".join(ident(c) for c in schema.column_names)
-    lineage = ", ".join(name for name, _ in LINEAGE_COLUMNS)
-    dedup = ""
-    if schema.kind == "event":
-        match = " AND ".join(f"r.{ident(k)} = c.{ident(k)}" for k in schema.key)
-        dedup = f" AND NOT EXISTS (SELECT 1 FROM {raw_table(schema)} AS r WHERE {match})"
-    row = conn.execute(
-        f"INSERT INTO {raw_table(schema)} ({columns}, {lineage})"
-        f" SELECT {columns}, ?, _source_row, ?, ? FROM {_STAGE} AS c"
-        f" WHERE len(c._violations) = 0{dedup}",
-        [version.file.relative, version.sha256, version.loaded_at],
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def insert_quarantine(conn: duckdb.DuckDBPyConnection, version: _FileVersion) -> None:
-    """One ``raw.quarantine`` row per (bad row, broken rule)."""
+def _register_files(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     conn.execute(
-        f"INSERT INTO {QUARANTINE_TABLE} SELECT ?, ?, ?, ?, _source_row, v.rule, v.column_name,"
-        " v.reason, _raw_values, ?"
-        f" FROM (SELECT _source_row, _raw_values, unnest(_violations) AS v FROM {_STAGE}"
-        " WHERE len(_violations) > 0)",
+        f"CREATE OR REPLACE TEMP TABLE {_FILES} (_file_index INTEGER, source_file VARCHAR,"
+        " file_sha256 VARCHAR, file_version INTEGER)"
+    )
+    conn.executemany(
+        f"INSERT INTO {_FILES} VALUES (?, ?, ?, ?)",
         [
-            version.schema.name,
-            version.file.relative,
-            version.sha256,
-            version.version,
-            version.loaded_at,
+            [i, m.version.file.relative, m.version.sha256, m.version.version]
+            for i, m in enumerate(batch.members)
         ],
     )
 
 
-def _stage_counts(conn: duckdb.DuckDBPyConnection) -> tuple[int, int, dict[str, int]]:
-    """Rows read, rows with violations, and violations per ``rule(column)``."""
+def insert_good_rows(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> int:
+    """Rows without violations into ``raw.<table>``; returns the number inserted.
+
+    The rows are read and typed again (no checks this time) rather than copied from a staged
+    copy of every row: the flagged rows are few, a full staged copy would be written twice.
+    Event tables are append-only and deduplicated on their key: a row whose key is already in
+    the raw table, or in an earlier file of the batch, is not inserted again.
+    """
+    schema = batch.schema
+    table = raw_table(schema)
+    columns = ", ".join(ident(c) for c in schema.column_names)
+    lineage = ", ".join(name for name, _ in LINEAGE_COLUMNS)
+    dedup = ""
+    if schema.kind == "event":
+        row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()
+        if row is not None and row[0]:
+            match = " AND ".join(f"r.{ident(k)} = t.{ident(k)}" for k in schema.key)
+            dedup = f" AND NOT EXISTS (SELECT 1 FROM {table} AS r WHERE {match})"
     row = conn.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE len(_violations) > 0) FROM {_STAGE}"
+        f"INSERT INTO {table} ({columns}, {lineage})"
+        f" SELECT {', '.join(f't.{ident(c)}' for c in schema.column_names)},"
+        " f.source_file, t._source_row, f.file_sha256, ?"
+        f" FROM ({typed_rows_sql(schema, batch.source)}) AS t"
+        f" JOIN {_FILES} AS f USING (_file_index)"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {_FLAGGED} AS q"
+        "  WHERE q._file_index = t._file_index AND q._source_row = t._source_row"
+        f"  AND (len(q._violations) > 0 OR q._batch_duplicate)){dedup}",
+        [batch.loaded_at],
     ).fetchone()
-    assert row is not None
-    by_rule = conn.execute(
-        f"SELECT v.rule || '(' || coalesce(v.column_name, '') || ')', count(*)"
-        f" FROM (SELECT unnest(_violations) AS v FROM {_STAGE} WHERE len(_violations) > 0)"
-        " GROUP BY ALL ORDER BY 2 DESC, 1"
-    ).fetchall()
-    return int(row[0]), int(row[1]), {rule: int(n) for rule, n in by_rule}
+    return int(row[0]) if row else 0
 
 
-def _load_in_transaction(
-    conn: duckdb.DuckDBPyConnection,
-    version: _FileVersion,
-    source: FileSource,
-    report: Path,
-    event_sample_rows: int,
-) -> FileOutcome:
-    schema = version.schema
-    stage_checked_rows(conn, schema, source)
-    rows_read, rows_quarantined, by_rule = _stage_counts(conn)
-    rows_loaded = rows_read - rows_quarantined
-    validation = (
-        None
-        if schema.large
-        else validate_source(
-            conn, schema, source, sample_rows=_sample_rows(schema, event_sample_rows)
+def insert_quarantine(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    """One ``raw.quarantine`` row per (bad row, broken rule)."""
+    conn.execute(
+        f"INSERT INTO {QUARANTINE_TABLE} SELECT ?, f.source_file, f.file_sha256, f.file_version,"
+        " q._source_row, q.v.rule, q.v.column_name, q.v.reason, q._raw_values, ?"
+        f" FROM (SELECT _file_index, _source_row, _raw_values, unnest(_violations) AS v"
+        f"  FROM {_FLAGGED} WHERE len(_violations) > 0) AS q"
+        f" JOIN {_FILES} AS f USING (_file_index)",
+        [batch.schema.name, batch.loaded_at],
+    )
+
+
+@dataclass(frozen=True)
+class _FileCounts:
+    rows_read: int = 0
+    rows_quarantined: int = 0
+    rows_inserted: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+
+def _batch_counts(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> list[_FileCounts]:
+    """Per file of the batch: rows read, quarantined, inserted, and violations per rule."""
+
+    def per_file(sql: str, params: list[Any] | None = None) -> dict[int, int]:
+        return {int(i): int(n) for i, n in conn.execute(sql, params or []).fetchall()}
+
+    read = per_file(f"SELECT _file_index, count(*) FROM ({batch.source.relation_sql}) GROUP BY ALL")
+    quarantined = per_file(
+        f"SELECT _file_index, count(*) FROM {_FLAGGED} WHERE len(_violations) > 0 GROUP BY ALL"
+    )
+    inserted = per_file(
+        f"SELECT f._file_index, count(*) FROM {raw_table(batch.schema)} AS r"
+        f" JOIN {_FILES} AS f ON r._source_file = f.source_file AND r._file_sha256 = f.file_sha256"
+        " WHERE r._loaded_at = ? GROUP BY ALL",
+        [batch.loaded_at],
+    )
+    by_rule: dict[int, dict[str, int]] = {}
+    for index, rule, n in conn.execute(
+        "SELECT _file_index, v.rule || '(' || coalesce(v.column_name, '') || ')', count(*)"
+        f" FROM (SELECT _file_index, unnest(_violations) AS v FROM {_FLAGGED}"
+        "  WHERE len(_violations) > 0)"
+        " GROUP BY ALL ORDER BY 1, 3 DESC, 2"
+    ).fetchall():
+        by_rule.setdefault(int(index), {})[rule] = int(n)
+    return [
+        _FileCounts(read.get(i, 0), quarantined.get(i, 0), inserted.get(i, 0), by_rule.get(i, {}))
+        for i in range(len(batch.members))
+    ]
+
+
+def _load_batch(
+    conn: duckdb.DuckDBPyConnection, batch: _Batch, event_sample_rows: int
+) -> list[FileOutcome]:
+    schema = batch.schema
+    _register_files(conn, batch)
+    stage_flagged_rows(conn, batch)
+    insert_good_rows(conn, batch)
+    insert_quarantine(conn, batch)
+    outcomes = []
+    for member, counts in zip(batch.members, _batch_counts(conn, batch), strict=True):
+        validation = (
+            None
+            if schema.large
+            else validate_source(
+                conn, schema, member.source, sample_rows=_sample_rows(schema, event_sample_rows)
+            )
         )
-    )
-    inserted = insert_good_rows(conn, version)
-    insert_quarantine(conn, version)
-    rows_duplicate = rows_loaded - inserted
-    message = _loaded_message(source, rows_loaded, rows_quarantined, rows_duplicate, by_rule)
-    entry = _entry(
-        version,
-        "loaded",
-        message,
-        report,
-        validation,
-        rows_read=rows_read,
-        rows_loaded=rows_loaded,
-        rows_quarantined=rows_quarantined,
-        rows_duplicate=rows_duplicate,
-    )
-    write_report(report, _report_payload(entry, validation, by_rule))
-    manifest.record(conn, entry)
-    conn.execute(f"DROP TABLE {_STAGE}")
-    return FileOutcome(
-        version.file.relative,
-        "loaded",
-        message,
-        file_version=version.version,
-        rows_read=rows_read,
-        rows_loaded=rows_loaded,
-        rows_quarantined=rows_quarantined,
-        rows_duplicate=rows_duplicate,
-        quarantine_by_rule=by_rule,
-        validation_report=str(report),
-    )
+        rows_loaded = counts.rows_read - counts.rows_quarantined
+        rows_duplicate = rows_loaded - counts.rows_inserted
+        message = _loaded_message(
+            member.source, rows_loaded, counts.rows_quarantined, rows_duplicate, counts.by_rule
+        )
+        entry = _entry(
+            member.version,
+            "loaded",
+            message,
+            member.report,
+            validation,
+            rows_read=counts.rows_read,
+            rows_loaded=rows_loaded,
+            rows_quarantined=counts.rows_quarantined,
+            rows_duplicate=rows_duplicate,
+        )
+        write_report(member.report, _report_payload(entry, validation, counts.by_rule))
+        manifest.record(conn, entry)
+        outcomes.append(
+            FileOutcome(
+                member.version.file.relative,
+                "loaded",
+                message,
+                file_version=member.version.version,
+                rows_read=counts.rows_read,
+                rows_loaded=rows_loaded,
+                rows_quarantined=counts.rows_quarantined,
+                rows_duplicate=rows_duplicate,
+                quarantine_by_rule=counts.by_rule,
+                validation_report=str(member.report),
+            )
+        )
+    conn.execute(f"DROP TABLE {_FLAGGED}")
+    conn.execute(f"DROP TABLE {_FILES}")
+    return outcomes
 
 
 def _loaded_message(

@@ -9,11 +9,19 @@ by its normalised header (trimmed, lower-case). Typing happens later, in SQL
   VARCHAR explicitly (no sniffing), comma, RFC 4180 double-quote quoting, strict mode; a UTF-8
   BOM is tolerated. DuckDB reports the line of a malformed row, and that line goes into the
   refusal message.
-* Parquet: ``read_parquet`` with ``file_row_number``; typed Parquet columns are cast to text
-  (nested ones through ``to_json``), so Parquet and CSV are validated by the same rules.
+* Parquet: ``read_parquet`` with ``file_row_number``. A column whose Parquet type already is
+  the contract's type (a timestamp for a timestamp, an integer for an integer, ...) is kept
+  native (:func:`native_type_for`): it cannot break the type rule and is converted without going
+  through text. Other typed columns are cast to text (nested ones through ``to_json``), so they
+  are validated by the same rules as CSV.
 * JSONL (``.jsonl``, ``.jsonl.gz``, ``.json.gz``): ``read_json`` with
   ``format='newline_delimited'``; keys are detected on DuckDB's sample and then read as VARCHAR
   (objects and arrays keep their JSON text).
+
+Every relation has ``_file_index`` (0 for one file). :func:`batch_source` reads many files of
+one table and format in one scan (``read_parquet``/``read_json`` over the list, ``file_index``
+telling the files apart): the large events table loads a day's worth of files, or a year's, in
+a handful of statements instead of one transaction per file.
 
 Nothing here loads rows into Python: the relation is streamed by DuckDB.
 """
@@ -24,11 +32,12 @@ import csv
 import gzip
 import io
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 
+from ingestion.contract import ColumnType
 from ingestion.landing import LandingFile
 from ingestion.sql import ident, literal
 
@@ -72,8 +81,14 @@ class FileSource:
     #: Columns of :attr:`relation_sql` besides ``_source_row``: ``declared`` plus, for JSONL,
     #: contract columns outside the sample (they may appear in later records).
     columns: tuple[str, ...]
-    #: ``SELECT _source_row, <columns as VARCHAR> FROM <reader>``.
+    #: ``SELECT _file_index, _source_row, <columns> FROM <reader>``; every column is VARCHAR
+    #: except those in :attr:`native_types`.
     relation_sql: str
+    #: Columns kept in their Parquet type because it is the contract's (column -> DuckDB type).
+    native_types: Mapping[str, str] = field(default_factory=dict)
+    #: Parquet only: the column list of :attr:`relation_sql` (names and casts), which files
+    #: must share to be read together by :func:`batch_source`.
+    parquet_select: str | None = None
 
 
 def normalise_column(name: str) -> str:
@@ -148,7 +163,7 @@ def _csv_source(file: LandingFile) -> FileSource:
         file,
         columns,
         columns,
-        f"SELECT row_number() OVER () AS _source_row, {select} FROM {reader}",
+        f"SELECT 0 AS _file_index, row_number() OVER () AS _source_row, {select} FROM {reader}",
     )
 
 
@@ -157,6 +172,30 @@ def _describe(conn: duckdb.DuckDBPyConnection, file: LandingFile, reader: str) -
         return conn.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     except READ_ERRORS as exc:
         raise UnreadableFileError(describe_read_error(file, exc)) from exc
+
+
+#: Parquet types read natively for a contract column of the given type.
+_NATIVE_TYPES: dict[ColumnType, frozenset[str]] = {
+    ColumnType.TIMESTAMP: frozenset({"TIMESTAMP", "TIMESTAMP WITH TIME ZONE"}),
+    ColumnType.DATE: frozenset({"DATE"}),
+    ColumnType.INTEGER: frozenset(
+        {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+    ),
+    ColumnType.BOOLEAN: frozenset({"BOOLEAN"}),
+}
+
+
+def native_type_for(file: LandingFile, column: str, duckdb_type: str) -> str | None:
+    """The Parquet type when it already is the contract column's type, else None (read as text).
+
+    Strings stay on the text path (enums are lower-cased, currencies upper-cased there), and so
+    do decimals and floats (the money rules parse their text).
+    """
+    contract = {c.name: c for c in file.table.columns}.get(column)
+    if contract is None:
+        return None
+    kind = duckdb_type.upper()
+    return kind if kind in _NATIVE_TYPES.get(contract.type, frozenset()) else None
 
 
 def _as_text(column: str, duckdb_type: str) -> str:
@@ -168,21 +207,29 @@ def _as_text(column: str, duckdb_type: str) -> str:
 
 
 def _parquet_source(conn: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSource:
-    reader = f"read_parquet({literal(str(file.path))}, file_row_number = true)"
     described = [
         (row[0], row[1])
         for row in _describe(conn, file, f"read_parquet({literal(str(file.path))})")
     ]
     columns = _checked_columns(file, [name for name, _ in described])
+    native = {
+        norm: kind
+        for (_, type_), norm in zip(described, columns, strict=True)
+        if (kind := native_type_for(file, norm, type_)) is not None
+    }
     select = ", ".join(
-        f"{_as_text(name, type_)} AS {ident(norm)}"
+        f"{ident(name) if norm in native else _as_text(name, type_)} AS {ident(norm)}"
         for (name, type_), norm in zip(described, columns, strict=True)
     )
-    return FileSource(
-        file,
-        columns,
-        columns,
-        f"SELECT file_row_number + 1 AS _source_row, {select} FROM {reader}",
+    return FileSource(file, columns, columns, _parquet_relation([file], select), native, select)
+
+
+def _parquet_relation(files: Sequence[LandingFile], select: str) -> str:
+    paths = ", ".join(literal(str(f.path)) for f in files)
+    index = "file_index" if len(files) > 1 else "0"
+    return (
+        f"SELECT {index} AS _file_index, file_row_number + 1 AS _source_row, {select}"
+        f" FROM read_parquet([{paths}], file_row_number = true)"
     )
 
 
@@ -208,7 +255,7 @@ def _json_source(
         file,
         columns,
         tuple(read_columns),
-        f"SELECT row_number() OVER () AS _source_row, {select} FROM {reader}",
+        f"SELECT 0 AS _file_index, row_number() OVER () AS _source_row, {select} FROM {reader}",
     )
 
 
@@ -233,3 +280,32 @@ def open_source(conn: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSourc
     if file.file_format == "parquet":
         return _parquet_source(conn, file)
     return _json_source(conn, file, file.table.column_names)
+
+
+def batch_key(source: FileSource) -> tuple[object, ...] | None:
+    """Parquet sources with the same key can be read by one :func:`batch_source`; None: the file
+    is read alone (CSV and JSONL number their rows by scan order, which holds for one file only).
+    """
+    if source.parquet_select is None:
+        return None
+    return (source.parquet_select, tuple(sorted(source.native_types.items())))
+
+
+def batch_source(sources: Sequence[FileSource]) -> FileSource:
+    """One relation over Parquet files that share a :func:`batch_key`; ``_file_index`` is the
+    position in ``sources``. Its ``file`` is the first file's: a read error in a batch is
+    attributed by loading the batch's files one by one."""
+    first = sources[0]
+    if len(sources) == 1:
+        return first
+    if first.parquet_select is None or any(batch_key(s) != batch_key(first) for s in sources):
+        raise ValueError("batch_source needs Parquet sources with the same batch_key")
+    relation = _parquet_relation([s.file for s in sources], first.parquet_select)
+    return FileSource(
+        first.file,
+        first.declared,
+        first.columns,
+        relation,
+        first.native_types,
+        first.parquet_select,
+    )

@@ -68,8 +68,14 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def blank(column: Column, text: str) -> str:
-    """SQL: the text stands for 'no value' (null, empty or blank; JSON ``null`` for JSON)."""
+def blank(column: Column, text: str, native_type: str | None = None) -> str:
+    """SQL: the text stands for 'no value' (null, empty or blank; JSON ``null`` for JSON).
+
+    A natively typed column (``native_type``, see :func:`ingestion.readers.native_type_for`)
+    is blank when it is NULL.
+    """
+    if native_type is not None:
+        return f"({text} IS NULL)"
     if column.type is ColumnType.JSON:
         return f"(NULLIF(trim({text}), '') IS NULL OR trim({text}) = 'null')"
     if column.type is ColumnType.STRING and not (column.accepted_values or column.is_currency):
@@ -77,8 +83,16 @@ def blank(column: Column, text: str) -> str:
     return f"(NULLIF(trim({text}), '') IS NULL)"
 
 
-def typed_value(column: Column, text: str) -> str:
-    """SQL: the column's typed value from its text, NULL when blank or unparseable."""
+def typed_value(column: Column, text: str, native_type: str | None = None) -> str:
+    """SQL: the column's typed value from its text, NULL when blank or unparseable.
+
+    A natively typed Parquet column (``native_type``) is converted, not parsed: it cannot fail,
+    and 150 million timestamps do not go through text and back.
+    """
+    if native_type is not None:
+        if native_type == "TIMESTAMP WITH TIME ZONE":
+            return f"timezone('UTC', {text})"
+        return f"CAST({text} AS {column.type.duckdb_type})"
     trimmed = f"NULLIF(trim({text}), '')"
     match column.type:
         case ColumnType.STRING if column.accepted_values:
@@ -122,10 +136,12 @@ def _shown(text: str) -> str:
     return f"'''' || left({text}, {_SHOWN_CHARS}) || ''''"
 
 
-def column_violations(column: Column, text: str, typed: str) -> list[str]:
+def column_violations(
+    column: Column, text: str, typed: str, native_type: str | None = None
+) -> list[str]:
     """SQL expressions, one per rule on ``column``: a violation struct, or NULL when it holds."""
     checks: list[tuple[str, str, str]] = []  # (rule, condition, reason)
-    is_blank = blank(column, text)
+    is_blank = blank(column, text, native_type)
     if column.required:
         checks.append(("required", is_blank, "'required value is missing'"))
     if column.accepted_values:
@@ -145,7 +161,7 @@ def column_violations(column: Column, text: str, typed: str) -> list[str]:
                 f"{_shown(text)} || ' is not an ISO 4217 currency code'",
             )
         )
-    elif column.type is not ColumnType.STRING:
+    elif column.type is not ColumnType.STRING and native_type is None:
         checks.append(
             (
                 "type",
@@ -207,11 +223,34 @@ def _text_or_null(source: FileSource, column: str) -> str:
     return ident(column) if column in source.columns else "CAST(NULL AS VARCHAR)"
 
 
-def checked_rows_sql(table: TableSchema, source: FileSource) -> str:
-    """One SELECT: ``_source_row``, the typed contract columns, ``_violations``, ``_raw_values``."""
-    typed = ",\n        ".join(
-        f"{typed_value(c, _text_or_null(source, c.name))} AS {ident(c.name)}" for c in table.columns
+def _typed_columns(table: TableSchema, source: FileSource) -> str:
+    return ",\n        ".join(
+        f"{typed_value(c, _text_or_null(source, c.name), source.native_types.get(c.name))}"
+        f" AS {ident(c.name)}"
+        for c in table.columns
     )
+
+
+def typed_rows_sql(table: TableSchema, source: FileSource) -> str:
+    """``_file_index``, ``_source_row`` and the typed contract columns, no checks: what the load
+    inserts once :func:`checked_rows_sql` has said which rows are good."""
+    return f"""
+SELECT
+    _file_index,
+    _source_row,
+    {_typed_columns(table, source)}
+FROM ({source.relation_sql}) AS src"""
+
+
+def checked_rows_sql(table: TableSchema, source: FileSource) -> str:
+    """One SELECT over the source (one file or a batch of files, told apart by ``_file_index``):
+    ``_file_index``, ``_source_row``, the typed contract columns, ``_violations``,
+    ``_raw_values`` and ``_repeated`` (the key appears more than once in the source: the rows
+    where a batch's files may repeat each other's keys).
+
+    The CTEs are inlined (``NOT MATERIALIZED``): a materialised copy of every checked row cost
+    more than evaluating the rules again for the few rows whose key repeats.
+    """
     texts = ",\n        ".join(
         f"{_text_or_null(source, c.name)} AS {text_column(c.name)}" for c in table.columns
     )
@@ -221,10 +260,16 @@ def checked_rows_sql(table: TableSchema, source: FileSource) -> str:
         if c not in table.column_names
     )
     violations = [
-        v for c in table.columns for v in column_violations(c, text_column(c.name), ident(c.name))
+        v
+        for c in table.columns
+        for v in column_violations(
+            c, text_column(c.name), ident(c.name), source.native_types.get(c.name)
+        )
     ] + [row_rule_violation(r, table) for r in table.row_rules]
     key = [ident(k) for k in table.key]
+    key_list = ", ".join(key)
     key_join = " AND ".join(f"c.{k} = d.{k}" for k in key)
+    repeated_join = " AND ".join(f"c.{k} = r.{k}" for k in key)
     key_shown = " || ', ' || ".join(
         f"{literal(k + '=')} || CAST(c.{ident(k)} AS VARCHAR)" for k in table.key
     )
@@ -234,46 +279,58 @@ def checked_rows_sql(table: TableSchema, source: FileSource) -> str:
         f"'key ' || {key_shown} || ' already appears at row ' || d._first_row"
         " || ' of this file; the first valid row is kept'",
     )
-    raw_json = ", ".join(f"{literal(c)}, {text_column(c)}" for c in _raw_columns(table, source))
+    raw_json = ", ".join(
+        f"{literal(c)}, CAST({text_column(c)} AS VARCHAR)" for c in _raw_columns(table, source)
+    )
     contract_columns = ", ".join(ident(c) for c in table.column_names)
     return f"""
-WITH src AS (
+WITH src AS NOT MATERIALIZED (
     {source.relation_sql}
 ),
-typed AS (
+typed AS NOT MATERIALIZED (
     SELECT
+        _file_index,
         _source_row,
-        {typed},
+        {_typed_columns(table, source)},
         {texts}{extra_texts}
     FROM src
 ),
-checked AS (
+checked AS NOT MATERIALIZED (
     SELECT *, list_filter([
         {("," + chr(10) + "        ").join(violations)}
     ], lambda v: v IS NOT NULL) AS _row_violations
     FROM typed
 ),
-dups AS (
-    SELECT {", ".join(key)}, min(_source_row) AS _first_row
-    FROM checked
-    WHERE len(_row_violations) = 0
-    GROUP BY {", ".join(key)}
+repeated AS (
+    SELECT {key_list} FROM typed GROUP BY {key_list} HAVING count(*) > 1
+),
+firsts AS (
+    SELECT c._file_index, {", ".join(f"c.{k}" for k in key)}, min(c._source_row) AS _first_row
+    FROM checked AS c
+    SEMI JOIN repeated AS r ON {repeated_join}
+    WHERE len(c._row_violations) = 0
+    GROUP BY ALL
     HAVING count(*) > 1
 ),
 final AS (
     SELECT c.*,
         CASE WHEN c._source_row > d._first_row
             THEN list_append(c._row_violations, {duplicate})
-            ELSE c._row_violations END AS _violations
+            ELSE c._row_violations END AS _violations,
+        r.{key[0]} IS NOT NULL AS _repeated
     FROM checked AS c
-    LEFT JOIN dups AS d ON {key_join} AND len(c._row_violations) = 0
+    LEFT JOIN firsts AS d
+        ON c._file_index = d._file_index AND {key_join} AND len(c._row_violations) = 0
+    LEFT JOIN repeated AS r ON {repeated_join}
 )
 SELECT
+    _file_index,
     _source_row,
     {contract_columns},
     _violations,
     CASE WHEN len(_violations) > 0 THEN CAST(json_object({raw_json}) AS VARCHAR) END
-        AS _raw_values
+        AS _raw_values,
+    _repeated
 FROM final"""
 
 
