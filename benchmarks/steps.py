@@ -247,6 +247,8 @@ def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
     command = [
         str(DBT_EXECUTABLE),
         "build",
+        "--exclude-resource-type",  # as the pipeline's dbt assets (unit tests run in CI)
+        "unit_test",
         "--vars",
         json.dumps(dbt_vars(settings.as_of)),
         "--project-dir",
