@@ -99,8 +99,16 @@ class Dbt:
         assert result.success, result.exception
         self.manifest = result.result
 
-    def invoke(self, warehouse: Path, command: str, *args: str, as_of: str | None = None) -> Any:
-        """Run ``dbt <command>`` against ``warehouse`` with the vars as of ``as_of``."""
+    def invoke(
+        self,
+        warehouse: Path,
+        command: str,
+        *args: str,
+        as_of: str | None = None,
+        vars_override: dict[str, Any] | None = None,
+    ) -> Any:
+        """Run ``dbt <command>`` against ``warehouse`` with the vars as of ``as_of`` (and
+        ``vars_override`` replacing some of the configuration's vars)."""
         previous = os.environ.get("CSW_WAREHOUSE_PATH")
         os.environ["CSW_WAREHOUSE_PATH"] = str(warehouse)
         try:
@@ -111,7 +119,7 @@ class Dbt:
                     "--quiet",
                     *self.common,
                     "--vars",
-                    json.dumps(dbt_vars(d(as_of or self.as_of))),
+                    json.dumps({**dbt_vars(d(as_of or self.as_of)), **(vars_override or {})}),
                     *args,
                 ]
             )
@@ -121,8 +129,14 @@ class Dbt:
             else:
                 os.environ["CSW_WAREHOUSE_PATH"] = previous
 
-    def build(self, warehouse: Path, *args: str, as_of: str | None = None) -> Any:
-        return self.invoke(warehouse, "build", *args, as_of=as_of)
+    def build(
+        self,
+        warehouse: Path,
+        *args: str,
+        as_of: str | None = None,
+        vars_override: dict[str, Any] | None = None,
+    ) -> Any:
+        return self.invoke(warehouse, "build", *args, as_of=as_of, vars_override=vars_override)
 
 
 def failures(result: Any) -> list[str]:

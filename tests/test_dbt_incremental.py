@@ -1,7 +1,8 @@
-"""The incremental daily event fact: an incremental run gives exactly the table a full build gives.
+"""The incremental daily facts: an incremental run gives exactly the tables a full build gives.
 
-``int_user_daily_events`` rebuilds only the UTC dates of the events loaded since its last run
-(docs/health-model.md "Incremental event facts"). Each test builds one warehouse step by step
+``int_user_daily_events`` rebuilds only the UTC dates of the events loaded since its last run, and
+the daily facts built from it (user and account activity, feature usage) only the dates whose
+fact rows changed since theirs (docs/health-model.md "Incremental event facts"). Each test builds one warehouse step by step
 (full build, then events land with a later ``_loaded_at``, then an incremental build) and a second
 warehouse from the same raw rows in one full build, and compares the daily fact and the health
 history row for row. The raw rows are the customer-success fixture of test_dbt_customer_success.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,21 @@ from dbt_harness import Dbt, create_raw_warehouse, failures, query
 from test_dbt_customer_success import AS_OF, RAW, days, event
 
 from ingestion.contract import table as contract_table
+from metrics.dbt_vars import dbt_vars
 
 FIRST_LOAD = datetime(2024, 6, 29, 23, 0)
 SECOND_LOAD = datetime(2024, 6, 30, 23, 0)
 THIRD_LOAD = datetime(2024, 7, 1, 23, 0)
 NEW_DAY = "2024-06-30"
 FACT = "intermediate.int_user_daily_events"
-COMPARED = (FACT, "intermediate.int_account_daily_feature_usage", "marts.fct_account_health")
+FEATURE_USAGE = "intermediate.int_account_daily_feature_usage"
+DAILY_FACTS = (
+    FACT,
+    "intermediate.int_user_daily_activity",
+    "intermediate.int_account_daily_activity",
+    FEATURE_USAGE,
+)
+COMPARED = (*DAILY_FACTS, "marts.fct_account_health")
 
 
 def base_events() -> list[dict[str, Any]]:
@@ -78,8 +87,8 @@ def dbt(tmp_path_factory: pytest.TempPathFactory) -> Dbt:
     return Dbt(tmp_path_factory.mktemp("dbt"), as_of=AS_OF)
 
 
-def build(dbt: Dbt, warehouse: Path, *args: str) -> Any:
-    result = dbt.build(warehouse, *args)
+def build(dbt: Dbt, warehouse: Path, *args: str, **kwargs: Any) -> Any:
+    result = dbt.build(warehouse, *args, **kwargs)
     assert result.success, failures(result)
     return result
 
@@ -100,10 +109,11 @@ def compiled_sql(result: Any, model: str) -> str:
     raise AssertionError(f"{model} did not run")
 
 
-def date_ranges(sql: str) -> list[tuple[str, str]]:
-    """The (first date, day after the last) ranges of events an incremental run read."""
+def date_ranges(sql: str, column: str = "occurred_at") -> list[tuple[str, str]]:
+    """The (first date, day after the last) ranges of dates an incremental run read."""
     return re.findall(
-        r"occurred_at >= timestamp '([0-9-]+)' and occurred_at < timestamp '([0-9-]+)'", sql
+        rf"{column} >= (?:timestamp|date) '([0-9-]+)' and {column} < (?:timestamp|date) '([0-9-]+)'",
+        sql,
     )
 
 
@@ -117,7 +127,9 @@ def incremental(dbt: Dbt, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     create_raw_warehouse(warehouse, {**RAW, "events": base_events()}, loaded_at=FIRST_LOAD)
     build(dbt, warehouse)
     append_events(warehouse, landed_events(), SECOND_LOAD)
-    INCREMENTAL_SQL["second load"] = compiled_sql(build(dbt, warehouse), "int_user_daily_events")
+    result = build(dbt, warehouse)
+    for model in DAILY_FACTS:
+        INCREMENTAL_SQL[model] = compiled_sql(result, model.split(".")[1])
     yield warehouse
 
 
@@ -134,12 +146,16 @@ def full(tmp_path_factory: pytest.TempPathFactory, dbt: Dbt) -> Path:
 def test_incremental_run_after_a_new_day_and_late_events_equals_a_full_build(
     incremental: Path, full: Path
 ) -> None:
-    # only the touched dates were read: the late 10 May, 11 .. 20 June, and the new day
-    assert date_ranges(INCREMENTAL_SQL["second load"]) == [
+    # only the touched dates were read: the late 10 May, 11 .. 20 June, and the new day, by the
+    # event fact from the events and by the other daily facts from the fact(s) they are built on
+    touched = [
         ("2024-05-10", "2024-05-11"),
         ("2024-06-11", "2024-06-21"),
         ("2024-06-30", "2024-07-01"),
     ]
+    assert date_ranges(INCREMENTAL_SQL[FACT]) == touched
+    for model in DAILY_FACTS[1:]:
+        assert date_ranges(INCREMENTAL_SQL[model], "activity_date") == touched, model
     got, want = snapshot(incremental), snapshot(full)
     assert got[FACT], "the fixture has events"
     for name in COMPARED:
@@ -160,9 +176,44 @@ def test_incremental_run_after_a_new_day_and_late_events_equals_a_full_build(
 
 def test_a_run_with_nothing_new_changes_nothing(dbt: Dbt, incremental: Path) -> None:
     before = snapshot(incremental)
-    result = build(dbt, incremental, "--select", "int_user_daily_events")
+    result = build(dbt, incremental, "--select", *(m.split(".")[1] for m in DAILY_FACTS))
     assert date_ranges(compiled_sql(result, "int_user_daily_events")) == []  # no date read
+    for model in DAILY_FACTS[1:]:
+        sql = compiled_sql(result, model.split(".")[1])
+        assert date_ranges(sql, "activity_date") == [], model
+        assert "where false" in " ".join(sql.split()), model
     assert snapshot(incremental) == before
+
+
+def _feature_map_without(feature: str) -> list[dict[str, Any]]:
+    """The configured feature map with one feature's events mapped to no feature."""
+    return [
+        {**row, "feature": None} if row["feature"] == feature else row
+        for row in dbt_vars(date.fromisoformat(AS_OF))["feature_map"]
+    ]
+
+
+def test_a_new_feature_map_rebuilds_every_date_of_the_feature_usage(
+    dbt: Dbt, tmp_path: Path
+) -> None:
+    """Rows depend on the map: after a change, the run deletes the old rows and rebuilds every
+    date, giving what a full build under the new map gives (even for dates left with none)."""
+    new_map = {"feature_map": _feature_map_without("reports")}
+    warehouse = tmp_path / "warehouse.duckdb"
+    create_raw_warehouse(warehouse, {**RAW, "events": base_events()}, loaded_at=FIRST_LOAD)
+    build(dbt, warehouse)
+    before = snapshot(warehouse)[FEATURE_USAGE]
+    assert any(row[2] == "reports" for row in before), "the fixture uses the reports feature"
+    build(dbt, warehouse, "--select", FEATURE_USAGE.split(".")[1], vars_override=new_map)
+
+    reference = tmp_path / "full" / "warehouse.duckdb"
+    reference.parent.mkdir()
+    create_raw_warehouse(reference, {**RAW, "events": base_events()}, loaded_at=FIRST_LOAD)
+    build(dbt, reference, vars_override=new_map)
+    got, want = snapshot(warehouse)[FEATURE_USAGE], snapshot(reference)[FEATURE_USAGE]
+    assert got == want
+    assert not any(row[2] == "reports" for row in got)
+    assert len(got) < len(before)
 
 
 def test_full_refresh_rebuilds_the_same_table(dbt: Dbt, incremental: Path, full: Path) -> None:

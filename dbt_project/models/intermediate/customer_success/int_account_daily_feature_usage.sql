@@ -2,9 +2,36 @@
 -- feature_map, from metrics/config/health_model.yaml): events and distinct users. Events that map
 -- to no feature (login, onboarding milestones, names not in the map) are activity only and are
 -- not here. A feature is core when any event mapped to it is core.
+--
+-- Incremental on activity_date, from int_user_daily_events (dates changed since its watermark).
+-- The rows depend on the feature map, so each row carries the map's hash: after a change of
+-- metrics/config/health_model.yaml the run rebuilds every date, and the pre-hook first deletes
+-- the rows built under the old map (a date may have no feature under the new one).
+{%- set feature_map_hash = local_md5(tojson(cs_metric_var('feature_map'), sort_keys=True)) %}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_rows_of_other_feature_map() }}",
+    )
+}}
+
+{%- set date_ranges = [] %}
+{%- if is_incremental() %}
+    {%- set date_ranges = touched_daily_fact_ranges(
+        ref('int_user_daily_events'),
+        rebuild_all=built_with_other_config('feature_map_hash', feature_map_hash),
+    ) %}
+{%- endif %}
+
 with user_events as (
 
     select * from {{ ref('int_user_daily_events') }}
+    {%- if is_incremental() %}
+    where {{ in_date_ranges('activity_date', date_ranges) }}
+    {%- endif %}
 
 ),
 
@@ -33,7 +60,8 @@ user_features as (
         user_events.activity_date,
         feature_map.feature,
         user_events.user_id,
-        sum(user_events.events) as events
+        sum(user_events.events) as events,
+        max(user_events.max_loaded_at) as max_loaded_at
     from user_events
     inner join feature_map
         on feature_map.event_name = user_events.event_name
@@ -50,7 +78,9 @@ final as (
         user_features.feature,
         features.is_core,
         sum(user_features.events) as events,
-        count(*)                  as users
+        count(*)                  as users,
+        max(user_features.max_loaded_at) as max_loaded_at,
+        '{{ feature_map_hash }}'  as feature_map_hash
     from user_features
     inner join features
         on features.feature = user_features.feature

@@ -27,37 +27,15 @@
 
 {%- set date_ranges = [] %}
 {%- if execute and is_incremental() %}
-    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
-    {%- set watermark = none %}
-    {%- if 'max_loaded_at' in columns %}
-        {%- set watermark = run_query(
-            'select cast(max(max_loaded_at) as varchar) from ' ~ this
-        ).columns[0].values()[0] %}
-    {%- endif %}
+    {%- set watermark = daily_fact_watermark() %}
     {%- set touched_sql %}
-        with touched as (
-            select distinct cast(occurred_at as date) as activity_date
-            from {{ ref('stg_product__events') }}
-            {%- if watermark is not none %}
-            where _loaded_at > timestamp '{{ watermark }}'
-            {%- endif %}
-        ),
-        islands as (
-            select
-                activity_date,
-                activity_date - cast(row_number() over (order by activity_date) as integer) as island
-            from touched
-        )
-        select
-            cast(min(activity_date) as varchar) as first_date,
-            cast(max(activity_date) + 1 as varchar) as after_last_date
-        from islands
-        group by island
-        order by first_date
+        select distinct cast(occurred_at as date) as activity_date
+        from {{ ref('stg_product__events') }}
+        {%- if watermark is not none %}
+        where _loaded_at > timestamp '{{ watermark }}'
+        {%- endif %}
     {%- endset %}
-    {%- for row in run_query(touched_sql).rows %}
-        {%- do date_ranges.append((row[0], row[1])) %}
-    {%- endfor %}
+    {%- set date_ranges = date_ranges_of(touched_sql) %}
 {%- endif %}
 
 with events as (
@@ -65,13 +43,7 @@ with events as (
     select * from {{ ref('stg_product__events') }}
     {%- if is_incremental() %}
     -- the UTC dates touched by events loaded since the last run (none: no rows)
-    where
-        {%- for first_date, after_last_date in date_ranges %}
-        (occurred_at >= timestamp '{{ first_date }}' and occurred_at < timestamp '{{ after_last_date }}')
-        {{ 'or' if not loop.last }}
-        {%- else %}
-        false
-        {%- endfor %}
+    where {{ in_date_ranges('occurred_at', date_ranges, 'timestamp') }}
     {%- endif %}
 
 ),

@@ -1,0 +1,105 @@
+{#-
+    Incremental daily facts (docs/health-model.md "Incremental event facts").
+
+    A daily fact is rebuilt date by date (delete+insert on its date column): a run finds the dates
+    whose inputs were loaded after the fact's watermark (the largest max_loaded_at it holds) and
+    rebuilds exactly those dates from all their inputs. The dates are read first and written into
+    the model's query as literal ranges of contiguous dates, so the scans prune by zonemap.
+-#}
+
+{#- The largest max_loaded_at of this model's table as text; none when the table has no such
+    column (built by an older version: rebuild every date) or no rows. -#}
+{% macro daily_fact_watermark() %}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+    {%- if 'max_loaded_at' not in columns %}
+        {{- return(none) }}
+    {%- endif %}
+    {%- set value = run_query('select cast(max(max_loaded_at) as varchar) from ' ~ this).columns[0].values()[0] %}
+    {{- return(value) }}
+{% endmacro %}
+
+{#- Contiguous dates of the one-column query `dates_sql` (column activity_date) as a list of
+    (first date, day after the last date) pairs, in date order. -#}
+{% macro date_ranges_of(dates_sql) %}
+    {%- set ranges_sql %}
+        with touched as (
+            {{ dates_sql }}
+        ),
+        islands as (
+            select
+                activity_date,
+                activity_date - cast(row_number() over (order by activity_date) as integer) as island
+            from touched
+        )
+        select
+            cast(min(activity_date) as varchar) as first_date,
+            cast(max(activity_date) + 1 as varchar) as after_last_date
+        from islands
+        group by island
+        order by first_date
+    {%- endset %}
+    {%- set ranges = [] %}
+    {%- for row in run_query(ranges_sql).rows %}
+        {%- do ranges.append((row[0], row[1])) %}
+    {%- endfor %}
+    {{- return(ranges) }}
+{% endmacro %}
+
+{#- The date ranges an incremental run of a daily fact built from another daily fact (`upstream`,
+    with activity_date and max_loaded_at) rebuilds: the dates of upstream rows newer than this
+    model's watermark. `rebuild_all`: every upstream date (the configuration changed). Only
+    meaningful when is_incremental(). -#}
+{% macro touched_daily_fact_ranges(upstream, rebuild_all=false) %}
+    {%- if not execute %}
+        {{- return([]) }}
+    {%- endif %}
+    {%- set watermark = none if rebuild_all else daily_fact_watermark() %}
+    {%- set dates_sql %}
+        select distinct activity_date from {{ upstream }}
+        {%- if watermark is not none %}
+        where max_loaded_at > timestamp '{{ watermark }}'
+        {%- endif %}
+    {%- endset %}
+    {{- return(date_ranges_of(dates_sql)) }}
+{% endmacro %}
+
+{#- SQL predicate: `column` falls in one of the ranges (none: false). `literal` is the type of the
+    range literals, matching the column (date or timestamp) so the comparison prunes. -#}
+{% macro in_date_ranges(column, ranges, literal='date') -%}
+    {%- for first_date, after_last_date in ranges %}
+        ({{ column }} >= {{ literal }} '{{ first_date }}' and {{ column }} < {{ literal }} '{{ after_last_date }}')
+        {{ 'or' if not loop.last }}
+    {%- else %}
+        false
+    {%- endfor %}
+{%- endmacro %}
+
+{#- True when this model's table holds rows built under another configuration: `column` differs
+    from `value` (the hash of the configuration the rows depend on). -#}
+{% macro built_with_other_config(column, value) %}
+    {%- if not execute or not is_incremental() %}
+        {{- return(false) }}
+    {%- endif %}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+    {%- if column not in columns %}
+        {{- return(true) }}
+    {%- endif %}
+    {%- set stale = run_query(
+        'select count(*) from ' ~ this ~ ' where ' ~ column ~ " is distinct from '" ~ value ~ "'"
+    ).columns[0].values()[0] %}
+    {{- return(stale > 0) }}
+{% endmacro %}
+
+{#- Pre-hook of int_account_daily_feature_usage: delete the rows built under another feature map
+    (nothing when the map is unchanged or the table is new). -#}
+{% macro delete_rows_of_other_feature_map() %}
+    {%- if execute and is_incremental() %}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+        {%- set value = local_md5(tojson(cs_metric_var('feature_map'), sort_keys=True)) %}
+        {%- if 'feature_map_hash' in columns %}
+            delete from {{ this }} where feature_map_hash is distinct from '{{ value }}'
+        {%- else %}
+            delete from {{ this }}
+        {%- endif %}
+    {%- endif %}
+{% endmacro %}
