@@ -1,4 +1,5 @@
-"""CI smoke test of the benchmark harness: a tiny tier end to end, no timing assertions."""
+"""CI smoke test of the benchmark harness: tier S (the demo sample) end to end, no timing
+assertions (issue 7: CI runs the S benchmark only as a smoke test)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ MEASUREMENTS = ["floor", "full", "ingest", "dbt", "publish", "incremental"]
 
 
 @pytest.mark.slow
-def test_bench_runs_every_measurement_on_a_tiny_tier(tmp_path: Path) -> None:
+def test_bench_runs_every_measurement_on_tier_s(tmp_path: Path) -> None:
     data, results = tmp_path / "data", tmp_path / "results"
     outcome = CliRunner().invoke(
-        app, ["bench", "--size", "10x1", "--data-dir", str(data), "--results-dir", str(results)]
+        app, ["bench", "--tier", "S", "--data-dir", str(data), "--results-dir", str(results)]
     )
     assert outcome.exit_code == 0, outcome.output
 
-    report = json.loads((results / "10x1.json").read_text())
+    report = json.loads((results / "S.json").read_text())
     assert list(report["measurements"]) == MEASUREMENTS
     for name, m in report["measurements"].items():
         assert m["exit_status"] == 0, (name, m["error"])
@@ -29,7 +30,7 @@ def test_bench_runs_every_measurement_on_a_tiny_tier(tmp_path: Path) -> None:
     assert set(report["ratios_to_floor"]) == set(MEASUREMENTS) - {"floor"}
 
     dataset, machine = report["dataset"], report["machine"]
-    assert (dataset["accounts"], dataset["months"]) == (10, 1)
+    assert (dataset["accounts"], dataset["months"]) == (200, 18)
     assert dataset["events"] > 0 and dataset["files"] > 0 and dataset["bytes"] > 0
     assert machine["cores"] >= 1 and machine["versions"]["duckdb"]
     floor = report["measurements"]["floor"]["detail"]
@@ -47,8 +48,8 @@ def test_bench_runs_every_measurement_on_a_tiny_tier(tmp_path: Path) -> None:
         app,
         [
             "bench",
-            "--size",
-            "10x1",
+            "--tier",
+            "S",
             "--measure",
             "floor",
             "--data-dir",
@@ -58,4 +59,4 @@ def test_bench_runs_every_measurement_on_a_tiny_tier(tmp_path: Path) -> None:
         ],
     )
     assert again.exit_code == 0, again.output
-    assert json.loads((results / "10x1.json").read_text())["dataset"]["generation"]["cached"]
+    assert json.loads((results / "S.json").read_text())["dataset"]["generation"]["cached"]
