@@ -447,18 +447,35 @@ def insert_good_rows(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> int:
     if schema.kind == "event" and _stage_keys_already_in_raw(conn, batch):
         match = " AND ".join(f"e.{ident(k)} = t.{ident(k)}" for k in schema.key)
         dedup = f" AND NOT EXISTS (SELECT 1 FROM {_EXISTING} AS e WHERE {match})"
+    excluded = ""
+    if _any_row_excluded(conn):
+        excluded = (
+            f" AND NOT EXISTS (SELECT 1 FROM {_FLAGGED} AS q"
+            "  WHERE q._file_index = t._file_index AND q._source_row = t._source_row"
+            "  AND (len(q._violations) > 0 OR q._batch_duplicate))"
+        )
+    # Lineage by file position, from list literals: a join with the batch's file table made
+    # DuckDB write 10 million materialised strings (9.0 s against 5.6 s at tier M).
+    paths = ", ".join(literal(m.version.file.relative) for m in batch.members)
+    hashes = ", ".join(literal(m.version.sha256) for m in batch.members)
     row = conn.execute(
         f"INSERT INTO {table} ({columns}, {lineage})"
         f" SELECT {', '.join(f't.{ident(c)}' for c in schema.column_names)},"
-        " f.source_file, t._source_row, f.file_sha256, ?"
+        f" [{paths}][t._file_index + 1], t._source_row, [{hashes}][t._file_index + 1], ?"
         f" FROM ({typed_rows_sql(schema, batch.source)}) AS t"
-        f" JOIN {_FILES} AS f USING (_file_index)"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {_FLAGGED} AS q"
-        "  WHERE q._file_index = t._file_index AND q._source_row = t._source_row"
-        f"  AND (len(q._violations) > 0 OR q._batch_duplicate)){dedup}",
+        f" WHERE true{excluded}{dedup}",
         [batch.loaded_at],
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def _any_row_excluded(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a flagged row is kept out of the insert (an anti-join with an empty table still
+    cost 3 s per 10 million rows)."""
+    row = conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {_FLAGGED} WHERE len(_violations) > 0 OR _batch_duplicate)"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _stage_keys_already_in_raw(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> bool:
@@ -549,6 +566,7 @@ def _load_batch(
     counts_per_file = _batch_counts(conn, batch)
     timer.lap("count")
     outcomes = []
+    entries: list[ManifestEntry] = []
     for member, counts in zip(batch.members, counts_per_file, strict=True):
         validation = (
             None
@@ -574,7 +592,7 @@ def _load_batch(
             rows_duplicate=rows_duplicate,
         )
         write_report(member.report, _report_payload(entry, validation, counts.by_rule))
-        manifest.record(conn, entry)
+        entries.append(entry)
         outcomes.append(
             FileOutcome(
                 member.version.file.relative,
@@ -589,6 +607,7 @@ def _load_batch(
                 validation_report=str(member.report),
             )
         )
+    manifest.record_many(conn, entries)
     for temporary in (_FLAGGED, _FILES, _EXISTING):
         conn.execute(f"DROP TABLE IF EXISTS {temporary}")
     timer.lap("record")

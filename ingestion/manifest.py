@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Literal
 
 import duckdb
+import polars as pl
 
 MANIFEST_TABLE = "raw.ingest_manifest"
 
@@ -122,6 +123,27 @@ def record(conn: duckdb.DuckDBPyConnection, entry: ManifestEntry) -> None:
         f"INSERT OR REPLACE INTO {MANIFEST_TABLE} ({_COLUMNS}) VALUES ({placeholders})",
         list(astuple(entry)),
     )
+
+
+def record_many(conn: duckdb.DuckDBPyConnection, entries: list[ManifestEntry]) -> None:
+    """:func:`record` for the files of a batch, in one statement (one ``INSERT`` per row cost
+    4 ms, 3 s for a batch of 730 daily files)."""
+    if not entries:
+        return
+    frame = pl.DataFrame(
+        [astuple(e) for e in entries],
+        schema=[f.name for f in fields(ManifestEntry)],
+        orient="row",
+        infer_schema_length=None,
+    )
+    conn.register("_manifest_rows", frame)
+    try:
+        conn.execute(
+            f"INSERT OR REPLACE INTO {MANIFEST_TABLE} ({_COLUMNS})"
+            f" SELECT {_COLUMNS} FROM _manifest_rows"
+        )
+    finally:
+        conn.unregister("_manifest_rows")
 
 
 def latest_entries(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, ManifestEntry]:

@@ -226,7 +226,7 @@ def _parquet_source(conn: duckdb.DuckDBPyConnection, file: LandingFile) -> FileS
 
 def _parquet_relation(files: Sequence[LandingFile], select: str) -> str:
     paths = ", ".join(literal(str(f.path)) for f in files)
-    index = "file_index" if len(files) > 1 else "0"
+    index = "CAST(file_index AS INTEGER)" if len(files) > 1 else "0"
     return (
         f"SELECT {index} AS _file_index, file_row_number + 1 AS _source_row, {select}"
         f" FROM read_parquet([{paths}], file_row_number = true)"

@@ -200,7 +200,7 @@ def test_crash_while_recording_the_manifest_also_rolls_back(
     def fail(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(loader.manifest, "record", fail)
+    monkeypatch.setattr(loader.manifest, "record_many", fail)
     with pytest.raises(OSError, match="disk full"):
         wh.ingest("accounts")
     monkeypatch.undo()

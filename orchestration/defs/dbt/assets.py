@@ -5,6 +5,8 @@ Sources map onto the ingestion assets through ``meta.dagster.asset_key`` in
 """
 
 import json
+import os
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -15,6 +17,7 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     dbt_assets,
 )
@@ -24,6 +27,8 @@ from orchestration.defs.dbt.project import dbt_project, prepared_manifest
 from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL, SettingsResource
 
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+#: dbt's parse state, which dagster-dbt copies from the project's target folder into each call's.
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -98,6 +103,27 @@ def _downstream_of_incremental() -> frozenset[dg.AssetKey]:
     )
 
 
+def _streamed(invocation: DbtCliInvocation) -> Iterator[Any]:
+    """The invocation's events; then its parse state becomes the project's, for the next call.
+
+    dagster-dbt gives every invocation its own target folder and copies the project target's
+    ``partial_parse.msgpack`` into it. That file comes from ``dbt parse`` without the run's vars
+    and environment, so dbt parsed the whole project again on each of the run's three ``dbt
+    build`` calls (about 3 s each). The file written by this call matches the next call of the
+    same run; dbt checks vars, profile and files before using it and parses in full if they
+    differ, so a stale copy only costs the parse it would have cost anyway. Replaced atomically:
+    another run may copy it at the same time.
+    """
+    yield from invocation.stream()
+    written = invocation.target_path / PARTIAL_PARSE_FILE
+    if written.is_file():
+        shared = dbt_project().target_path / PARTIAL_PARSE_FILE
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        staged = shared.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
+        shutil.copyfile(written, staged)
+        staged.replace(shared)
+
+
 @cache
 def build_dbt_assets() -> list[dg.AssetsDefinition]:
     """The ``@dbt_assets`` definitions: the incremental models, and every other model.
@@ -123,7 +149,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
         with settings.dbt_environment_applied():
-            yield from dbt.cli(_build_args(context, settings), context=context).stream()
+            yield from _streamed(dbt.cli(_build_args(context, settings), context=context))
 
     @dbt_assets(
         manifest=manifest,
@@ -138,7 +164,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     ) -> Iterator[Any]:
         args = [*_build_args(context, settings), *_before_incremental(context)]
         with settings.dbt_environment_applied():
-            yield from dbt.cli(args, context=context).stream()
+            yield from _streamed(dbt.cli(args, context=context))
 
     return [dbt_incremental_models, dbt_models]
 
