@@ -187,3 +187,42 @@ def test_marts_are_published_as_parquet_and_lists_by_day_with_latest(tmp_path: P
 def test_previous_month_of_a_close() -> None:
     assert publisher.previous_month(date(2026, 12, 2)) == date(2026, 11, 1)
     assert publisher.previous_month(date(2027, 1, 2)) == date(2026, 12, 1)
+
+
+class _FakeInvocation:
+    """What ``_streamed`` uses of a ``DbtCliInvocation``: its events and its target folder."""
+
+    def __init__(self, target_path: Path, parse_state: bytes) -> None:
+        self.target_path = target_path
+        self._parse_state = parse_state
+
+    def stream(self):  # type: ignore[no-untyped-def]
+        yield "event 1"
+        # dbt writes its parse state while it runs
+        (self.target_path / "partial_parse.msgpack").write_bytes(self._parse_state)
+        yield "event 2"
+
+
+def test_a_dbt_call_leaves_its_parse_state_for_the_next_call_of_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from orchestration.defs.dbt import assets
+
+    project_dir = tmp_path / "dbt_project"
+    (project_dir / "target").mkdir(parents=True)
+    (project_dir / "target" / "partial_parse.msgpack").write_bytes(b"from dbt parse, no vars")
+    # target_path relative to the project, as DbtProject has it
+    project = SimpleNamespace(project_dir=project_dir, target_path=Path("target"))
+    monkeypatch.setattr(assets, "dbt_project", lambda: project)
+    call_target = tmp_path / "dbt_models-abc"
+    call_target.mkdir()
+
+    events = list(assets._streamed(_FakeInvocation(call_target, b"this run's vars")))  # type: ignore[arg-type]
+
+    assert events == ["event 1", "event 2"]
+    shared = project_dir / "target" / "partial_parse.msgpack"
+    assert shared.read_bytes() == b"this run's vars"
+    assert [p.name for p in shared.parent.iterdir()] == ["partial_parse.msgpack"]  # no temp left
+    assert not (tmp_path / "target").exists()  # not relative to the working directory

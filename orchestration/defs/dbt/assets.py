@@ -117,7 +117,8 @@ def _streamed(invocation: DbtCliInvocation) -> Iterator[Any]:
     yield from invocation.stream()
     written = invocation.target_path / PARTIAL_PARSE_FILE
     if written.is_file():
-        shared = dbt_project().target_path / PARTIAL_PARSE_FILE
+        project = dbt_project()
+        shared = project.project_dir / project.target_path / PARTIAL_PARSE_FILE
         shared.parent.mkdir(parents=True, exist_ok=True)
         staged = shared.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
         shutil.copyfile(written, staged)
