@@ -396,7 +396,8 @@ def run_tier(tier: Tier, options: BenchOptions, console: Console) -> dict[str, A
         "settings": {
             "duckdb_memory_limit": runner.memory_limit,
             "duckdb_threads": runner.threads,
-            "dbt_threads": runner.threads,
+            # the steps' settings follow --threads unless CSW_DBT_THREADS sets dbt's own
+            "dbt_threads": int(os.environ.get("CSW_DBT_THREADS", runner.threads)),
         },
         "dataset": {
             "accounts": tier.config.accounts,

@@ -8,7 +8,16 @@ from orchestration.settings import Settings, load_settings
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HOME", "LANDING_DIR", "WAREHOUSE_PATH", "PUBLISH_DIR", "AS_OF", "TIMEZONE"):
+    for name in (
+        "HOME",
+        "LANDING_DIR",
+        "WAREHOUSE_PATH",
+        "PUBLISH_DIR",
+        "AS_OF",
+        "TIMEZONE",
+        "DUCKDB_THREADS",
+        "DBT_THREADS",
+    ):
         monkeypatch.delenv(f"CSW_{name}", raising=False)
 
 
@@ -52,3 +61,14 @@ def test_invalid_values_are_rejected_with_the_field_name() -> None:
         Settings(as_of="31/06/2025")
     with pytest.raises(ValueError, match="nonsense"):
         Settings(nonsense=1)
+
+
+def test_dbt_threads_follow_duckdb_threads_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.defs.settings_resource import SettingsResource
+
+    assert load_settings(duckdb_threads=3).dbt_threads == 3
+    monkeypatch.setenv("CSW_DBT_THREADS", "1")
+    s = load_settings(duckdb_threads=3)
+    assert (s.duckdb_threads, s.dbt_threads) == (3, 1)
+    env = SettingsResource.from_settings(s).dbt_environment()
+    assert env["CSW_DBT_THREADS"] == "1"

@@ -35,6 +35,7 @@ class SettingsResource(dg.ConfigurableResource):
     as_of: str = ""
     duckdb_memory_limit: str
     duckdb_threads: int
+    dbt_threads: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsResource:
@@ -45,6 +46,7 @@ class SettingsResource(dg.ConfigurableResource):
             as_of=settings.as_of.isoformat() if "as_of" in settings.model_fields_set else "",
             duckdb_memory_limit=settings.duckdb_memory_limit,
             duckdb_threads=settings.duckdb_threads,
+            dbt_threads=settings.dbt_threads or settings.duckdb_threads,
         )
 
     def as_of_for(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
@@ -59,7 +61,7 @@ class SettingsResource(dg.ConfigurableResource):
         return {
             "CSW_WAREHOUSE_PATH": str(Path(self.warehouse_path).resolve()),
             "CSW_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
-            "CSW_DBT_THREADS": str(self.duckdb_threads),
+            "CSW_DBT_THREADS": str(self.dbt_threads),
         }
 
     @contextmanager
