@@ -210,6 +210,8 @@ def test_a_dbt_call_leaves_its_parse_state_for_the_next_call_of_the_run(
 
     from orchestration.defs.dbt import assets
 
+    monkeypatch.chdir(tmp_path)  # a copy made relative to the working directory would land here
+
     project_dir = tmp_path / "dbt_project"
     (project_dir / "target").mkdir(parents=True)
     (project_dir / "target" / "partial_parse.msgpack").write_bytes(b"from dbt parse, no vars")
