@@ -269,8 +269,8 @@ def ingest_table(
             outcomes[file.relative] = prepared
         else:
             ready.append(prepared)
-    for batch in _batches(schema, ready, loaded_at):
-        for outcome in _load_batch_or_its_files(conn, batch, event_sample_rows):
+    for members in _batches(schema, ready):
+        for outcome in _load_batch_or_its_files(conn, schema, members, event_sample_rows):
             outcomes[outcome.source_file] = outcome
     for file in files:
         outcome = outcomes[file.relative]
@@ -329,33 +329,35 @@ def _prepare(
     return _Member(version, source, report)
 
 
-def _batches(schema: TableSchema, ready: list[_Member], loaded_at: datetime) -> list[_Batch]:
+def _batches(schema: TableSchema, ready: list[_Member]) -> list[tuple[_Member, ...]]:
     """One batch per file, except for a large table's Parquet files: grouped by schema, in
     discovery order, up to :data:`BATCH_MAX_BYTES` each."""
     if not schema.large:
-        return [_Batch(schema, (m,), loaded_at) for m in ready]
-    groups: dict[object, list[list[_Member]]] = {}
+        return [(m,) for m in ready]
+    open_batch: dict[object, list[_Member]] = {}  # per schema, the batch still filling up
     batches: list[list[_Member]] = []
     for member in ready:
         key = batch_key(member.source)
-        if key is None:
-            batches.append([member])
-            continue
-        chunks = groups.setdefault(key, [])
+        batch = open_batch.get(key) if key is not None else None
         size = member.version.file.size
-        if not chunks or sum(m.version.file.size for m in chunks[-1]) + size > BATCH_MAX_BYTES:
-            chunks.append([])
-            batches.append(chunks[-1])
-        chunks[-1].append(member)
-    return [_Batch(schema, tuple(b), loaded_at) for b in batches]
+        if batch is None or sum(m.version.file.size for m in batch) + size > BATCH_MAX_BYTES:
+            batch = []
+            batches.append(batch)
+            if key is not None:
+                open_batch[key] = batch
+        batch.append(member)
+    return [tuple(b) for b in batches]
 
 
 def _load_batch_or_its_files(
-    conn: duckdb.DuckDBPyConnection, batch: _Batch, event_sample_rows: int
+    conn: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    members: tuple[_Member, ...],
+    event_sample_rows: int,
 ) -> list[FileOutcome]:
     """Load a batch in one transaction. A file of it that cannot be read rolls the batch back;
     its files are then loaded one by one, so that file alone is refused."""
-    batch = _stamped(batch)
+    batch = _stamped(schema, members)
     try:
         with transaction(conn):
             return _load_batch(conn, batch, event_sample_rows)
@@ -365,24 +367,22 @@ def _load_batch_or_its_files(
             return [_refuse(conn, member.version, str(exc), member.report, None)]
         log.warning(
             "%s: a file of a batch of %d could not be read; loading them one by one",
-            batch.schema.name,
-            len(batch.members),
+            schema.name,
+            len(members),
         )
         return [
             outcome
-            for member in batch.members
-            for outcome in _load_batch_or_its_files(
-                conn, _Batch(batch.schema, (member,), batch.loaded_at), event_sample_rows
-            )
+            for member in members
+            for outcome in _load_batch_or_its_files(conn, schema, (member,), event_sample_rows)
         ]
 
 
-def _stamped(batch: _Batch) -> _Batch:
-    """The batch and its files stamped with the time it loads: ``_loaded_at`` orders loads
+def _stamped(schema: TableSchema, members: tuple[_Member, ...]) -> _Batch:
+    """The batch, its files stamped with the time it loads: ``_loaded_at`` orders loads
     (staging's tie-break, the incremental event facts' watermark)."""
     now = _now_utc()
-    members = tuple(replace(m, version=replace(m.version, loaded_at=now)) for m in batch.members)
-    return _Batch(batch.schema, members, now)
+    stamped = tuple(replace(m, version=replace(m.version, loaded_at=now)) for m in members)
+    return _Batch(schema, stamped, now)
 
 
 def _sample_rows(schema: TableSchema, event_sample_rows: int) -> int | None:
