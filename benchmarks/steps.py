@@ -235,8 +235,7 @@ def _run_results(target: Path, top: int = 8) -> dict[str, Any]:
 
 
 def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
-    from metrics.dbt_vars import dbt_vars
-    from orchestration.defs.dbt.assets import DBT_EXECUTABLE
+    from orchestration.defs.dbt.assets import DBT_EXECUTABLE, production_build_args
     from orchestration.defs.dbt.project import DBT_PROJECT_DIR
     from orchestration.defs.settings_resource import SettingsResource
 
@@ -246,11 +245,7 @@ def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
     env = {**os.environ, **SettingsResource.from_settings(settings).dbt_environment()}
     command = [
         str(DBT_EXECUTABLE),
-        "build",
-        "--exclude-resource-type",  # as the pipeline's dbt assets (unit tests run in CI)
-        "unit_test",
-        "--vars",
-        json.dumps(dbt_vars(settings.as_of)),
+        *production_build_args(settings.as_of),
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",

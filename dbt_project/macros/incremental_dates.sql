@@ -95,11 +95,16 @@
 {% macro delete_rows_of_other_feature_map() %}
     {%- if execute and is_incremental() %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
-        {%- set value = local_md5(tojson(cs_metric_var('feature_map'), sort_keys=True)) %}
         {%- if 'feature_map_hash' in columns %}
-            delete from {{ this }} where feature_map_hash is distinct from '{{ value }}'
+            delete from {{ this }} where feature_map_hash is distinct from '{{ feature_map_hash() }}'
         {%- else %}
             delete from {{ this }}
         {%- endif %}
     {%- endif %}
+{% endmacro %}
+
+{#- md5 of the configured feature map (var feature_map): int_account_daily_feature_usage's rows
+    carry it, and rows of another map are rebuilt. -#}
+{% macro feature_map_hash() %}
+    {{- return(local_md5(tojson(cs_metric_var('feature_map'), sort_keys=True))) }}
 {% endmacro %}

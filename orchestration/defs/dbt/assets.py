@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,18 +58,24 @@ def _layer(props: Mapping[str, Any]) -> str:
 INCREMENTAL_SELECTION = "config.materialized:incremental"
 
 
-def _build_args(context: dg.AssetExecutionContext, settings: SettingsResource) -> list[str]:
-    # Unit tests pin the default configuration and hand-made inputs: they run in CI (pytest),
-    # not against production data, where a tuned health_model.yaml would fail them. Both
-    # definitions pass the same vars, so a run sees one reporting date and one configuration.
-    args = [
+def production_build_args(as_of: date) -> list[str]:
+    """``dbt build`` as the pipeline runs it as of ``as_of`` (the benchmark's dbt step too).
+
+    Unit tests pin the default configuration and hand-made inputs: they run in CI (pytest), not
+    against production data, where a tuned health_model.yaml would fail them. Every call passes
+    the same vars, so a run sees one reporting date and one configuration.
+    """
+    return [
         "build",
         "--exclude-resource-type",
         "unit_test",
         "--vars",
-        json.dumps(dbt_vars(settings.as_of_for(context))),
+        json.dumps(dbt_vars(as_of)),
     ]
-    return args
+
+
+def _build_args(context: dg.AssetExecutionContext, settings: SettingsResource) -> list[str]:
+    return production_build_args(settings.as_of_for(context))
 
 
 def _before_incremental(context: dg.AssetExecutionContext) -> list[str]:

@@ -7,7 +7,6 @@
 -- The rows depend on the feature map, so each row carries the map's hash: after a change of
 -- metrics/config/health_model.yaml the run rebuilds every date, and the pre-hook first deletes
 -- the rows built under the old map (a date may have no feature under the new one).
-{%- set feature_map_hash = local_md5(tojson(cs_metric_var('feature_map'), sort_keys=True)) %}
 {{
     config(
         materialized='incremental',
@@ -22,7 +21,7 @@
 {%- if is_incremental() %}
     {%- set date_ranges = touched_daily_fact_ranges(
         ref('int_user_daily_events'),
-        rebuild_all=built_with_other_config('feature_map_hash', feature_map_hash),
+        rebuild_all=built_with_other_config('feature_map_hash', feature_map_hash()),
     ) %}
 {%- endif %}
 
@@ -80,7 +79,7 @@ final as (
         sum(user_features.events) as events,
         count(*)                  as users,
         max(user_features.max_loaded_at) as max_loaded_at,
-        '{{ feature_map_hash }}'  as feature_map_hash
+        '{{ feature_map_hash() }}' as feature_map_hash
     from user_features
     inner join features
         on features.feature = user_features.feature
