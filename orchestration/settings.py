@@ -43,6 +43,47 @@ class Settings(BaseSettings):
         " (docs/performance.md)",
     )
 
+    max_quarantine_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of a file's or a table's rows that may be quarantined before `csw"
+        " ingest`/`csw run` fail (0.05 = 5%); a refused file always fails",
+    )
+    publish_max_shrink: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="A mart or list that would lose more than this share of its published rows"
+        " (or come out empty) is held back, and the previous publication stays",
+    )
+    force_publish: bool = Field(
+        default=False, description="Publish even when a mart or list would shrink or empty"
+    )
+    run_lock_wait_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds a run waits for another run writing the same warehouse (0: exit at"
+        " once)",
+    )
+    dbt_target_keep: int = Field(
+        default=10, ge=1, description="dbt call target folders kept; older ones are pruned"
+    )
+    extract_freshness_days: int = Field(
+        default=3,
+        ge=1,
+        description="An extract table with no new file for this many days fails its freshness"
+        " check",
+    )
+    alert_webhook: str = Field(
+        default="", description="URL a failed run is POSTed to as JSON (empty: none)"
+    )
+    alert_command: str = Field(
+        default="",
+        description="Shell command run on a failed run, the run's JSON on standard input"
+        " (empty: none)",
+    )
+
     @model_validator(mode="after")
     def _fill_dbt_threads(self) -> Settings:
         if self.dbt_threads is None:

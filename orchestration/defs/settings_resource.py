@@ -36,6 +36,13 @@ class SettingsResource(dg.ConfigurableResource):
     duckdb_memory_limit: str
     duckdb_threads: int
     dbt_threads: int
+    max_quarantine_share: float = 0.05
+    publish_max_shrink: float = 0.5
+    force_publish: bool = False
+    dbt_target_keep: int = 10
+    extract_freshness_days: int = 3
+    alert_webhook: str = ""
+    alert_command: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsResource:
@@ -47,6 +54,13 @@ class SettingsResource(dg.ConfigurableResource):
             duckdb_memory_limit=settings.duckdb_memory_limit,
             duckdb_threads=settings.duckdb_threads,
             dbt_threads=settings.dbt_threads or settings.duckdb_threads,
+            max_quarantine_share=settings.max_quarantine_share,
+            publish_max_shrink=settings.publish_max_shrink,
+            force_publish=settings.force_publish,
+            dbt_target_keep=settings.dbt_target_keep,
+            extract_freshness_days=settings.extract_freshness_days,
+            alert_webhook=settings.alert_webhook,
+            alert_command=settings.alert_command,
         )
 
     def as_of_for(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
