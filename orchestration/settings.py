@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="Shell command run on a failed run, the run's JSON on standard input"
         " (empty: none)",
     )
+    dagster_url: str = Field(
+        default="",
+        description="Base URL of the Dagster UI (http://127.0.0.1:3000); failure alerts link to"
+        " the run there (empty: no link)",
+    )
 
     @model_validator(mode="after")
     def _fill_dbt_threads(self) -> Settings:

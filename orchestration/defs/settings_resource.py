@@ -43,6 +43,7 @@ class SettingsResource(dg.ConfigurableResource):
     extract_freshness_days: int = 3
     alert_webhook: str = ""
     alert_command: str = ""
+    dagster_url: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsResource:
@@ -61,6 +62,7 @@ class SettingsResource(dg.ConfigurableResource):
             extract_freshness_days=settings.extract_freshness_days,
             alert_webhook=settings.alert_webhook,
             alert_command=settings.alert_command,
+            dagster_url=settings.dagster_url,
         )
 
     def as_of_for(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
