@@ -70,23 +70,27 @@ def _drop(landing: Path, relative: str, text: str) -> Path:
 
 
 def _evaluate(settings: SettingsResource, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(cursor=cursor, resources={"settings": settings})
-    return landing_sensor(context)
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_sensor_context(
+            cursor=cursor, instance=instance, resources={"settings": settings}
+        )
+        return landing_sensor(context)
 
 
-def test_sensor_starts_one_run_per_new_file_and_none_for_a_file_seen_before(tmp_path: Path) -> None:
+def test_sensor_starts_one_run_per_tick_and_none_for_a_file_seen_before(tmp_path: Path) -> None:
+    """One run for the new files of a tick (tests/test_operations.py has the rest)."""
     settings = _settings_resource(tmp_path)
     landing = Path(settings.landing_dir)
     _drop(landing, "crm/accounts/a.csv", "account_id\n1\n")
     _drop(landing, "product/events/2024-01-01.jsonl", '{"event_id": "e1"}\n')
 
     first = _evaluate(settings, None)
-    assert sorted(r.tags["csw/file"] for r in first.run_requests) == [
-        "crm/accounts/a.csv",
-        "product/events/2024-01-01.jsonl",
+    [request] = first.run_requests
+    assert request.tags["csw/files"] == "2"
+    assert request.asset_selection == [
+        dg.AssetKey(["crm", "accounts"]),
+        dg.AssetKey(["product", "events"]),
     ]
-    keys = {r.tags["csw/file"]: r.asset_selection for r in first.run_requests}
-    assert keys["crm/accounts/a.csv"] == [dg.AssetKey(["crm", "accounts"])]
 
     second = _evaluate(settings, first.cursor)
     assert second.run_requests == []
@@ -99,11 +103,13 @@ def test_sensor_starts_one_run_per_new_file_and_none_for_a_file_seen_before(tmp_
     _drop(landing, "crm/accounts/a.csv", "account_id\n2\n")  # re-sent with new content
     _drop(landing, "billing/plans/plans.csv", "plan_id\np\n")
     fourth = _evaluate(settings, third.cursor)
-    assert sorted(r.tags["csw/file"] for r in fourth.run_requests) == [
-        "billing/plans/plans.csv",
-        "crm/accounts/a.csv",
+    [again] = fourth.run_requests
+    assert again.tags["csw/files"] == "2"
+    assert again.asset_selection == [
+        dg.AssetKey(["billing", "plans"]),
+        dg.AssetKey(["crm", "accounts"]),
     ]
-    assert len({r.run_key for r in [*first.run_requests, *fourth.run_requests]}) == 4
+    assert again.run_key != request.run_key
     assert json.loads(fourth.cursor).keys() == {
         "crm/accounts/a.csv",
         "product/events/2024-01-01.jsonl",

@@ -1,0 +1,152 @@
+"""Operations (issue 12 point 8): the landing sensor without floods, failure alerts, freshness
+checks of the extracts, owners of every asset, the health configuration checked on load."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ingestion.contract import TABLES
+from ingestion.synthetic import GeneratorConfig, generate_extracts
+from orchestration.defs.ingestion.sensors import SENSOR_TAG, landing_sensor
+from orchestration.defs.settings_resource import SettingsResource
+from orchestration.settings import Settings
+
+TINY = GeneratorConfig(accounts=5, months=2, seed=3, start=date(2024, 1, 1))
+
+
+def _settings_resource(home: Path, **overrides: object) -> SettingsResource:
+    return SettingsResource.from_settings(Settings(home=home, **overrides))  # type: ignore[arg-type]
+
+
+# --- the landing sensor -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def instance() -> dg.DagsterInstance:
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> SettingsResource:
+    """Settings whose landing directory holds the generator's extracts of a tiny sample."""
+    settings = _settings_resource(tmp_path)
+    generate_extracts(Path(settings.landing_dir), TINY)
+    return settings
+
+
+def _tick(
+    settings: SettingsResource, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        cursor=cursor, instance=instance, resources={"settings": settings}
+    )
+    return landing_sensor(context)
+
+
+def _landing_files(settings: SettingsResource) -> list[str]:
+    landing = Path(settings.landing_dir)
+    return sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file())
+
+
+def test_first_tick_over_a_full_landing_dir_starts_one_run_for_every_file(
+    generated: SettingsResource, instance: dg.DagsterInstance
+) -> None:
+    files = _landing_files(generated)
+    assert len(files) > 50, "the sample has a file per day of events"
+
+    first = _tick(generated, instance, None)
+
+    [request] = first.run_requests
+    assert set(request.asset_selection) == {dg.AssetKey([t.system, t.name]) for t in TABLES}
+    assert request.tags["csw/files"] == str(len(files))
+    assert request.tags[SENSOR_TAG] == "landing_sensor"
+    assert request.run_key == f"landing:{request.tags['csw/digest']}"
+    assert sorted(json.loads(first.cursor)) == files
+
+    second = _tick(generated, instance, first.cursor)
+    assert not second.run_requests
+
+
+def test_a_changed_file_starts_one_run_for_its_table_only(
+    generated: SettingsResource, instance: dg.DagsterInstance
+) -> None:
+    first = _tick(generated, instance, None)
+    plans = Path(generated.landing_dir) / "billing/plans/plans.csv"
+    plans.write_text(plans.read_text() + "\n")
+
+    [request] = _tick(generated, instance, first.cursor).run_requests
+
+    assert request.asset_selection == [dg.AssetKey(["billing", "plans"])]
+    assert request.tags["csw/files"] == "1"
+    assert request.run_key != first.run_requests[0].run_key
+
+
+def test_a_retried_tick_asks_for_the_same_run_key(
+    generated: SettingsResource, instance: dg.DagsterInstance
+) -> None:
+    """Dagster drops a RunRequest whose run_key already started a run: a tick evaluated twice
+    with the same cursor (a daemon restart between evaluation and cursor update) starts one."""
+    once = _tick(generated, instance, None)
+    again = _tick(generated, instance, None)
+    assert [r.run_key for r in once.run_requests] == [r.run_key for r in again.run_requests]
+
+
+def test_same_bytes_with_a_new_mtime_start_nothing(tmp_path: Path) -> None:
+    import os
+
+    settings = _settings_resource(tmp_path)
+    path = Path(settings.landing_dir) / "crm/accounts/a.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("account_id\n1\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = _tick(settings, instance, None)
+        os.utime(path, ns=(1, 1))
+        assert not _tick(settings, instance, first.cursor).run_requests
+
+
+def _add_run(
+    instance: dg.DagsterInstance, status: dg.DagsterRunStatus, tags: dict
+) -> dg.DagsterRun:
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.utils import make_new_run_id
+
+    run = DagsterRun(job_name="ingest", run_id=make_new_run_id(), status=status, tags=tags)
+    return instance.add_run(run)
+
+
+def test_no_run_while_a_sensor_started_ingest_run_is_still_in_progress(
+    generated: SettingsResource, instance: dg.DagsterInstance
+) -> None:
+    running = _add_run(instance, dg.DagsterRunStatus.STARTED, {SENSOR_TAG: "landing_sensor"})
+
+    held = _tick(generated, instance, None)
+
+    assert not held.run_requests
+    assert running.run_id in (held.skip_reason.skip_message or "")
+    assert held.cursor is None, "the files stay out of the cursor until a run is requested"
+
+    instance.report_run_failed(running)
+    [request] = _tick(generated, instance, held.cursor).run_requests
+    assert request.tags["csw/files"] == str(len(_landing_files(generated)))
+
+
+def test_runs_not_started_by_the_sensor_do_not_hold_it_back(
+    generated: SettingsResource, instance: dg.DagsterInstance
+) -> None:
+    _add_run(instance, dg.DagsterRunStatus.STARTED, {"dagster/schedule_name": "daily_pipeline"})
+    _add_run(instance, dg.DagsterRunStatus.SUCCESS, {SENSOR_TAG: "landing_sensor"})
+    assert len(_tick(generated, instance, None).run_requests) == 1
+
+
+def test_sensor_skips_without_a_landing_directory(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    result = _tick(_settings_resource(tmp_path / "nowhere"), instance, None)
+    assert not result.run_requests
+    assert "no landing directory" in (result.skip_reason.skip_message or "")
