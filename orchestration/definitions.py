@@ -15,6 +15,7 @@ __all__ = ["PIPELINE_JOB", "build_definitions", "defs"]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    from orchestration.defs.alerts import run_failure_alert
     from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
     from orchestration.defs.ingestion.assets import ingestion_asset_checks, ingestion_assets
     from orchestration.defs.ingestion.sensors import landing_sensor
@@ -28,7 +29,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[*ingestion_asset_checks],
         jobs=build_jobs(),
         schedules=build_schedules(settings.timezone),
-        sensors=[landing_sensor],
+        sensors=[landing_sensor, run_failure_alert],
         resources={**warehouse_resources(settings), "dbt": dbt_resource()},
     )
 

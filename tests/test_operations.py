@@ -150,3 +150,155 @@ def test_sensor_skips_without_a_landing_directory(
     result = _tick(_settings_resource(tmp_path / "nowhere"), instance, None)
     assert not result.run_requests
     assert "no landing directory" in (result.skip_reason.skip_message or "")
+
+
+# --- failure alerts ---------------------------------------------------------------------------
+
+
+@dg.op
+def load_extracts() -> None:
+    raise RuntimeError("disk full on /data")
+
+
+@dg.job
+def nightly() -> None:
+    load_extracts()
+
+
+class _Received:
+    """What the local webhook received: (path, content type, body) per POST."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self.requests: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
+
+
+@pytest.fixture
+def webhook() -> tuple[str, _Received]:
+    """A real HTTP server on 127.0.0.1 that records every POST and answers 204."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = _Received()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.requests.put((self.path, self.headers["Content-Type"], body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/csw", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _stdin_to_file_command(tmp_path: Path, out: Path) -> str:
+    import shlex
+    import sys
+
+    script = tmp_path / "write stdin.py"
+    script.write_text(
+        "import pathlib, sys\npathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())\n"
+    )
+    return shlex.join([sys.executable, str(script), str(out)])
+
+
+def _failure_context(
+    instance: dg.DagsterInstance, settings: SettingsResource
+) -> dg.RunFailureSensorContext:
+    result = nightly.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    return dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert",
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"settings": settings},
+    ).for_run_failure()
+
+
+def test_a_failed_run_is_posted_to_the_webhook_and_piped_to_the_command(
+    tmp_path: Path, instance: dg.DagsterInstance, webhook: tuple[str, _Received]
+) -> None:
+    from orchestration.defs.alerts import run_failure_alert
+
+    url, received = webhook
+    out = tmp_path / "alert out" / "payload.json"
+    out.parent.mkdir()
+    settings = _settings_resource(
+        tmp_path,
+        alert_webhook=url,
+        alert_command=_stdin_to_file_command(tmp_path, out),
+        dagster_url="http://dagster.internal:3000/",
+    )
+    context = _failure_context(instance, settings)
+
+    run_failure_alert(context)
+
+    path, content_type, body = received.requests.get(timeout=10)
+    assert (path, content_type) == ("/hooks/csw", "application/json")
+    payload = json.loads(body)
+    run_id = context.dagster_run.run_id
+    assert payload["job"] == "nightly"
+    assert payload["run_id"] == run_id
+    [step] = payload["failed_steps"]
+    assert step["step"] == "load_extracts"
+    assert "RuntimeError: disk full on /data" in step["error"]
+    assert payload["url"] == f"http://dagster.internal:3000/runs/{run_id}"
+    assert "disk full on /data" in payload["text"]
+    assert json.loads(out.read_bytes()) == payload, "the command gets the same JSON on stdin"
+
+
+def test_no_link_without_the_dagster_url(tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    from orchestration.defs.alerts import run_failure_alert
+
+    out = tmp_path / "payload.json"
+    settings = _settings_resource(tmp_path, alert_command=_stdin_to_file_command(tmp_path, out))
+    run_failure_alert(_failure_context(instance, settings))
+    assert json.loads(out.read_bytes())["url"] is None
+
+
+def test_an_alert_that_cannot_be_delivered_is_reported_not_raised(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    import shlex
+    import socket
+    import sys
+
+    from orchestration.defs.alerts import deliver, run_failure_alert
+
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+    failing = shlex.join(
+        [sys.executable, "-c", "import sys; sys.stderr.write('no route to pager'); sys.exit(3)"]
+    )
+
+    problems = deliver({"text": "x"}, webhook=closed, command=failing)
+
+    assert len(problems) == 2
+    assert closed in problems[0]
+    assert "exit status 3" in problems[1] and "no route to pager" in problems[1]
+    assert "not found" in deliver({}, webhook="", command="/nonexistent/pager --now")[0]
+    assert "http" in deliver({}, webhook="file:///etc/passwd", command="")[0]
+
+    settings = _settings_resource(tmp_path, alert_webhook=closed, alert_command=failing)
+    assert run_failure_alert(_failure_context(instance, settings)) is None
+
+
+def test_the_failure_sensor_is_registered_and_running_by_default(tmp_path: Path) -> None:
+    from orchestration.definitions import build_definitions
+
+    sensor = build_definitions(Settings(home=tmp_path)).resolve_sensor_def("run_failure_alert")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
