@@ -142,8 +142,13 @@ def validation_frame_sql(schema: TableSchema, source: FileSource, limit: int | N
     """
     present = [c for c in schema.columns if c.name in source.columns or not c.required]
     typed = [
-        f"{typed_value(c, ident(c.name) if c.name in source.columns else _NULL_TEXT, source.native_types.get(c.name))}"
-        f" AS {ident(c.name)}"
+        typed_value(
+            c,
+            ident(c.name) if c.name in source.columns else _NULL_TEXT,
+            source.native_types.get(c.name),
+            is_key=c.name in schema.key,
+        )
+        + f" AS {ident(c.name)}"
         for c in present
     ]
     texts = [

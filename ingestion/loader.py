@@ -14,8 +14,9 @@ For each table (:func:`ingest_table`):
    tables: only keys not already there nor in an earlier file of the batch); one
    ``raw.quarantine`` row per rule a bad row breaks; per file, the great-expectations suite
    (:mod:`ingestion.expectations`, entity tables), a JSON report and the manifest row; commit.
-   A read error while checking rolls back; a batch of several files is then loaded file by
-   file so the unreadable file alone is refused. Any other error rolls back and is raised: no
+   A read error at any stage of the batch (checking, inserting, counting, great-expectations
+   all read the files) rolls back; a batch of several files is then loaded file by file so the
+   unreadable file alone is refused, by name. Any other error rolls back and is raised: no
    partial rows, no manifest row, and the next run loads the files again.
 """
 
@@ -44,13 +45,13 @@ from ingestion.expectations import (
 from ingestion.landing import LandingFile, discover, sha256_of
 from ingestion.manifest import ManifestEntry
 from ingestion.readers import (
-    READ_ERRORS,
     RESEND_ADVICE,
     FileSource,
     UnreadableFileError,
     batch_key,
     batch_source,
     describe_read_error,
+    is_read_error,
     open_source,
 )
 from ingestion.rules import checked_rows_sql, typed_rows_sql
@@ -319,7 +320,9 @@ def _prepare(
             validation: ValidationResult | None = validate_source(
                 conn, file.table, source, sample_rows=_sample_rows(file.table, event_sample_rows)
             )
-        except READ_ERRORS:
+        except duckdb.Error as exc:
+            if not is_read_error(exc):
+                raise
             validation = None
         message = (
             f"{file.relative}: missing required column(s) {', '.join(missing)}"
@@ -355,16 +358,24 @@ def _load_batch_or_its_files(
     members: tuple[_Member, ...],
     event_sample_rows: int,
 ) -> list[FileOutcome]:
-    """Load a batch in one transaction. A file of it that cannot be read rolls the batch back;
-    its files are then loaded one by one, so that file alone is refused."""
+    """Load a batch in one transaction. A file of it that cannot be read, at any stage (check,
+    insert, counts, great-expectations: each reads the files again), rolls the batch back; its
+    files are then loaded one by one, so that file alone is refused, by name."""
     batch = _stamped(schema, members)
     try:
         with transaction(conn):
             return _load_batch(conn, batch, event_sample_rows)
-    except UnreadableFileError as exc:
+    except (UnreadableFileError, duckdb.Error) as exc:
+        if not isinstance(exc, UnreadableFileError) and not is_read_error(exc):
+            raise  # a bug or the machine, not a file: the run fails, the next one retries
         if len(batch.members) == 1:
             member = batch.members[0]
-            return [_refuse(conn, member.version, str(exc), member.report, None)]
+            message = (
+                str(exc)
+                if isinstance(exc, UnreadableFileError)
+                else describe_read_error(member.version.file, exc)
+            )
+            return [_refuse(conn, member.version, message, member.report, None)]
         log.warning(
             "%s: a file of a batch of %d could not be read; loading them one by one",
             schema.name,
@@ -402,7 +413,9 @@ def stage_flagged_rows(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
             f" FROM ({checked_rows_sql(batch.schema, source)})"
             " WHERE len(_violations) > 0 OR _repeated"
         )
-    except READ_ERRORS as exc:
+    except duckdb.Error as exc:
+        if not is_read_error(exc):
+            raise
         raise UnreadableFileError(describe_read_error(source.file, exc)) from exc
     if batch.schema.kind == "event" and len(batch.members) > 1:
         # A key repeated in a later file of the batch: loaded but, like a key already in raw,

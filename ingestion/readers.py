@@ -14,9 +14,21 @@ by its normalised header (trimmed, lower-case). Typing happens later, in SQL
   native (:func:`native_type_for`): it cannot break the type rule and is converted without going
   through text. Other typed columns are cast to text (nested ones through ``to_json``), so they
   are validated by the same rules as CSV.
-* JSONL (``.jsonl``, ``.jsonl.gz``, ``.json.gz``): ``read_json`` with
-  ``format='newline_delimited'``; keys are detected on DuckDB's sample and then read as VARCHAR
-  (objects and arrays keep their JSON text).
+* JSONL (``.jsonl``, ``.jsonl.gz``, ``.json.gz``): read as lines of text (``read_csv`` with one
+  column and no quoting), so every line keeps its physical line number; blank lines are skipped
+  and every other line must be one JSON object. Opening the file scans it once: the first line
+  that is not a JSON object refuses the file, naming that line, and the keys of every record
+  (not a sample) are the file's columns. Values are read as text with
+  ``json_extract_string`` (objects and arrays keep their JSON text).
+
+Column names (CSV headers, Parquet columns, JSON keys) are matched to the contract the same way
+for every format: trimmed, BOM removed, lower-cased (:func:`normalise_column`); two names of one
+file that normalise to the same column refuse the file.
+
+``_source_row`` is the 1-based *data row*: the record number, header and blank lines not
+counted (CSV: the N-th record after the header; JSONL: the N-th non-blank line; Parquet: the
+N-th row). A file that cannot be parsed is refused with the physical *line* of the
+(decompressed) file where parsing failed.
 
 Every relation has ``_file_index`` (0 for one file). :func:`batch_source` reads many files of
 one table and format in one scan (``read_parquet``/``read_json`` over the list, ``file_index``
@@ -57,8 +69,6 @@ RESEND_ADVICE = (
     "Fix the extract and re-send it under the same name: a changed file is loaded as a new version."
 )
 
-#: Records DuckDB samples to detect JSON keys (its default ``sample_size``).
-JSON_KEY_SAMPLE = 20_480
 
 _BOM = "\ufeff"
 #: DuckDB appends the failing statement (``LINE 1: ...`` and a caret line) to some errors.
@@ -68,6 +78,13 @@ _NESTED_TYPE = re.compile(r"^(STRUCT|MAP|UNION)\(|\]$|^JSON$", re.IGNORECASE)
 
 class UnreadableFileError(Exception):
     """The file cannot be read; the message names the file and the problem."""
+
+
+def is_read_error(exc: BaseException) -> bool:
+    """Whether a DuckDB error means the file cannot be read: one of :data:`READ_ERRORS`, or a
+    bare ``duckdb.Error``, which DuckDB raises for a Parquet page or footer it cannot decode
+    (``invalid TType``). Catalog, binder, parser and internal errors are bugs, not files."""
+    return isinstance(exc, READ_ERRORS) or type(exc) is duckdb.Error
 
 
 @dataclass(frozen=True)
@@ -114,23 +131,29 @@ def describe_read_error(file: LandingFile, exc: BaseException) -> str:
     return f"{file.relative}: cannot be read as {kind}: {text}. {RESEND_ADVICE}"
 
 
-def _checked_columns(file: LandingFile, names: Sequence[str]) -> tuple[str, ...]:
+def _checked_columns(
+    file: LandingFile, names: Sequence[str], what: str = "columns"
+) -> tuple[str, ...]:
+    """The file's column names normalised; refuses a file without names, with an empty name, or
+    with two names (``what``: columns or keys) that normalise to the same column."""
     columns = tuple(normalise_column(n) for n in names)
     if not columns or all(c == "" for c in columns):
         raise UnreadableFileError(
-            f"{file.relative}: has no columns (no header row). {RESEND_ADVICE}"
+            f"{file.relative}: has no {what} (no header row, no keys). {RESEND_ADVICE}"
         )
-    seen: set[str] = set()
-    for position, column in enumerate(columns, start=1):
+    first: dict[str, str] = {}
+    for position, (name, column) in enumerate(zip(names, columns, strict=True), start=1):
         if column == "":
             raise UnreadableFileError(
-                f"{file.relative}: column {position} has an empty header. {RESEND_ADVICE}"
+                f"{file.relative}: column {position} has an empty name. {RESEND_ADVICE}"
             )
-        if column in seen:
+        if column in first:
             raise UnreadableFileError(
-                f"{file.relative}: column {column!r} appears twice in the header. {RESEND_ADVICE}"
+                f"{file.relative}: {what} {first[column]!r} and {name!r} both name column"
+                f" {column} (names are matched to the contract trimmed and case-insensitively);"
+                f" keep one of them. {RESEND_ADVICE}"
             )
-        seen.add(column)
+        first[column] = name
     return columns
 
 
@@ -167,11 +190,18 @@ def _csv_source(file: LandingFile) -> FileSource:
     )
 
 
-def _describe(conn: duckdb.DuckDBPyConnection, file: LandingFile, reader: str) -> list[tuple]:
+def _fetch(conn: duckdb.DuckDBPyConnection, file: LandingFile, sql: str) -> list[tuple]:
+    """Rows of a query that reads the file; a read error refuses the file by name."""
     try:
-        return conn.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-    except READ_ERRORS as exc:
+        return conn.execute(sql).fetchall()
+    except duckdb.Error as exc:
+        if not is_read_error(exc):
+            raise
         raise UnreadableFileError(describe_read_error(file, exc)) from exc
+
+
+def _describe(conn: duckdb.DuckDBPyConnection, file: LandingFile, reader: str) -> list[tuple]:
+    return _fetch(conn, file, f"DESCRIBE SELECT * FROM {reader}")
 
 
 #: Parquet types read natively for a contract column of the given type.
@@ -233,29 +263,61 @@ def _parquet_relation(files: Sequence[LandingFile], select: str) -> str:
     )
 
 
-def _json_source(
-    conn: duckdb.DuckDBPyConnection, file: LandingFile, expected: Sequence[str]
-) -> FileSource:
-    path = literal(str(file.path))
-    detected = [
+def _json_records(file: LandingFile) -> str:
+    """The file's non-blank lines: ``_line`` (physical, 1-based), ``_source_row`` (data row) and
+    ``line``. One VARCHAR column per line: no delimiter or quote applies (a raw control
+    character, which JSON does not allow, may cut a line; the cut line is then invalid JSON)."""
+    lines = (
+        f"SELECT row_number() OVER () AS _line, line FROM read_csv({literal(str(file.path))},"
+        " header = false, auto_detect = false, columns = {'line': 'VARCHAR'},"
+        " delim = E'\\x01', quote = '', escape = '', strict_mode = false, encoding = 'utf-8')"
+    )
+    return (
+        "SELECT _line, row_number() OVER (ORDER BY _line) AS _source_row, line"
+        f" FROM ({lines}) WHERE NULLIF(trim(line, ' \t\r'), '') IS NOT NULL"
+    )
+
+
+def _json_pointer(key: str) -> str:
+    """RFC 6901 pointer to a top-level key (``json_extract_string`` takes pointers)."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _json_source(conn: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSource:
+    records = _json_records(file)
+    bad = _fetch(
+        conn,
+        file,
+        f"SELECT _line, left(line, 120), json_valid(line) FROM ({records})"
+        " WHERE NOT coalesce(CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' END,"
+        " false) ORDER BY _line LIMIT 1",
+    )
+    if bad:
+        line, text, valid = bad[0]
+        problem = "is not a JSON object" if valid else "is not valid JSON"
+        raise UnreadableFileError(
+            f"{file.relative}: line {line} {problem} (JSONL needs one object per line): "
+            f"{text!r}. {RESEND_ADVICE}"
+        )
+    keys = [
         row[0]
-        for row in _describe(
-            conn, file, f"read_json({path}, format = 'newline_delimited', records = true)"
+        for row in _fetch(
+            conn,
+            file,
+            "SELECT k FROM (SELECT _line, unnest(json_keys(line)) AS k,"
+            f" generate_subscripts(json_keys(line), 1) AS i FROM ({records}))"
+            " GROUP BY k ORDER BY min((_line, i))",
         )
     ]
-    columns = _checked_columns(file, detected)
-    # Contract columns DuckDB's sample did not see are still read (they may appear later on).
-    read_columns = [*columns, *(c for c in expected if c not in columns)]
-    declared = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in read_columns)
-    reader = (
-        f"read_json({path}, format = 'newline_delimited', records = true, columns = {{{declared}}})"
-    )
-    select = ", ".join(ident(c) for c in read_columns)
+    columns = _checked_columns(file, keys, "keys")
+    pointers = ", ".join(literal(_json_pointer(k)) for k in keys)
+    select = ", ".join(f"_v[{i}] AS {ident(c)}" for i, c in enumerate(columns, start=1))
     return FileSource(
         file,
         columns,
-        tuple(read_columns),
-        f"SELECT 0 AS _file_index, row_number() OVER () AS _source_row, {select} FROM {reader}",
+        columns,
+        f"SELECT 0 AS _file_index, _source_row, {select} FROM (SELECT _source_row,"
+        f" json_extract_string(line, [{pointers}]) AS _v FROM ({records}))",
     )
 
 
@@ -279,7 +341,7 @@ def open_source(conn: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSourc
         return _csv_source(file)
     if file.file_format == "parquet":
         return _parquet_source(conn, file)
-    return _json_source(conn, file, file.table.column_names)
+    return _json_source(conn, file)
 
 
 def batch_key(source: FileSource) -> tuple[object, ...] | None:

@@ -16,8 +16,13 @@ Rules, in the order they are reported:
 ``currency``               not an ISO 4217 code
 ``min_value``/``max_value`` outside the contract's range
 ``<row rule name>``        a contract row rule (a DuckDB predicate on the typed columns) is false
-``duplicate_key_in_file``  the key repeats an earlier valid row of the same file; the first
-                           valid row is kept and the repeats are quarantined
+``duplicate_key_in_file``  the key repeats another valid row of the same file. Entity tables
+                           (a ``version_column``, ``updated_at``) keep the row with the latest
+                           ``updated_at`` (equal: the later row of the file); event tables keep
+                           the first row. The other rows are quarantined.
+
+Key columns (``TableSchema.key``) are trimmed of surrounding whitespace before use, and a blank
+key breaks ``required`` whether or not the contract marks the column required.
 
 ``_raw_values`` holds the row's original text as a JSON object, for quarantined rows only.
 No Python touches the rows: DuckDB evaluates the whole statement, in parallel.
@@ -68,14 +73,26 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def blank(column: Column, text: str, native_type: str | None = None) -> str:
+#: Characters trimmed from key values: ``' a1 '`` and ``'a1'`` are the same key.
+_KEY_WHITESPACE = " \t\r\n"
+
+
+def _trimmed_key(text: str) -> str:
+    return f"NULLIF(trim({text}, {literal(_KEY_WHITESPACE)}), '')"
+
+
+def blank(
+    column: Column, text: str, native_type: str | None = None, *, is_key: bool = False
+) -> str:
     """SQL: the text stands for 'no value' (null, empty or blank; JSON ``null`` for JSON).
 
     A natively typed column (``native_type``, see :func:`ingestion.readers.native_type_for`)
-    is blank when it is NULL.
+    is blank when it is NULL. A key column is blank when only whitespace.
     """
     if native_type is not None:
         return f"({text} IS NULL)"
+    if is_key:
+        return f"({_trimmed_key(text)} IS NULL)"
     if column.type is ColumnType.JSON:
         return f"(NULLIF(trim({text}), '') IS NULL OR trim({text}) = 'null')"
     if column.type is ColumnType.STRING and not (column.accepted_values or column.is_currency):
@@ -83,16 +100,21 @@ def blank(column: Column, text: str, native_type: str | None = None) -> str:
     return f"(NULLIF(trim({text}), '') IS NULL)"
 
 
-def typed_value(column: Column, text: str, native_type: str | None = None) -> str:
+def typed_value(
+    column: Column, text: str, native_type: str | None = None, *, is_key: bool = False
+) -> str:
     """SQL: the column's typed value from its text, NULL when blank or unparseable.
 
     A natively typed Parquet column (``native_type``) is converted, not parsed: it cannot fail,
-    and 150 million timestamps do not go through text and back.
+    and 150 million timestamps do not go through text and back. A key column's text is trimmed
+    of surrounding whitespace first (``is_key``).
     """
     if native_type is not None:
         if native_type == "TIMESTAMP WITH TIME ZONE":
             return f"timezone('UTC', {text})"
         return f"CAST({text} AS {column.type.duckdb_type})"
+    if is_key:
+        text = _trimmed_key(text)
     trimmed = f"NULLIF(trim({text}), '')"
     match column.type:
         case ColumnType.STRING if column.accepted_values:
@@ -137,12 +159,14 @@ def _shown(text: str) -> str:
 
 
 def column_violations(
-    column: Column, text: str, typed: str, native_type: str | None = None
+    column: Column, text: str, typed: str, native_type: str | None = None, *, is_key: bool = False
 ) -> list[str]:
     """SQL expressions, one per rule on ``column``: a violation struct, or NULL when it holds."""
     checks: list[tuple[str, str, str]] = []  # (rule, condition, reason)
-    is_blank = blank(column, text, native_type)
-    if column.required:
+    is_blank = blank(column, text, native_type, is_key=is_key)
+    if is_key:
+        checks.append(("required", is_blank, "'key value is missing or blank'"))
+    elif column.required:
         checks.append(("required", is_blank, "'required value is missing'"))
     if column.accepted_values:
         values = list(column.accepted_values)
@@ -225,8 +249,13 @@ def _text_or_null(source: FileSource, column: str) -> str:
 
 def _typed_columns(table: TableSchema, source: FileSource) -> str:
     return ",\n        ".join(
-        f"{typed_value(c, _text_or_null(source, c.name), source.native_types.get(c.name))}"
-        f" AS {ident(c.name)}"
+        typed_value(
+            c,
+            _text_or_null(source, c.name),
+            source.native_types.get(c.name),
+            is_key=c.name in table.key,
+        )
+        + f" AS {ident(c.name)}"
         for c in table.columns
     )
 
@@ -263,7 +292,11 @@ def checked_rows_sql(table: TableSchema, source: FileSource) -> str:
         v
         for c in table.columns
         for v in column_violations(
-            c, text_column(c.name), ident(c.name), source.native_types.get(c.name)
+            c,
+            text_column(c.name),
+            ident(c.name),
+            source.native_types.get(c.name),
+            is_key=c.name in table.key,
         )
     ] + [row_rule_violation(r, table) for r in table.row_rules]
     key = [ident(k) for k in table.key]
@@ -273,12 +306,7 @@ def checked_rows_sql(table: TableSchema, source: FileSource) -> str:
     key_shown = " || ', ' || ".join(
         f"{literal(k + '=')} || CAST(c.{ident(k)} AS VARCHAR)" for k in table.key
     )
-    duplicate = _violation(
-        DUPLICATE_KEY_RULE,
-        ", ".join(table.key),
-        f"'key ' || {key_shown} || ' already appears at row ' || d._first_row"
-        " || ' of this file; the first valid row is kept'",
-    )
+    kept_row, kept_columns, duplicate = _kept_row(table, key_shown)
     raw_json = ", ".join(
         f"{literal(c)}, CAST({text_column(c)} AS VARCHAR)" for c in _raw_columns(table, source)
     )
@@ -304,8 +332,8 @@ checked AS NOT MATERIALIZED (
 repeated AS (
     SELECT {key_list} FROM typed GROUP BY {key_list} HAVING count(*) > 1
 ),
-firsts AS (
-    SELECT c._file_index, {", ".join(f"c.{k}" for k in key)}, min(c._source_row) AS _first_row
+kept AS (
+    SELECT c._file_index, {", ".join(f"c.{k}" for k in key)}, {kept_row} AS _kept_row{kept_columns}
     FROM checked AS c
     SEMI JOIN repeated AS r ON {repeated_join}
     WHERE len(c._row_violations) = 0
@@ -314,12 +342,12 @@ firsts AS (
 ),
 final AS (
     SELECT c.*,
-        CASE WHEN c._source_row > d._first_row
+        CASE WHEN c._source_row <> d._kept_row
             THEN list_append(c._row_violations, {duplicate})
             ELSE c._row_violations END AS _violations,
         r.{key[0]} IS NOT NULL AS _repeated
     FROM checked AS c
-    LEFT JOIN firsts AS d
+    LEFT JOIN kept AS d
         ON c._file_index = d._file_index AND {key_join} AND len(c._row_violations) = 0
     LEFT JOIN repeated AS r ON {repeated_join}
 )
@@ -332,6 +360,39 @@ SELECT
         AS _raw_values,
     _repeated
 FROM final"""
+
+
+def _kept_row(table: TableSchema, key_shown: str) -> tuple[str, str, str]:
+    """Which valid row of a repeated key a file keeps, as SQL over ``checked AS c`` grouped by
+    file and key: the aggregate giving the kept row, extra aggregates (``, expr AS name``), and
+    the violation struct of the other rows (``d`` is the aggregate, ``c`` the row).
+
+    Entity tables keep the latest version (``version_column``; equal versions: the later row),
+    as staging picks the latest across files; event tables keep the first row.
+    """
+    version = table.version_column
+    columns = ", ".join(table.key)
+    if version is None:
+        reason = (
+            f"'key ' || {key_shown} || ' already appears at row ' || d._kept_row"
+            " || ' of this file; the first valid row is kept'"
+        )
+        return "min(c._source_row)", "", _violation(DUPLICATE_KEY_RULE, columns, reason)
+    v = ident(version)
+    reason = (
+        f"'key ' || {key_shown} || CASE WHEN d._kept_version > c.{v}"
+        f" THEN ' has a newer version at row ' || d._kept_row || ' of this file ({version} '"
+        f" || CAST(d._kept_version AS VARCHAR) || ' there, ' || CAST(c.{v} AS VARCHAR)"
+        f" || ' here); the row with the latest {version} is kept'"
+        " ELSE ' appears again at row ' || d._kept_row || ' of this file with the same"
+        f" {version} ' || CAST(c.{v} AS VARCHAR) || '; of equal versions the later row is kept'"
+        " END"
+    )
+    return (
+        f"arg_max(c._source_row, (c.{v}, c._source_row))",
+        f", max(c.{v}) AS _kept_version",
+        _violation(DUPLICATE_KEY_RULE, columns, reason),
+    )
 
 
 def _raw_columns(table: TableSchema, source: FileSource) -> list[str]:

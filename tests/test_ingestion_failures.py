@@ -131,9 +131,8 @@ def test_unparseable_parquet_and_json_and_unknown_types_are_refused(wh: Warehous
         "crm/accounts/accounts.xlsx",
     }
     assert "cannot be read as PARQUET" in refused["crm/accounts/junk.parquet"]
-    assert (
-        'Malformed JSON in file "crm/accounts/junk.jsonl", at byte'
-        in refused["crm/accounts/junk.jsonl"]
+    assert refused["crm/accounts/junk.jsonl"].startswith(
+        "crm/accounts/junk.jsonl: line 2 is not valid JSON"
     )
     assert "unsupported file type" in refused["crm/accounts/accounts.xlsx"]
 

@@ -87,32 +87,35 @@ def test_bad_enum_is_quarantined_and_good_enums_are_lower_cased(wh: Warehouse) -
     ]
 
 
-def test_duplicate_key_within_a_file_keeps_the_first_valid_row(wh: Warehouse) -> None:
+def test_duplicate_key_within_a_file_keeps_the_latest_valid_row(wh: Warehouse) -> None:
+    """Equal ``updated_at`` (the example rows share one): the later valid row of the file wins,
+    as staging's tie-break does across files (the updated_at cases: test_ingestion_semantics)."""
     write_csv(
         wh.landing,
         "users",
         "u.csv",
         [
-            example_row("users", user_id="u1", role="bogus"),  # invalid: not the "first" u1
             example_row("users", user_id="u1", role="admin"),
             example_row("users", user_id="u1", role="viewer"),
+            example_row("users", user_id="u1", role="bogus"),  # invalid: never the kept row
             example_row("users", user_id="u2"),
         ],
     )
     outcome = wh.ingest("users")
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined) == (4, 2, 2)
     assert wh.rows("SELECT user_id, role, _source_row FROM raw.users ORDER BY 1") == [
-        ("u1", "admin", 2),
+        ("u1", "viewer", 2),
         ("u2", "admin", 4),
     ]
     assert _quarantine(wh) == [
-        (1, "accepted_values", "role", "'bogus' is not one of: admin, member, viewer"),
         (
-            3,
+            1,
             "duplicate_key_in_file",
             "user_id",
-            "key user_id=u1 already appears at row 2 of this file; the first valid row is kept",
+            "key user_id=u1 appears again at row 2 of this file with the same updated_at"
+            " 2025-03-01 09:30:00; of equal versions the later row is kept",
         ),
+        (3, "accepted_values", "role", "'bogus' is not one of: admin, member, viewer"),
     ]
 
 
