@@ -14,6 +14,10 @@ Counts: ``rows_read = rows_loaded + rows_quarantined`` for every row (a CHECK co
 them were already in the raw table under the same key (from an earlier file) and were therefore
 not inserted again, so ``rows_loaded - rows_duplicate`` rows were inserted. A refused file has
 all counts 0: none of its rows entered the warehouse.
+
+``raw.ingest_ignored`` lists the files under the landing directory that no table loads (unknown
+folders, files one level too high, hidden and marker files), as of the last inventory: with the
+manifest, every file under the landing directory is accounted for.
 """
 
 from __future__ import annotations
@@ -79,7 +83,9 @@ _COLUMNS = ", ".join(f.name for f in fields(ManifestEntry))
 
 
 def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
+    """The manifest and its other half, ``raw.ingest_ignored`` (files no table loads)."""
     conn.execute(MANIFEST_DDL)
+    conn.execute(IGNORED_DDL)
 
 
 def exists(conn: duckdb.DuckDBPyConnection) -> bool:
@@ -158,3 +164,77 @@ def latest_entries(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str
         ):
             latest[entry.source_file] = entry
     return latest
+
+
+IGNORED_TABLE = "raw.ingest_ignored"
+
+IGNORED_DDL = f"""
+CREATE TABLE IF NOT EXISTS {IGNORED_TABLE} (
+    source_file VARCHAR PRIMARY KEY,
+    reason VARCHAR NOT NULL,
+    blocking BOOLEAN NOT NULL,
+    closest_table VARCHAR,
+    file_size BIGINT NOT NULL,
+    message VARCHAR NOT NULL,
+    first_seen_at TIMESTAMP NOT NULL,
+    last_seen_at TIMESTAMP NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file under the landing directory that no table asset loads (see
+    :func:`ingestion.landing.unrecognised_files`), as recorded in ``raw.ingest_ignored``."""
+
+    source_file: str
+    reason: str
+    blocking: bool
+    closest_table: str | None
+    file_size: int
+    message: str
+
+
+def record_ignored(
+    conn: duckdb.DuckDBPyConnection, files: list[IgnoredFile], seen_at: datetime
+) -> None:
+    """Make ``raw.ingest_ignored`` the landing directory's current list of ignored files.
+
+    Idempotent: a file still there keeps its ``first_seen_at``; a file gone (moved into its
+    table folder, deleted) leaves the list. The manifest keeps one row per file ingestion
+    decided on; this table is the other half of "every file is accounted for".
+    """
+    conn.execute(IGNORED_DDL)
+    frame = pl.DataFrame(
+        [astuple(f) for f in files],
+        schema={
+            "source_file": pl.String,
+            "reason": pl.String,
+            "blocking": pl.Boolean,
+            "closest_table": pl.String,
+            "file_size": pl.Int64,
+            "message": pl.String,
+        },
+        orient="row",
+    )
+    conn.register("_ignored_now", frame)
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(
+            f"DELETE FROM {IGNORED_TABLE}"
+            " WHERE source_file NOT IN (SELECT source_file FROM _ignored_now)"
+        )
+        conn.execute(
+            f"INSERT INTO {IGNORED_TABLE} SELECT n.*, coalesce(o.first_seen_at, ?), ?"
+            f" FROM _ignored_now AS n LEFT JOIN {IGNORED_TABLE} AS o USING (source_file)"
+            " ON CONFLICT (source_file) DO UPDATE SET reason = excluded.reason,"
+            " blocking = excluded.blocking, closest_table = excluded.closest_table,"
+            " file_size = excluded.file_size, message = excluded.message,"
+            " last_seen_at = excluded.last_seen_at",
+            [seen_at, seen_at],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister("_ignored_now")

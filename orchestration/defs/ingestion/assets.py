@@ -6,11 +6,22 @@ Asset ``[<system>, <table>]`` (group ``<system>``) loads the new and changed ext
 materialisation metadata, in ``raw.ingest_manifest`` and by the ``contract_expectations`` check.
 
 The check ``contract_expectations`` passes when no extract currently in the landing directory is
-refused (the newest version of each path has loaded); its metadata gives the refused files with
-their reasons, the quarantined rows and the failed great-expectations expectations of the files'
-current versions, and where the JSON reports are.
+refused (the newest version of each path has loaded) and no more than ``max_quarantine_share``
+of any such file's rows, or of the table's, was quarantined (a file with every row quarantined
+always fails); its metadata gives per file the rows read and quarantined, the refused files
+with their reasons, the failed great-expectations expectations of the files' current versions,
+and where the JSON reports are.
+
+A table asset fails when the landing directory itself does not exist (a mistyped path must not
+look like "no new files"); a missing table folder is fine (the raw table is created empty).
+
+Asset ``landing/unrecognised_files`` (group ``landing``) lists the files under the landing
+directory that no table asset loads (:func:`ingestion.landing.unrecognised_files`), records them
+in ``raw.ingest_ignored`` and in its metadata; its check ``no_blocking_files`` fails while any of
+them looks like data (a typo such as ``crm/acounts/``, a file one level too high).
 """
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +31,15 @@ from dagster_duckdb import DuckDBResource
 
 from ingestion import manifest
 from ingestion.contract import TABLES, TableSchema
-from ingestion.landing import discover, table_dir
-from ingestion.loader import TableOutcome, ingest_table, raw_table
-from ingestion.manifest import ManifestEntry
+from ingestion.landing import UnrecognisedFile, discover, table_dir, unrecognised_files
+from ingestion.loader import RAW_SCHEMA, TableOutcome, ingest_table, raw_table
+from ingestion.manifest import IgnoredFile, ManifestEntry
 from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL, SettingsResource
 
 CHECK_NAME = "contract_expectations"
+UNRECOGNISED_FILES_KEY = dg.AssetKey(["landing", "unrecognised_files"])
+UNRECOGNISED_CHECK_NAME = "no_blocking_files"
+OWNERS = ["team:data-engineering"]
 
 
 def asset_key(schema: TableSchema) -> dg.AssetKey:
@@ -54,6 +68,20 @@ def _column_schema(schema: TableSchema) -> dg.TableSchema:
         dg.TableColumn("_loaded_at", "TIMESTAMP", description="Load time (UTC)"),
     ]
     return dg.TableSchema(columns=columns)
+
+
+def require_landing(landing: Path) -> None:
+    """Fail the asset when the landing directory itself is missing: with a mistyped path every
+    table would otherwise load nothing and the run would publish empty marts."""
+    if not landing.is_dir():
+        raise dg.Failure(
+            description=(
+                f"the landing directory {landing} does not exist. Point CSW_LANDING_DIR (or"
+                " `csw ... --landing`) at the folder holding <system>/<table>/ extracts, or"
+                " create it; nothing was loaded."
+            ),
+            allow_retries=False,
+        )
 
 
 def _md_list(lines: list[str]) -> dg.MetadataValue:
@@ -102,6 +130,7 @@ def build_raw_asset(schema: TableSchema) -> dg.AssetsDefinition:
         ),
         kinds={"duckdb"},
         pool=WAREHOUSE_WRITER_POOL,
+        owners=OWNERS,
         metadata={
             "table": f"raw.{schema.name}",
             "kind": schema.kind,
@@ -113,6 +142,7 @@ def build_raw_asset(schema: TableSchema) -> dg.AssetsDefinition:
         context: AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
     ) -> dg.MaterializeResult:
         landing = Path(settings.landing_dir)
+        require_landing(landing)
         if not table_dir(landing, schema).is_dir():
             context.log.info(
                 f"{table_dir(landing, schema)} does not exist: no {schema.asset_path} extracts;"
@@ -138,6 +168,53 @@ def _current_entries(
     return [latest[p] for p in present if p in latest], [p for p in present if p not in latest]
 
 
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _quarantine_line(entry: ManifestEntry) -> str:
+    return (
+        f"{entry.source_file}: {entry.rows_quarantined} of {entry.rows_read} rows quarantined"
+        f" ({_share(entry.rows_quarantined, entry.rows_read):.1%})"
+    )
+
+
+def over_quarantined(entries: list[ManifestEntry], max_share: float) -> list[ManifestEntry]:
+    """Loaded files that quarantined more than ``max_share`` of their rows, or all of them;
+    every loaded file with quarantined rows when the table as a whole is over ``max_share``."""
+    loaded = [e for e in entries if e.status == "loaded"]
+    over = [
+        e
+        for e in loaded
+        if e.rows_read
+        and (
+            _share(e.rows_quarantined, e.rows_read) > max_share or e.rows_quarantined == e.rows_read
+        )
+    ]
+    table_share = _share(sum(e.rows_quarantined for e in loaded), sum(e.rows_read for e in loaded))
+    if not over and table_share > max_share:
+        over = [e for e in loaded if e.rows_quarantined]
+    return over
+
+
+def _over_description(
+    schema: TableSchema,
+    current: list[ManifestEntry],
+    over: list[ManifestEntry],
+    max_share: float,
+) -> str:
+    loaded = [e for e in current if e.status == "loaded"]
+    read = sum(e.rows_read for e in loaded)
+    quarantined = sum(e.rows_quarantined for e in loaded)
+    return (
+        f"too many rows quarantined (more than {max_share:.1%} of a file's or the table's rows,"
+        f" or all of a file's): " + "; ".join(_quarantine_line(e) for e in over) + "."
+        f" {schema.asset_path} in all: {quarantined} of {read} rows ({_share(quarantined, read):.1%})."
+        " Fix the rows at the source and re-send the files (raw.quarantine says why each row was"
+        " refused), or raise CSW_MAX_QUARANTINE_SHARE if this share is expected."
+    )
+
+
 def build_contract_check(schema: TableSchema) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(schema),
@@ -153,30 +230,50 @@ def build_contract_check(schema: TableSchema) -> dg.AssetChecksDefinition:
             current, unseen = _current_entries(conn, schema, Path(settings.landing_dir))
         refused = [e for e in current if e.status == "refused"]
         quarantined = [e for e in current if e.rows_quarantined]
+        over = over_quarantined(current, settings.max_quarantine_share)
         metadata: dict[str, Any] = {
             "files_checked": len(current),
             "files_refused": len(refused),
+            "files_over_quarantine_share": len(over),
             "files_not_ingested_yet": len(unseen),
+            "rows_read": sum(e.rows_read for e in current),
             "rows_quarantined": sum(e.rows_quarantined for e in current),
+            "max_quarantine_share": settings.max_quarantine_share,
             "expectations_failed": sum(e.expectations_failed or 0 for e in current),
             "refused_files": _md_list([f"`{e.source_file}`: {e.message}" for e in refused]),
-            "quarantined_files": _md_list(
-                [f"`{e.source_file}`: {e.rows_quarantined} rows" for e in quarantined]
+            "quarantined_files": _md_list([_quarantine_line(e) for e in quarantined]),
+            "files": dg.MetadataValue.json(
+                [
+                    {
+                        "source_file": e.source_file,
+                        "status": e.status,
+                        "rows_read": e.rows_read,
+                        "rows_quarantined": e.rows_quarantined,
+                        "quarantined_share": round(_share(e.rows_quarantined, e.rows_read), 4),
+                    }
+                    for e in current
+                ]
             ),
             "validation_reports": str(validation_dir(settings) / schema.name),
         }
+        problems = []
         if refused:
-            description = f"{len(refused)} file(s) refused: " + "; ".join(
-                e.message for e in refused
+            problems.append(
+                f"{len(refused)} file(s) refused: " + "; ".join(e.message for e in refused)
             )
+        if over:
+            problems.append(_over_description(schema, current, over, settings.max_quarantine_share))
+        if problems:
+            description = " ".join(problems)
         else:
             description = (
-                f"{len(current)} file(s) loaded, none refused"
+                f"{len(current)} file(s) loaded, none refused, quarantined rows within"
+                f" {settings.max_quarantine_share:.1%} per file"
                 if current
                 else "no extracts in the landing directory yet"
             )
         return dg.AssetCheckResult(
-            passed=not refused,
+            passed=not problems,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata=metadata,
             description=description,
@@ -185,5 +282,96 @@ def build_contract_check(schema: TableSchema) -> dg.AssetChecksDefinition:
     return _contract_check
 
 
-ingestion_assets: list[dg.AssetsDefinition] = [build_raw_asset(t) for t in TABLES]
-ingestion_asset_checks: list[dg.AssetChecksDefinition] = [build_contract_check(t) for t in TABLES]
+def _ignored_record(file: UnrecognisedFile) -> IgnoredFile:
+    return IgnoredFile(
+        file.source_file, file.reason, file.blocking, file.closest_table, file.size, file.message
+    )
+
+
+def unrecognised_metadata(files: list[UnrecognisedFile]) -> dict[str, Any]:
+    """Materialisation metadata of ``landing/unrecognised_files``; ``csw`` reads these keys."""
+    return {
+        "files_ignored": len(files),
+        "files_blocking": sum(1 for f in files if f.blocking),
+        "files": dg.MetadataValue.json(
+            [
+                {
+                    "source_file": f.source_file,
+                    "outcome": "ignored",
+                    "blocking": f.blocking,
+                    "reason": f.reason,
+                    "closest_table": f.closest_table,
+                    "message": f.message,
+                }
+                for f in files
+            ]
+        ),
+    }
+
+
+@dg.asset(
+    key=UNRECOGNISED_FILES_KEY,
+    group_name="landing",
+    description=(
+        "Files under the landing directory that no table asset loads: unknown system or table"
+        " folders (with the closest table for a typo), files directly under the landing root or"
+        " a system folder, hidden and marker files. Recorded in raw.ingest_ignored."
+    ),
+    kinds={"duckdb"},
+    pool=WAREHOUSE_WRITER_POOL,
+    owners=OWNERS,
+)
+def unrecognised_files_asset(
+    context: AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    landing = Path(settings.landing_dir)
+    require_landing(landing)
+    files = unrecognised_files(landing)
+    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.get_connection() as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        manifest.ensure_manifest(conn)
+        seen_at = datetime.now(UTC).replace(tzinfo=None)
+        manifest.record_ignored(conn, [_ignored_record(f) for f in files], seen_at)
+    for file in files:
+        if file.blocking:
+            context.log.error(file.message)
+        else:
+            context.log.info(file.message)
+    return dg.MaterializeResult(metadata=unrecognised_metadata(files))
+
+
+@dg.asset_check(
+    asset=UNRECOGNISED_FILES_KEY,
+    name=UNRECOGNISED_CHECK_NAME,
+    description=(
+        "No file that looks like data lies outside the <system>/<table>/ folders of the landing"
+        " directory (hidden and marker files do not count)."
+    ),
+)
+def no_blocking_files_check(settings: SettingsResource) -> dg.AssetCheckResult:
+    files = unrecognised_files(Path(settings.landing_dir))
+    blocking = [f for f in files if f.blocking]
+    return dg.AssetCheckResult(
+        passed=not blocking,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "files_ignored": len(files),
+            "files_blocking": len(blocking),
+            "blocking_files": _md_list([f.message for f in blocking]),
+        },
+        description=(
+            f"{len(blocking)} file(s) outside the table folders would not be loaded: "
+            + " ".join(f.message for f in blocking)
+            if blocking
+            else f"every data file is in a table folder ({len(files)} hidden or marker file(s))"
+        ),
+    )
+
+
+ingestion_assets: list[dg.AssetsDefinition] = [build_raw_asset(t) for t in TABLES] + [
+    unrecognised_files_asset
+]
+ingestion_asset_checks: list[dg.AssetChecksDefinition] = [
+    build_contract_check(t) for t in TABLES
+] + [no_blocking_files_check]
