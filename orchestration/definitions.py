@@ -18,6 +18,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.alerts import run_failure_alert
     from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
     from orchestration.defs.ingestion.assets import ingestion_asset_checks, ingestion_assets
+    from orchestration.defs.ingestion.freshness import freshness_checks
     from orchestration.defs.ingestion.sensors import landing_sensor
     from orchestration.defs.jobs import build_jobs
     from orchestration.defs.publishing.assets import build_publishing_assets
@@ -26,7 +27,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
     return dg.Definitions(
         assets=[*ingestion_assets, *build_dbt_assets(), *build_publishing_assets()],
-        asset_checks=[*ingestion_asset_checks],
+        asset_checks=[*ingestion_asset_checks, *freshness_checks],
         jobs=build_jobs(),
         schedules=build_schedules(settings.timezone),
         sensors=[landing_sensor, run_failure_alert],

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from ingestion_fixtures import Warehouse, example_row, open_warehouse, table_path, write_csv
 
 from ingestion.contract import TABLES
 from ingestion.synthetic import GeneratorConfig, generate_extracts
@@ -21,6 +22,14 @@ TINY = GeneratorConfig(accounts=5, months=2, seed=3, start=date(2024, 1, 1))
 
 def _settings_resource(home: Path, **overrides: object) -> SettingsResource:
     return SettingsResource.from_settings(Settings(home=home, **overrides))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+    """The code location's definitions, built once for the module (dbt parse on first use)."""
+    from orchestration.definitions import build_definitions
+
+    return build_definitions(Settings(home=tmp_path_factory.mktemp("defs")))
 
 
 # --- the landing sensor -----------------------------------------------------------------------
@@ -297,8 +306,108 @@ def test_an_alert_that_cannot_be_delivered_is_reported_not_raised(
     assert run_failure_alert(_failure_context(instance, settings)) is None
 
 
-def test_the_failure_sensor_is_registered_and_running_by_default(tmp_path: Path) -> None:
-    from orchestration.definitions import build_definitions
-
-    sensor = build_definitions(Settings(home=tmp_path)).resolve_sensor_def("run_failure_alert")
+def test_the_failure_sensor_is_registered_and_running_by_default(defs: dg.Definitions) -> None:
+    sensor = defs.resolve_sensor_def("run_failure_alert")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+# --- freshness of the extracts ----------------------------------------------------------------
+
+
+def _loaded_days_ago(warehouse: Warehouse, table_name: str, days: float) -> None:
+    """Move the manifest's load time of every file of ``table_name`` ``days`` into the past."""
+    warehouse.conn.execute(
+        "UPDATE raw.ingest_manifest SET loaded_at = loaded_at - to_microseconds(?::BIGINT)"
+        " WHERE table_name = ?",
+        [int(days * 86_400 * 1_000_000), table_name],
+    )
+
+
+def _freshness(tmp_path: Path, **overrides: object) -> dict[str, dg.AssetCheckResult]:
+    """Every extract_freshness check evaluated against the warehouse under ``tmp_path``."""
+    from orchestration.defs.ingestion.freshness import freshness_checks
+    from orchestration.resources import duckdb_resource
+
+    settings = Settings(
+        home=tmp_path,
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        duckdb_threads=1,
+        **overrides,  # type: ignore[arg-type]
+    )
+    resources = {
+        "duckdb": duckdb_resource(settings),
+        "settings": SettingsResource.from_settings(settings),
+    }
+    results = {}
+    for check in freshness_checks:
+        [key] = check.check_keys
+        assert key.name == "extract_freshness"
+        results[key.asset_key.to_user_string()] = check(**resources)
+    return results
+
+
+@pytest.fixture(scope="module")
+def aged_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """accounts last loaded 5 days ago; contacts loaded 5 days ago and a refused file today;
+    plans loaded now; no file ever of any other table. Only read by the tests."""
+    tmp_path = tmp_path_factory.mktemp("aged")
+    warehouse = open_warehouse(tmp_path)
+    write_csv(warehouse.landing, "accounts", "a.csv", [example_row("accounts")])
+    write_csv(warehouse.landing, "contacts", "c.csv", [example_row("contacts")])
+    warehouse.ingest("accounts")
+    warehouse.ingest("contacts")
+    _loaded_days_ago(warehouse, "accounts", 5)
+    _loaded_days_ago(warehouse, "contacts", 5)
+    table_path(warehouse.landing, "contacts", "broken.csv").write_bytes(b"")
+    assert warehouse.ingest("contacts").files_refused == 1
+    write_csv(warehouse.landing, "plans", "p.csv", [example_row("plans")])
+    warehouse.ingest("plans")
+    warehouse.conn.close()
+    return tmp_path
+
+
+def test_a_table_without_a_new_file_for_n_days_is_flagged(aged_warehouse: Path) -> None:
+    results = _freshness(aged_warehouse)
+
+    assert set(results) == {t.asset_path for t in TABLES}
+    assert all(r.severity == dg.AssetCheckSeverity.WARN for r in results.values())
+    accounts = results["crm/accounts"]
+    assert not accounts.passed
+    assert 4.9 < accounts.metadata["days_since"].value < 5.1
+    assert accounts.metadata["last_file"].value == "crm/accounts/a.csv"
+    assert "no new crm/accounts file for 5.0 days" in (accounts.description or "")
+    assert "more than 3" in (accounts.description or "")
+
+    assert not results["crm/contacts"].passed, "a refused file is not a new extract"
+    assert results["crm/contacts"].metadata["last_file"].value == "crm/contacts/c.csv"
+
+    plans = results["billing/plans"]
+    assert plans.passed
+    assert plans.metadata["days_since"].value < 1
+    assert plans.metadata["last_file_at"].value is not None
+
+
+def test_a_table_that_never_had_a_file_is_flagged_with_that_reason(aged_warehouse: Path) -> None:
+    events = _freshness(aged_warehouse)["product/events"]
+    assert not events.passed
+    assert "no product/events file has ever loaded" in (events.description or "")
+    assert events.metadata["last_file_at"].value == "never"
+
+
+def test_the_number_of_days_is_a_setting(aged_warehouse: Path) -> None:
+    assert _freshness(aged_warehouse, extract_freshness_days=6)["crm/accounts"].passed
+    assert not _freshness(aged_warehouse, extract_freshness_days=4)["crm/accounts"].passed
+
+
+def test_a_warehouse_never_ingested_flags_every_table(tmp_path: Path) -> None:
+    results = _freshness(tmp_path)
+    assert not any(r.passed for r in results.values())
+
+
+def test_freshness_checks_run_in_the_ingest_and_pipeline_jobs(defs: dg.Definitions) -> None:
+    expected = {
+        dg.AssetCheckKey(dg.AssetKey([t.system, t.name]), "extract_freshness") for t in TABLES
+    }
+    for job in ("ingest", "pipeline"):
+        keys = defs.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys
+        assert expected <= set(keys), job
