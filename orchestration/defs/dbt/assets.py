@@ -24,6 +24,7 @@ from dagster_dbt import (
 )
 
 from metrics.dbt_vars import dbt_vars
+from orchestration.defs.dbt import target_cleanup
 from orchestration.defs.dbt.project import dbt_project, prepared_manifest
 from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL, SettingsResource
 
@@ -110,7 +111,7 @@ def _downstream_of_incremental() -> frozenset[dg.AssetKey]:
     )
 
 
-def _streamed(invocation: DbtCliInvocation) -> Iterator[Any]:
+def _streamed(invocation: DbtCliInvocation, keep: int = 10) -> Iterator[Any]:
     """The invocation's events; then its parse state becomes the project's, for the next call.
 
     dagster-dbt gives every invocation its own target folder and copies the project target's
@@ -120,16 +121,35 @@ def _streamed(invocation: DbtCliInvocation) -> Iterator[Any]:
     same run; dbt checks vars, profile and files before using it and parses in full if they
     differ, so a stale copy only costs the parse it would have cost anyway. Replaced atomically:
     another run may copy it at the same time.
+
+    The call's folder is marked as running while dbt runs; afterwards, whether dbt succeeded or
+    not, the call folders beyond the newest ``keep`` (``settings.dbt_target_keep``) and the
+    parse-state temp files of killed processes are removed (``target_cleanup``).
     """
-    yield from invocation.stream()
-    written = invocation.target_path / PARTIAL_PARSE_FILE
-    if written.is_file():
-        project = dbt_project()
-        shared = project.project_dir / project.target_path / PARTIAL_PARSE_FILE
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        staged = shared.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
-        shutil.copyfile(written, staged)
-        staged.replace(shared)
+    running = target_cleanup.mark_running(invocation.target_path)
+    try:
+        yield from invocation.stream()
+        written = invocation.target_path / PARTIAL_PARSE_FILE
+        if written.is_file():
+            project = dbt_project()
+            shared = project.project_dir / project.target_path / PARTIAL_PARSE_FILE
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            staged = shared.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
+            shutil.copyfile(written, staged)
+            staged.replace(shared)
+    finally:
+        running.unlink(missing_ok=True)
+        _tidy_target(invocation.target_path.parent, keep)
+
+
+def _tidy_target(calls: Path, keep: int) -> None:
+    """Prune old call folders and stale parse-state temps; housekeeping never fails a build."""
+    project = dbt_project()
+    try:
+        target_cleanup.prune_call_folders(calls, keep)
+        target_cleanup.remove_stale_parse_temps(project.project_dir / project.target_path)
+    except OSError as exc:
+        dg.get_dagster_logger().warning(f"could not prune dbt's target folder {calls}: {exc}")
 
 
 @cache
@@ -157,7 +177,10 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
         with settings.dbt_environment_applied():
-            yield from _streamed(dbt.cli(_build_args(context, settings), context=context))
+            yield from _streamed(
+                dbt.cli(_build_args(context, settings), context=context),
+                settings.dbt_target_keep,
+            )
 
     @dbt_assets(
         manifest=manifest,
@@ -172,7 +195,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     ) -> Iterator[Any]:
         args = [*_build_args(context, settings), *_before_incremental(context)]
         with settings.dbt_environment_applied():
-            yield from _streamed(dbt.cli(args, context=context))
+            yield from _streamed(dbt.cli(args, context=context), settings.dbt_target_keep)
 
     return [dbt_incremental_models, dbt_models]
 
