@@ -41,9 +41,17 @@ columns below are never renamed or dropped.
   Dates: `YYYY-MM-DD`. Booleans: `true/false` (also `1/0`, `yes/no`, any case).
 - Money: decimal in major units (`1200.50`) plus an ISO 4217 `currency` column; stored as DECIMAL,
   never as a float.
+- Files directly under the landing directory or a system folder, and files in unknown system or
+  table folders, are not loaded: they are listed as ignored (`raw.ingest_ignored`) and fail the
+  check `landing/unrecognised_files:no_blocking_files`. Hidden (`.name`) and marker (`_SUCCESS`)
+  files are listed too, without failing it.
+- Column names (CSV headers, Parquet columns, JSON keys) are matched to the contract trimmed and
+  case-insensitively, in every format; two names of one file meaning the same column refuse it.
+  Key values are trimmed (`' a1 '` is `a1`); a blank key is quarantined (`required`).
 - **Entity** tables carry `updated_at`: the row with the latest `updated_at` for a key wins, whichever
-  file it came from, and a re-sent file changes nothing. **Event** tables are append-only and
-  deduplicated on their key.
+  file it came from and within one file too (equal `updated_at`: the later row), and a re-sent
+  file changes nothing. **Event** tables are append-only and deduplicated on their key (the first
+  row wins).
 - A row that breaks a rule below is quarantined with the rule and the original values; a file that
   cannot be read or lacks a required column is refused whole (see `docs/ingestion.md`).
 
