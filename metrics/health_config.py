@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "config" / "health_model.yaml"
@@ -42,12 +49,18 @@ GROUPS = ("usage", "support", "financial", "engagement")
 # --- field domains (layer 2) ---------------------------------------------------------------------
 
 
+#: The pydantic error type of a field rule, and the validation context key that turns them off
+#: (to get a typed model for the rules between fields when only field rules failed).
+_FIELD_RULE = "health_model_rule"
+_SKIP_FIELD_RULES = "skip_field_rules"
+
+
 def _rule(holds: Callable[[Any], bool], rule: str) -> AfterValidator:
     """A field-level check whose failure reads as ``rule`` (no pydantic prefix or URL)."""
 
-    def check(value: Any) -> Any:
-        if not holds(value):
-            raise PydanticCustomError("health_model_rule", rule)
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if not (info.context or {}).get(_SKIP_FIELD_RULES) and not holds(value):
+            raise PydanticCustomError(_FIELD_RULE, rule)
         return value
 
     return AfterValidator(check)
@@ -923,11 +936,22 @@ def load_health_config(path: Path | None = None) -> HealthConfig:
         )
         raise HealthConfigError(_report(source, problems, where))
     try:
-        config = HealthConfig.model_validate(raw)
+        return _checked(HealthConfig.model_validate(raw), source, problems, where)
     except ValidationError as exc:
         problems += _shape_problems(exc)
-        raise HealthConfigError(_report(source, problems, where, shape_ok=False)) from None
-    problems += _cross_field_problems(config)
+        if any(err["type"] != _FIELD_RULE for err in exc.errors()):
+            raise HealthConfigError(_report(source, problems, where, shape_ok=False)) from None
+    # Only single-field rules failed: the shape is right, so the rules between fields can run
+    # on the model validated without them, and every problem is reported in one go.
+    unchecked = HealthConfig.model_validate(raw, context={_SKIP_FIELD_RULES: True})
+    return _checked(unchecked, source, problems, where)
+
+
+def _checked(
+    config: HealthConfig, source: Path, problems: list[Problem], where: dict[FieldPath, _Written]
+) -> HealthConfig:
+    """``config`` when neither ``problems`` nor the rules between fields found anything."""
+    problems = problems + _cross_field_problems(config)
     if problems:
         raise HealthConfigError(_report(source, problems, where))
     return config

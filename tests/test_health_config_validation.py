@@ -404,10 +404,11 @@ def test_all_problems_are_reported_at_once_one_line_each(tmp_path: Path) -> None
     assert "4 problems" in lines[0]
 
 
-def test_cross_field_rules_report_every_problem_together(tmp_path: Path) -> None:
+def test_field_and_cross_field_rules_report_every_problem_together(tmp_path: Path) -> None:
     path = _edited_copy(
         tmp_path,
         (
+            ("tickets_window_days: 30", "tickets_window_days: 0"),
             ("bands: {low: 30, medium: 60}", "bands: {low: 60, medium: 30}"),
             ("{role: executive_sponsor, points: 7}", "{role: executive_sponsor, points: 25}"),
             ("starter: [dashboards,", "starter: [holograms,"),
@@ -415,6 +416,7 @@ def test_cross_field_rules_report_every_problem_together(tmp_path: Path) -> None
     )
     text = "\n".join(_problem_lines(path))
     for field in (
+        "health_score.support.tickets_window_days",
         "churn_risk.bands.medium",
         "health_score.engagement.executive_sponsor.points",
         "tier_features.starter[0]",
