@@ -200,6 +200,16 @@ RAW: dict[str, list[dict[str, Any]]] = {
         item("si_e1", "sub_e1", "5 x 30.0000 USD / 1 month", ("2024-06-01 00:00:00", None)),
         item("si_x1", "sub_x1", "1 x 1000.0000 USD / 1 year", ("2024-03-01 00:00:00", None)),
     ],
+    # the plans the items are on (no revenue model reads them; the referential check does)
+    "plans": [
+        {
+            "plan_id": f"growth_{interval}ly",
+            "name": "Growth",
+            "tier": "growth",
+            "billing_interval": interval,
+        }
+        for interval in ("month", "year")
+    ],
     "fx_rates": [
         {"currency": currency, "month": d(month), "rate_to_usd": D(rate)}
         for currency, month, rate in (
