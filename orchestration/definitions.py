@@ -2,6 +2,10 @@
 
 ``dagster dev`` and ``dagster definitions validate`` load :func:`defs` (see ``[tool.dagster]`` in
 pyproject.toml); ``csw`` builds the same definitions with its own settings.
+
+Loading them reads and validates the health-model configuration, so a bad
+``metrics/config/health_model.yaml`` fails the code location with its message instead of the
+first run; and every asset gets an owner (``docs/operations.md``, "Owners").
 """
 
 from __future__ import annotations
@@ -14,7 +18,16 @@ from orchestration.settings import Settings, load_settings
 __all__ = ["PIPELINE_JOB", "build_definitions", "defs"]
 
 
+def with_default_owner(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """An asset without an owner belongs to data engineering (publication, and any asset added
+    later without one); dbt models get theirs from the translator, raw tables from ingestion."""
+    from orchestration.defs.dbt.assets import DATA_ENGINEERING
+
+    return spec if spec.owners else spec.replace_attributes(owners=[DATA_ENGINEERING])
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
+    from metrics.health_config import default_health_config
     from orchestration.defs.alerts import run_failure_alert
     from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
     from orchestration.defs.ingestion.assets import ingestion_asset_checks, ingestion_assets
@@ -25,8 +38,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.schedules import build_schedules
     from orchestration.resources import warehouse_resources
 
+    default_health_config()  # raises HealthConfigError naming the file, field and value
+    assets = [*ingestion_assets, *build_dbt_assets(), *build_publishing_assets()]
     return dg.Definitions(
-        assets=[*ingestion_assets, *build_dbt_assets(), *build_publishing_assets()],
+        assets=dg.map_asset_specs(with_default_owner, assets),
         asset_checks=[*ingestion_asset_checks, *freshness_checks],
         jobs=build_jobs(),
         schedules=build_schedules(settings.timezone),

@@ -411,3 +411,78 @@ def test_freshness_checks_run_in_the_ingest_and_pipeline_jobs(defs: dg.Definitio
     for job in ("ingest", "pipeline"):
         keys = defs.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys
         assert expected <= set(keys), job
+
+
+# --- owners -----------------------------------------------------------------------------------
+
+DATA_ENGINEERING = "team:data-engineering"
+
+
+def test_every_asset_has_an_owner(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    assert len(keys) > 40
+    assert [k.to_user_string() for k in keys if not graph.get(k).owners] == []
+
+
+@pytest.mark.parametrize(
+    ("key", "owner"),
+    [
+        ("crm/accounts", DATA_ENGINEERING),
+        ("staging/stg_crm__accounts", DATA_ENGINEERING),
+        ("intermediate/int_account_mrr_monthly", DATA_ENGINEERING),
+        ("intermediate/int_account_health_scores", DATA_ENGINEERING),
+        ("marts/fct_mrr_monthly", "team:revops-analytics"),
+        ("marts/dim_accounts", "team:revops-analytics"),
+        ("marts/fct_account_health", "team:customer-success-ops"),
+        ("marts/risk_list", "team:customer-success-ops"),
+        ("published/warehouse", DATA_ENGINEERING),
+        ("published/lists", DATA_ENGINEERING),
+    ],
+)
+def test_owners_by_layer(defs: dg.Definitions, key: str, owner: str) -> None:
+    node = defs.resolve_asset_graph().get(dg.AssetKey.from_user_string(key))
+    assert list(node.owners) == [owner]
+
+
+def _model(fqn: list[str], **meta: object) -> dict[str, object]:
+    return {"resource_type": "model", "name": fqn[-1], "fqn": fqn, "meta": meta, "config": {}}
+
+
+def test_an_owner_in_dbt_meta_wins_over_the_layer() -> None:
+    from orchestration.defs.dbt.assets import WarehouseDbtTranslator
+
+    translator = WarehouseDbtTranslator()
+    mart = ["cs_warehouse", "marts", "fct_mrr_monthly"]
+    assert translator.get_owners(_model(mart, owner="finance@example.com")) == [
+        "finance@example.com"
+    ]
+    assert translator.get_owners(_model(mart, owner="finance")) == ["team:finance"]
+    assert translator.get_owners(_model(mart, owner=["team:finance", "cfo@example.com"])) == [
+        "team:finance",
+        "cfo@example.com",
+    ]
+    in_config = {**_model(mart), "config": {"meta": {"owner": "team:finance"}}}
+    assert translator.get_owners(in_config) == ["team:finance"]
+    assert translator.get_owners(_model(mart)) == ["team:revops-analytics"]
+
+
+# --- the health configuration is checked when the code location loads ------------------------
+
+
+def test_a_bad_health_config_fails_loading_the_definitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metrics import health_config
+    from orchestration.definitions import build_definitions
+
+    bad = tmp_path / "health_model.yaml"
+    bad.write_text("windows: [30, 90\n")
+    monkeypatch.setattr(health_config, "DEFAULT_CONFIG_PATH", bad)
+    health_config.default_health_config.cache_clear()
+    try:
+        with pytest.raises(health_config.HealthConfigError, match="not valid YAML") as raised:
+            build_definitions(Settings(home=tmp_path))
+        assert str(bad) in str(raised.value)
+    finally:
+        health_config.default_health_config.cache_clear()

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -33,8 +33,21 @@ DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
+#: The team that owns an asset nobody else claims: ingestion, staging, publication.
+DATA_ENGINEERING = "team:data-engineering"
+#: Owners of dbt models by their folder under ``models/``; the longest matching folder wins, and
+#: an ``owner`` in the model's dbt ``meta`` wins over both.
+OWNERS_BY_FOLDER: dict[tuple[str, ...], str] = {
+    ("staging",): DATA_ENGINEERING,
+    ("intermediate",): DATA_ENGINEERING,
+    ("marts",): "team:revops-analytics",
+    ("marts", "customer_success"): "team:customer-success-ops",
+}
+
+
 class WarehouseDbtTranslator(DagsterDbtTranslator):
-    """Models are keyed ``<layer>/<model>`` (``marts/fct_mrr_monthly``) and grouped by layer."""
+    """Models are keyed ``<layer>/<model>`` (``marts/fct_mrr_monthly``) and grouped by layer;
+    owners come from dbt ``meta.owner``, else from the model's folder (``OWNERS_BY_FOLDER``)."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in {"model", "seed", "snapshot"}:
@@ -45,6 +58,25 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] in {"model", "seed", "snapshot"}:
             return _layer(dbt_resource_props)
         return super().get_group_name(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        declared = _meta_owners(dbt_resource_props) or super().get_owners(dbt_resource_props)
+        if declared:
+            return list(declared)
+        folders = tuple(dbt_resource_props.get("fqn", [])[1:-1])
+        for depth in range(len(folders), 0, -1):
+            if folders[:depth] in OWNERS_BY_FOLDER:
+                return [OWNERS_BY_FOLDER[folders[:depth]]]
+        return None
+
+
+def _meta_owners(props: Mapping[str, Any]) -> list[str]:
+    """``meta: {owner: ...}`` of a model (top level or under ``config``), a name or a list;
+    a bare name is a team (``finance`` -> ``team:finance``), as Dagster wants e-mails or teams."""
+    meta = props.get("meta") or {}
+    declared = meta.get("owner") or ((props.get("config") or {}).get("meta") or {}).get("owner")
+    names = [declared] if isinstance(declared, str) else list(declared or [])
+    return [n if "@" in n or n.startswith("team:") else f"team:{n}" for n in map(str, names)]
 
 
 def _layer(props: Mapping[str, Any]) -> str:
