@@ -35,6 +35,7 @@ def build_jobs() -> list:  # of unresolved asset jobs (not exported by dagster)
         dg.define_asset_job(
             INGEST_JOB,
             selection=dg.AssetSelection.assets(*ingestion_assets),
-            description="Load new extract files into raw.*.",
+            description="Load new extract files into raw.*, then check each table's contract "
+            "and freshness (the landing sensor starts it for the tables with new files).",
         ),
     ]
