@@ -22,7 +22,9 @@ AS_OF = "2024-06-15"
 SELECT = ("--select", "+tag:referential", "--exclude-resource-type", "unit_test")
 
 
-def _rows(table: str, key: str, *rows: tuple[str, ...], **common: Any) -> list[dict[str, Any]]:
+def _rows(
+    table: str, key: str, *rows: tuple[str, str | None], **common: Any
+) -> list[dict[str, Any]]:
     """Rows of ``table`` from (id, parent id, ...) tuples; ``key`` names the parent column."""
     id_column = {
         "contacts": "contact_id",
@@ -73,7 +75,8 @@ def _clean() -> dict[str, list[dict[str, Any]]]:
         "customers": [{"billing_customer_id": "cus_a", "account_id": "acc_a"}],
         "subscriptions": [{"subscription_id": "sub_a", "billing_customer_id": "cus_a"}],
         "subscription_items": [_item("si_1", "sub_a", "growth_monthly")],
-        "invoices": _rows("invoices", "billing_customer_id", ("inv_1", "cus_a")),
+        # a null key is not an orphan (required keys are null-checked at ingestion)
+        "invoices": _rows("invoices", "billing_customer_id", ("inv_1", "cus_a"), ("inv_0", None)),
     }
 
 
