@@ -96,6 +96,24 @@ def test_a_changed_file_starts_one_run_for_its_table_only(
     assert request.run_key != first.run_requests[0].run_key
 
 
+def test_a_misplaced_file_starts_a_run_that_lists_it(
+    generated: SettingsResource, instance: dg.DagsterInstance
+) -> None:
+    """A file no table loads (a typo in its folder) is reported by the run it starts, not at
+    the next daily run; marker files written beside extracts start nothing."""
+    first = _tick(generated, instance, None)
+    landing = Path(generated.landing_dir)
+    (landing / "crm/accounts/_SUCCESS").write_text("")
+    assert not _tick(generated, instance, first.cursor).run_requests
+
+    typo = landing / "crm/acounts/accounts.csv"
+    typo.parent.mkdir()
+    typo.write_text("account_id\na1\n")
+    [request] = _tick(generated, instance, first.cursor).run_requests
+    assert request.asset_selection == [dg.AssetKey(["landing", "unrecognised_files"])]
+    assert request.tags["csw/files"] == "1"
+
+
 def test_a_retried_tick_asks_for_the_same_run_key(
     generated: SettingsResource, instance: dg.DagsterInstance
 ) -> None:
@@ -486,3 +504,36 @@ def test_a_bad_health_config_fails_loading_the_definitions(
         assert str(bad) in str(raised.value)
     finally:
         health_config.default_health_config.cache_clear()
+
+
+def test_csw_ingest_runs_the_freshness_checks_without_failing_on_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_ingestion`` (``csw ingest``) evaluates extract_freshness; a WARN never fails it."""
+    from dagster._core.events import DagsterEventType
+
+    from orchestration.defs.ingestion.summary import run_ingestion
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the run's events are kept there
+    landing = tmp_path / "landing"
+    write_csv(landing, "accounts", "a.csv", [example_row("accounts")])
+    settings = Settings(home=tmp_path, landing_dir=landing, duckdb_threads=1)
+
+    outcome = run_ingestion(settings)
+
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_records_for_run(
+            outcome.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    freshness = {
+        e.asset_key.to_user_string(): e.passed
+        for e in evaluations
+        if e.check_name == "extract_freshness"
+    }
+    assert len(freshness) == len(TABLES)
+    assert freshness["crm/accounts"] is True
+    assert freshness["product/events"] is False
+    assert not any("extract_freshness" in c for c in outcome.failed_checks)

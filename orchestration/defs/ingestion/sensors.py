@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 
 from ingestion.contract import TABLES
-from ingestion.landing import discover, sha256_of
+from ingestion.landing import discover, sha256_of, unrecognised_files
+from orchestration.defs.ingestion.assets import UNRECOGNISED_FILES_KEY
 from orchestration.defs.jobs import INGEST_JOB
 from orchestration.defs.settings_resource import SettingsResource
 
@@ -35,21 +36,37 @@ UNFINISHED = (
 )
 
 
+def candidates(landing: Path) -> list[tuple[str, dg.AssetKey]]:
+    """Every file a run would act on, with the asset that does: the extracts of each table, and
+    the files outside the table folders that look like data (``landing/unrecognised_files``
+    lists them, so a typo in a folder name is reported by the run it starts). Marker and hidden
+    files are neither."""
+    files = [
+        (file.relative, dg.AssetKey([schema.system, schema.name]))
+        for schema in TABLES
+        for file in discover(landing, schema)
+    ]
+    files += [
+        (f.source_file, UNRECOGNISED_FILES_KEY) for f in unrecognised_files(landing) if f.blocking
+    ]
+    return files
+
+
 def new_files(landing: Path, seen: Seen) -> tuple[list[tuple[str, str, dg.AssetKey]], Seen]:
     """The files whose content the cursor has not seen, and the updated cursor."""
     found: list[tuple[str, str, dg.AssetKey]] = []
     current: Seen = {}
-    for schema in TABLES:
-        for file in discover(landing, schema):
-            stat = file.path.stat()
-            before = seen.get(file.relative)
-            if before and before[:2] == [stat.st_size, stat.st_mtime_ns]:
-                current[file.relative] = before
-                continue
-            digest = sha256_of(file.path)
-            current[file.relative] = [stat.st_size, stat.st_mtime_ns, digest]
-            if not before or before[2] != digest:
-                found.append((file.relative, digest, dg.AssetKey([schema.system, schema.name])))
+    for relative, key in candidates(landing):
+        path = landing / relative
+        stat = path.stat()
+        before = seen.get(relative)
+        if before and before[:2] == [stat.st_size, stat.st_mtime_ns]:
+            current[relative] = before
+            continue
+        digest = sha256_of(path)
+        current[relative] = [stat.st_size, stat.st_mtime_ns, digest]
+        if not before or before[2] != digest:
+            found.append((relative, digest, key))
     return found, current
 
 
