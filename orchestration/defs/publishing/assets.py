@@ -1,10 +1,19 @@
 """Publication assets: what BI tools, analysts, CSMs and finance read.
 
 They depend on the marts, so a failed build or a failed dbt test stops them: the previous
-publication stays in place untouched.
+publication stays in place untouched. Each asset's publication is one version switched in at once
+(``publisher.new_version``), held back when a mart or list would shrink or empty.
+
+Metadata of every publication (the CLI's summary reads it): ``published_version`` (the version
+``published/current`` points at), ``held_back`` (False; a held-back publication fails, with the
+same keys in its failure's metadata and ``held_back`` True), ``row_counts`` and
+``published_row_counts`` (rows per table in this run and in the publication it replaces),
+``forced`` (what ``force_publish`` let through), ``files``; ``serving_copy`` for the warehouse.
 """
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -20,6 +29,52 @@ def _mart_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["marts", name])
 
 
+def _publication_metadata(
+    version: publisher.Version | None, error: publisher.PublicationHeldBackError | None = None
+) -> dict[str, Any]:
+    if error is not None:
+        return {
+            "held_back": True,
+            "published_version": error.current or "",
+            "reasons": dg.MetadataValue.json(error.reasons),
+            "row_counts": dg.MetadataValue.json(error.row_counts),
+            "published_row_counts": dg.MetadataValue.json(error.published_row_counts),
+        }
+    assert version is not None
+    return {
+        "held_back": False,
+        "published_version": version.name,
+        "row_counts": dg.MetadataValue.json(version.row_counts),
+        "published_row_counts": dg.MetadataValue.json(version.published_row_counts),
+        "forced": dg.MetadataValue.json(version.forced),
+        "files": dg.MetadataValue.json([str(version.stable(f)) for f in version.files]),
+    }
+
+
+def _publish(
+    context: dg.AssetExecutionContext,
+    settings: SettingsResource,
+    kind: str,
+    replaces: Sequence[str],
+    write: Callable[[publisher.Version], None],
+) -> publisher.Version:
+    """Run ``write`` into a new version and switch it in; a held-back publication fails the
+    asset with the reasons, and what stays published, in its message and metadata."""
+    try:
+        with publisher.new_version(
+            Path(settings.publish_dir), kind, context.run_id, replaces
+        ) as version:
+            write(version)
+    except publisher.PublicationHeldBackError as held:
+        raise dg.Failure(
+            description=str(held), metadata=_publication_metadata(None, held), allow_retries=False
+        ) from None
+    for reason in version.forced:
+        context.log.warning(f"published although held back (force_publish): {reason}")
+    context.log.info(f"published version {version.name}: {len(version.files)} files")
+    return version
+
+
 def build_publishing_assets() -> list[dg.AssetsDefinition]:
     marts = mart_names()
     lists = [name for name in publisher.LIST_MARTS if name in marts]
@@ -30,20 +85,26 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
         deps=[_mart_key(m) for m in marts],
         pool=WAREHOUSE_WRITER_POOL,
         description="Every mart as Parquet under published/marts/ and the read-only serving copy "
-        "published/warehouse.duckdb, each replaced atomically.",
+        "published/warehouse.duckdb, switched in together as one version; held back when a mart "
+        "would shrink or empty.",
     )
     def published_warehouse(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
     ) -> dg.MaterializeResult:
-        publish_dir = Path(settings.publish_dir)
-        with duckdb.get_connection() as con:
-            files = publisher.publish_marts(con, marts, publish_dir)
-        serving = publisher.publish_serving_copy(Path(settings.warehouse_path), publish_dir)
-        context.log.info(f"published {len(files)} marts and {serving}")
+        tables = publisher.mart_tables(marts)
+
+        def write(version: publisher.Version) -> None:
+            with duckdb.get_connection() as con:
+                version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
+                version.write(con, tables)
+            version.copy_warehouse(Path(settings.warehouse_path))
+
+        version = _publish(context, settings, "warehouse", ("marts", "warehouse.duckdb"), write)
+        serving = Path(settings.publish_dir) / "warehouse.duckdb"
         return dg.MaterializeResult(
             metadata={
+                **_publication_metadata(version),
                 "serving_copy": dg.MetadataValue.path(str(serving)),
-                "marts": dg.MetadataValue.json([str(f) for f in files]),
             }
         )
 
@@ -53,19 +114,26 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
         deps=[_mart_key(m) for m in lists],
         pool=WAREHOUSE_WRITER_POOL,
         description="The risk list, expansion list and adoption alerts as CSV and Parquet under "
-        "published/lists/<as-of date>/, with lists/latest pointing at the newest day.",
+        "published/lists/<as-of date>/, with lists/latest pointing at the newest day; held back "
+        "when a list would shrink or empty.",
     )
     def published_lists(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
     ) -> dg.MaterializeResult:
         as_of = settings.as_of_for(context)
-        with duckdb.get_connection() as con:
-            files = publisher.publish_lists(con, Path(settings.publish_dir), as_of)
+
+        def write(version: publisher.Version) -> None:
+            with duckdb.get_connection() as con:
+                tables = publisher.list_tables(con, as_of)
+                version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
+                version.write(con, tables)
+            if tables:
+                version.point_latest_at(as_of)
+
+        replaces = (f"lists/{as_of.isoformat()}", "lists/latest")
+        version = _publish(context, settings, "lists", replaces, write)
         return dg.MaterializeResult(
-            metadata={
-                "as_of": as_of.isoformat(),
-                "files": dg.MetadataValue.json([str(f) for f in files]),
-            }
+            metadata={**_publication_metadata(version), "as_of": as_of.isoformat()}
         )
 
     @dg.asset(
@@ -74,19 +142,24 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
         deps=[_mart_key("fct_revenue_retention"), _mart_key("fct_mrr_bridge")],
         pool=WAREHOUSE_WRITER_POOL,
         description="The closed month's retention report (NRR/GRR of every period ending that "
-        "month) and MRR bridge under published/finance/<YYYY-MM>/.",
+        "month) and MRR bridge under published/finance/<YYYY-MM>/; held back when the month has "
+        "no MRR bridge.",
     )
     def finance_close_report(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
     ) -> dg.MaterializeResult:
         month = publisher.previous_month(settings.as_of_for(context))
-        with duckdb.get_connection() as con:
-            files = publisher.publish_finance_close(con, Path(settings.publish_dir), month)
+        tables = publisher.finance_tables(month)
+
+        def write(version: publisher.Version) -> None:
+            with duckdb.get_connection() as con:
+                version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
+                version.write(con, tables)
+
+        replaces = (f"finance/{month.strftime('%Y-%m')}",)
+        version = _publish(context, settings, "finance", replaces, write)
         return dg.MaterializeResult(
-            metadata={
-                "month": month.strftime("%Y-%m"),
-                "files": dg.MetadataValue.json([str(f) for f in files]),
-            }
+            metadata={**_publication_metadata(version), "month": month.strftime("%Y-%m")}
         )
 
     return [published_warehouse, published_lists, finance_close_report]

@@ -1,19 +1,41 @@
 """Writing the publication: marts as Parquet, the serving copy, dated lists, the finance close.
 
-Every file is written beside its final name and renamed into place (``os.replace`` is atomic on
-one filesystem), so a reader sees the previous complete file or the new complete file, never half
-of one. Nothing here computes a metric: it copies marts out of the warehouse.
+A publication is one version: everything a publishing asset writes goes into a new folder
+``published/versions/<UTC time>-<kind>-<run id>/``, which holds the whole publication (the files
+the other kinds published last are carried forward as hard links, so they cost no space), and is
+switched in by replacing one symbolic link, ``published/current``, with ``os.replace``. The paths
+readers use are symbolic links into ``current`` made once (``warehouse.duckdb``, ``marts``,
+``lists``, ``finance``), so a reader sees the previous publication or the new one, whole, never
+new marts beside an old serving copy. A failed or held-back publication switches nothing.
+
+Before writing, the publication compares the row count of every table with the count of the
+file readers see now (:func:`shrink_reason`): a table that would lose more than
+``publish_max_shrink`` of its rows, or empty, and a table that must have rows but has none, hold
+the whole publication back unless ``force_publish`` is set.
+
+Publications take turns (an exclusive ``flock`` on ``published/.publish.lock``); the one holding
+the lock first removes what killed publications left: unfinished versions and temporary files.
+The last :data:`KEEP_VERSIONS` versions are kept, and always the current one and the one it
+replaced. Nothing here computes a metric: it copies marts out of the warehouse.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import re
 import shutil
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
+
+from orchestration.leftovers import left_over, remove
 
 #: The lists CSMs act on, and the mart each is read from.
 LIST_MARTS: dict[str, str] = {
@@ -23,6 +45,22 @@ LIST_MARTS: dict[str, str] = {
 }
 #: Columns never published in a list, whatever a mart holds.
 PRIVATE_COLUMNS = frozenset({"email", "contact_email", "contact_name", "first_name", "last_name"})
+#: Marts that always have rows when the warehouse holds any customer: empty, they are never
+#: published without force, not even the first time.
+REQUIRED_MARTS = frozenset({"dim_accounts", "fct_mrr_monthly", "fct_mrr_bridge"})
+
+#: What readers open, relative to the publish directory: links into ``current``.
+STABLE_FOLDERS = ("marts", "lists", "finance")
+STABLE_NAMES = ("warehouse.duckdb", *STABLE_FOLDERS)
+VERSIONS = "versions"
+CURRENT = "current"
+#: Written last into a version: the version is complete. Its JSON says what it holds.
+RECORD = "_publication.json"
+LOCK = ".publish.lock"
+#: Complete versions kept; the current one and the one before it are kept whatever their age.
+KEEP_VERSIONS = 5
+#: A publication's temporary file: ``.<name>.tmp-<pid>``.
+TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)$")
 
 
 def _temporary(path: Path) -> Path:
@@ -48,32 +86,38 @@ def copy_query(
     return target
 
 
-def publish_marts(
-    con: duckdb.DuckDBPyConnection, marts: Iterable[str], publish_dir: Path
-) -> list[Path]:
-    """``published/marts/<table>.parquet`` for every mart, each replaced atomically."""
+# --- the tables of a publication ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a publication: what it holds and where it goes."""
+
+    what: str  # "mart", "list", "2024-03" (a finance close): how messages name it
+    name: str
+    query: str
+    path: str  # in a version, without the suffix: "marts/dim_accounts"
+    published: str  # the Parquet file readers see now, from the publish directory
+    csv: bool = False
+    required: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.what} {self.name}"
+
+
+def mart_tables(marts: Iterable[str]) -> list[Table]:
     return [
-        copy_query(con, f"SELECT * FROM marts.{name}", publish_dir / "marts" / f"{name}.parquet")
+        Table(
+            what="mart",
+            name=name,
+            query=f"SELECT * FROM marts.{name}",
+            path=f"marts/{name}",
+            published=f"marts/{name}.parquet",
+            required=name in REQUIRED_MARTS,
+        )
         for name in marts
     ]
-
-
-def publish_serving_copy(warehouse: Path, publish_dir: Path) -> Path:
-    """Copy the (checkpointed, closed) warehouse to ``published/warehouse.duckdb`` atomically.
-
-    Readers holding the previous copy open keep reading it; new connections get the new one.
-    """
-    target = publish_dir / "warehouse.duckdb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("CHECKPOINT")
-    tmp = _temporary(target)
-    try:
-        shutil.copyfile(warehouse, tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
 
 
 def _list_query(con: duckdb.DuckDBPyConnection, mart: str) -> str | None:
@@ -93,31 +137,22 @@ def _list_query(con: duckdb.DuckDBPyConnection, mart: str) -> str | None:
     return f"SELECT {', '.join(columns)} FROM {mart} ORDER BY {order}"
 
 
-def publish_lists(con: duckdb.DuckDBPyConnection, publish_dir: Path, as_of: date) -> list[Path]:
-    """``published/lists/<as_of>/<list>.csv|parquet``, then ``lists/latest`` pointed at that day.
-
-    ``latest`` is a symbolic link swapped atomically, so it always names one complete day.
-    """
-    day_dir = publish_dir / "lists" / as_of.isoformat()
-    written: list[Path] = []
-    for name, mart in LIST_MARTS.items():
-        query = _list_query(con, mart)
-        if query is None:
-            continue
-        written.append(copy_query(con, query, day_dir / f"{name}.parquet"))
-        written.append(copy_query(con, query, day_dir / f"{name}.csv", fmt="csv"))
-    if written:
-        point_latest_at(day_dir)
-    return written
-
-
-def point_latest_at(day_dir: Path) -> Path:
-    latest = day_dir.parent / "latest"
-    tmp = _temporary(latest)
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(day_dir.name, target_is_directory=True)
-    tmp.replace(latest)
-    return latest
+def list_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Table]:
+    """The lists as of ``as_of``, compared with the lists ``lists/latest`` holds."""
+    day = as_of.isoformat()
+    queries = {name: _list_query(con, mart) for name, mart in LIST_MARTS.items()}
+    return [
+        Table(
+            what="list",
+            name=name,
+            query=query,
+            path=f"lists/{day}/{name}",
+            published=f"lists/latest/{name}.parquet",
+            csv=True,
+        )
+        for name, query in queries.items()
+        if query is not None
+    ]
 
 
 def previous_month(as_of: date) -> date:
@@ -125,13 +160,11 @@ def previous_month(as_of: date) -> date:
     return date(as_of.year - 1, 12, 1) if as_of.month == 1 else date(as_of.year, as_of.month - 1, 1)
 
 
-def publish_finance_close(
-    con: duckdb.DuckDBPyConnection, publish_dir: Path, month: date
-) -> list[Path]:
-    """The closed month's retention report: every complete period ending with ``month``
-    (its month, and its quarter, year and trailing 12 months when they end then), and the
-    month's MRR bridge, overall and by segment."""
-    out = publish_dir / "finance" / month.strftime("%Y-%m")
+def finance_tables(month: date) -> list[Table]:
+    """The closed month's retention report: every complete period ending with ``month`` (its
+    month, and its quarter, year and trailing 12 months when they end then), and the month's MRR
+    bridge, overall and by segment. A month always has a bridge when there is any MRR."""
+    label = month.strftime("%Y-%m")
     retention = (
         "SELECT * FROM marts.fct_revenue_retention"
         f" WHERE end_month = DATE '{month.isoformat()}' AND is_complete"
@@ -142,8 +175,384 @@ def publish_finance_close(
         " ORDER BY segment = 'all' DESC, segment"
     )
     return [
-        copy_query(con, retention, out / "retention.parquet"),
-        copy_query(con, retention, out / "retention.csv", fmt="csv"),
-        copy_query(con, bridge, out / "mrr_bridge.parquet"),
-        copy_query(con, bridge, out / "mrr_bridge.csv", fmt="csv"),
+        Table(label, name, query, f"finance/{label}/{name}", f"finance/{label}/{name}.parquet",
+              csv=True, required=name == "mrr_bridge")
+        for name, query in (("retention", retention), ("mrr_bridge", bridge))
+    ]  # fmt: skip
+
+
+def write_tables(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[Table], directory: Path
+) -> list[Path]:
+    """Every table as Parquet (and CSV when it says so) under ``directory``."""
+    written: list[Path] = []
+    for table in tables:
+        target = directory / table.path
+        written.append(copy_query(con, table.query, target.with_name(target.name + ".parquet")))
+        if table.csv:
+            written.append(
+                copy_query(con, table.query, target.with_name(target.name + ".csv"), fmt="csv")
+            )
+    return written
+
+
+# --- writing into one directory (a version, or a publish directory of the previous layout) ----
+
+
+def publish_marts(
+    con: duckdb.DuckDBPyConnection, marts: Iterable[str], publish_dir: Path
+) -> list[Path]:
+    """``<publish_dir>/marts/<table>.parquet`` for every mart, each replaced atomically."""
+    return write_tables(con, mart_tables(marts), publish_dir)
+
+
+def publish_serving_copy(warehouse: Path, publish_dir: Path) -> Path:
+    """Copy the (checkpointed, closed) warehouse to ``<publish_dir>/warehouse.duckdb`` atomically.
+
+    Readers holding the previous copy open keep reading it; new connections get the new one.
+    """
+    target = publish_dir / "warehouse.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CHECKPOINT")
+    tmp = _temporary(target)
+    try:
+        shutil.copyfile(warehouse, tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def publish_lists(con: duckdb.DuckDBPyConnection, publish_dir: Path, as_of: date) -> list[Path]:
+    """``<publish_dir>/lists/<as_of>/<list>.csv|parquet``, then ``lists/latest`` pointed at that
+    day (a symbolic link swapped atomically, so it always names one complete day)."""
+    written = write_tables(con, list_tables(con, as_of), publish_dir)
+    if written:
+        point_latest_at(publish_dir / "lists" / as_of.isoformat())
+    return written
+
+
+def point_latest_at(day_dir: Path) -> Path:
+    return _link(day_dir.parent / "latest", day_dir.name)
+
+
+def publish_finance_close(
+    con: duckdb.DuckDBPyConnection, publish_dir: Path, month: date
+) -> list[Path]:
+    """``<publish_dir>/finance/<YYYY-MM>/`` of the closed month (see :func:`finance_tables`)."""
+    return write_tables(con, finance_tables(month), publish_dir)
+
+
+def _link(path: Path, target: str) -> Path:
+    """Point the symbolic link ``path`` at ``target`` (relative), replacing it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    try:
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# --- the shrink guard -----------------------------------------------------------------------
+
+
+def shrink_reason(table: Table, published: int | None, new: int, max_shrink: float) -> str | None:
+    """Why ``table`` must not be published with ``new`` rows, or None when it may.
+
+    ``published`` is the row count readers see now (None: never published). A table that must
+    have rows may never be empty; any table that had rows may not empty, nor lose more than
+    ``max_shrink`` of them.
+    """
+    if new == 0 and published:
+        return f"{table.label}: {published} rows published, 0 in this run (it would be emptied)"
+    if new == 0 and table.required:
+        return f"{table.label}: no rows in this run, and it must have rows"
+    if not published:
+        return None
+    if published - new > max_shrink * published:
+        lost = (published - new) / published
+        return (
+            f"{table.label}: {published} rows published, {new} in this run (-{lost:.0%}, more"
+            f" than the {max_shrink:.0%} allowed)"
+        )
+    return None
+
+
+class PublicationHeldBackError(RuntimeError):
+    """A publication that would shrink or empty a table; nothing of it was switched in."""
+
+    def __init__(
+        self,
+        reasons: Sequence[str],
+        row_counts: Mapping[str, int],
+        published_row_counts: Mapping[str, int | None],
+        current: str | None,
+        max_shrink: float,
+    ) -> None:
+        self.reasons = list(reasons)
+        self.row_counts = dict(row_counts)
+        self.published_row_counts = dict(published_row_counts)
+        self.current = current
+        stays = f"The current publication ({current}) stays" if current else "Nothing is published"
+        super().__init__(
+            "Publication held back:\n"
+            + "".join(f"  {reason}\n" for reason in self.reasons)
+            + f"{stays}. Check this run's ingestion summary (refused files, quarantined rows,"
+            " missing extracts) before anything else. If the new figures are right, publish"
+            " them anyway with `csw run --force-publish`, or CSW_FORCE_PUBLISH=1 for scheduled"
+            f" jobs; CSW_PUBLISH_MAX_SHRINK (now {max_shrink:g}) is the share a table may lose."
+        )
+
+
+def row_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> dict[str, int]:
+    """The rows of every table in this run's warehouse (a count per table, no data read)."""
+    return {t.name: con.execute(f"SELECT count(*) FROM ({t.query})").fetchone()[0] for t in tables}
+
+
+def published_row_counts(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[Table], publish_dir: Path
+) -> dict[str, int | None]:
+    """The rows of the file readers see now for every table; None when there is none."""
+    counts: dict[str, int | None] = {}
+    for table in tables:
+        path = publish_dir / table.published
+        counts[table.name] = (
+            con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
+            if path.is_file()
+            else None
+        )
+    return counts
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+def current_version(publish_dir: Path) -> Path | None:
+    """The complete version ``current`` points at, or None before the first publication."""
+    current = publish_dir / CURRENT
+    if not current.is_symlink():
+        return None
+    version = publish_dir / current.readlink()
+    return version if (version / RECORD).is_file() else None
+
+
+def _record(version: Path) -> dict[str, Any]:
+    try:
+        return json.loads((version / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+@contextmanager
+def _exclusive(publish_dir: Path) -> Iterator[None]:
+    """Hold the publish directory's lock; the kernel releases it when this process ends."""
+    publish_dir.mkdir(parents=True, exist_ok=True)
+    with (publish_dir / LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_leftovers(publish_dir: Path) -> list[Path]:
+    """What killed publications left: versions without their record (none is being written, the
+    caller holds the lock) and temporary files whose writer is gone or that are over an hour old.
+    """
+    versions = publish_dir / VERSIONS
+    current = current_version(publish_dir)
+    doomed = [
+        v
+        for v in (versions.iterdir() if versions.is_dir() else [])
+        if not (v / RECORD).is_file() and v != current
     ]
+    for root, dirs, files in os.walk(publish_dir):
+        dirs[:] = [d for d in dirs if Path(root, d) not in doomed]
+        for name in [*files, *dirs]:
+            found = TEMPORARY.match(name)
+            if found and left_over(Path(root, name), int(found.group(1))):
+                doomed.append(Path(root, name))
+    for path in doomed:
+        remove(path)
+    return doomed
+
+
+def prune_versions(publish_dir: Path, keep: int = KEEP_VERSIONS) -> list[Path]:
+    """Delete complete versions beyond the newest ``keep``, except the current one and the one it
+    replaced (a reader may still be reading it). Files carried forward are hard links: deleting
+    a version frees only what no kept version links to."""
+    versions = publish_dir / VERSIONS
+    current = current_version(publish_dir)
+    if current is None:
+        return []
+    kept = {current.name, _record(current).get("previous")}
+    complete = sorted(
+        (v for v in versions.iterdir() if (v / RECORD).is_file()), key=lambda v: v.name
+    )
+    doomed = [v for v in complete[: max(len(complete) - keep, 0)] if v.name not in kept]
+    for version in doomed:
+        remove(version)
+    return doomed
+
+
+def _carry_forward(publish_dir: Path, version: Path, replaced: Sequence[str]) -> None:
+    """Link every published file into ``version``, except the paths this publication replaces.
+
+    From the current version, or, before the first one, from the publish directory of the
+    previous layout (real files where the stable links go now).
+    """
+    source = current_version(publish_dir) or publish_dir
+    skipped = {*replaced, RECORD}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory).relative_to(source)
+        return {
+            n for n in names if (here / n).as_posix() in skipped or TEMPORARY.match(n) is not None
+        }
+
+    for name in STABLE_NAMES:
+        path = source / name
+        if name in skipped or not path.exists():
+            continue
+        if path.is_dir():
+            shutil.copytree(
+                path, version / name, symlinks=True, copy_function=_hard_link, ignore=ignore
+            )
+        else:
+            _hard_link(path, version / name)
+    for name in STABLE_FOLDERS:  # there, even empty, so that no stable link dangles
+        (version / name).mkdir(exist_ok=True)
+
+
+def _hard_link(source: str | Path, target: str | Path) -> None:
+    """A hard link (no copy, the file is never modified in place), or a copy where the
+    filesystem has none."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _ensure_stable_links(publish_dir: Path) -> None:
+    """``warehouse.duckdb``, ``marts``, ``lists``, ``finance`` as links into ``current``, made
+    once. A real file or folder of the previous layout is replaced (its content was carried
+    into the version): a file atomically, a folder moved aside first."""
+    for name in STABLE_NAMES:
+        stable = publish_dir / name
+        if stable.is_symlink():
+            continue
+        if stable.is_dir():
+            aside = publish_dir / f".{name}.previous-layout.tmp-{os.getpid()}"
+            stable.rename(aside)
+            _link(stable, f"{CURRENT}/{name}")
+            remove(aside)
+        else:
+            _link(stable, f"{CURRENT}/{name}")
+
+
+@dataclass
+class Version:
+    """A publication being written; :func:`new_version` switches it in or throws it away."""
+
+    publish_dir: Path
+    directory: Path
+    previous: Path | None
+    row_counts: dict[str, int] = field(default_factory=dict)
+    published_row_counts: dict[str, int | None] = field(default_factory=dict)
+    forced: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    def guard(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        tables: Sequence[Table],
+        max_shrink: float,
+        force: bool,
+    ) -> None:
+        """Compare ``tables`` with what readers see now; raise :class:`PublicationHeldBackError` when
+        one would shrink or empty, unless ``force`` (then the reasons are kept in ``forced``)."""
+        new = row_counts(con, tables)
+        published = published_row_counts(con, tables, self.publish_dir)
+        self.row_counts.update(new)
+        self.published_row_counts.update(published)
+        reasons = [
+            reason
+            for t in tables
+            if (reason := shrink_reason(t, published[t.name], new[t.name], max_shrink))
+        ]
+        if reasons and not force:
+            previous = self.previous.name if self.previous else None
+            raise PublicationHeldBackError(reasons, new, published, previous, max_shrink)
+        self.forced.extend(reasons)
+
+    def write(self, con: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> None:
+        self.files.extend(write_tables(con, tables, self.directory))
+
+    def copy_warehouse(self, warehouse: Path) -> Path:
+        copy = publish_serving_copy(warehouse, self.directory)
+        self.files.append(copy)
+        return copy
+
+    def point_latest_at(self, day: date) -> None:
+        point_latest_at(self.directory / "lists" / day.isoformat())
+
+    def stable(self, path: Path) -> Path:
+        """Where readers find a file of this version once it is current."""
+        return self.publish_dir / path.relative_to(self.directory)
+
+
+def _version_dir(publish_dir: Path, kind: str, run_id: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    directory = publish_dir / VERSIONS / f"{stamp}-{kind}-{run_id[:8]}"
+    directory.mkdir(parents=True)
+    return directory
+
+
+@contextmanager
+def new_version(
+    publish_dir: Path, kind: str, run_id: str, replaces: Sequence[str]
+) -> Iterator[Version]:
+    """A new version of the publication, switched in when the block ends without error.
+
+    ``replaces`` are the paths (relative to the publish directory) this publication writes; every
+    other published file is carried forward into the version. On any error the version is
+    deleted and ``current`` is left as it was.
+    """
+    with _exclusive(publish_dir):
+        remove_leftovers(publish_dir)
+        previous = current_version(publish_dir)
+        version = Version(publish_dir, _version_dir(publish_dir, kind, run_id), previous)
+        try:
+            _carry_forward(publish_dir, version.directory, replaces)
+            yield version
+            _seal(version, kind, run_id)
+        except BaseException:
+            remove(version.directory)
+            raise
+        _link(publish_dir / CURRENT, f"{VERSIONS}/{version.name}")
+        _ensure_stable_links(publish_dir)
+        prune_versions(publish_dir)
+
+
+def _seal(version: Version, kind: str, run_id: str) -> None:
+    """Write the version's record, last: from now on the version is complete."""
+    record = {
+        "kind": kind,
+        "run_id": run_id,
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "previous": version.previous.name if version.previous else None,
+        "row_counts": version.row_counts,
+        "forced": version.forced,
+    }
+    marker = version.directory / RECORD
+    tmp = _temporary(marker)
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    tmp.replace(marker)
