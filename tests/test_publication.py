@@ -285,6 +285,8 @@ def _table(required: bool) -> publisher.Table:
         (100, 49, 0.5, False, True),
         (100, 99, 0.0, False, True),
         (100, 150, 0.0, False, False),  # grew
+        (4, 1, 0.5, False, False),  # below the floor: a short list may shrink, not empty
+        (publisher.SHRINK_MIN_ROWS, 1, 0.5, False, True),  # at the floor the share applies
     ],
 )
 def test_the_shrink_guard(

@@ -59,6 +59,9 @@ RECORD = "_publication.json"
 LOCK = ".publish.lock"
 #: Complete versions kept; the current one and the one before it are kept whatever their age.
 KEEP_VERSIONS = 5
+#: Below this many published rows only emptying holds a table back: a short list (four accounts
+#: at risk this week, one the next) moves by large shares in ordinary weeks.
+SHRINK_MIN_ROWS = 10
 #: A publication's temporary file: ``.<name>.tmp-<pid>``.
 TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)$")
 
@@ -264,14 +267,14 @@ def shrink_reason(table: Table, published: int | None, new: int, max_shrink: flo
     """Why ``table`` must not be published with ``new`` rows, or None when it may.
 
     ``published`` is the row count readers see now (None: never published). A table that must
-    have rows may never be empty; any table that had rows may not empty, nor lose more than
-    ``max_shrink`` of them.
+    have rows may never be empty; any table that had rows may not empty, nor, from
+    :data:`SHRINK_MIN_ROWS` published rows up, lose more than ``max_shrink`` of them.
     """
     if new == 0 and published:
         return f"{table.label}: {published} rows published, 0 in this run (it would be emptied)"
     if new == 0 and table.required:
         return f"{table.label}: no rows in this run, and it must have rows"
-    if not published:
+    if not published or published < SHRINK_MIN_ROWS:
         return None
     if published - new > max_shrink * published:
         lost = (published - new) / published
