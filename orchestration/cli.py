@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
 
 from orchestration.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+
+    from orchestration.defs.dbt.test_failures import StoredFailures
+    from orchestration.defs.ingestion.summary import IgnoredFile, TableSummary
+    from orchestration.pipeline_run import CheckOutcome, EventListener, RunOutcome
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="csw",
@@ -97,63 +106,244 @@ def generate(
     console.print(result.summary())
 
 
+WaitOpt = typer.Option(
+    None,
+    "--wait",
+    min=0,
+    help="Seconds to wait for another run writing the same warehouse [env CSW_RUN_LOCK_WAIT_S;"
+    " default 0: exit at once with code 3].",
+)
+ForcePublishOpt = typer.Option(
+    False,
+    "--force-publish",
+    help="Publish even a mart or list that would shrink beyond CSW_PUBLISH_MAX_SHRINK or come"
+    " out empty [env CSW_FORCE_PUBLISH].",
+)
+QuarantineShareOpt = typer.Option(
+    None,
+    "--max-quarantine-share",
+    min=0.0,
+    max=1.0,
+    help="Share of a file's or a table's rows that may be quarantined before the run fails"
+    " [env CSW_MAX_QUARANTINE_SHARE; default 0.05].",
+)
+
+#: Exit codes: 0 all good; 1 data refused, a check or step failed, publication held back;
+#: 2 bad usage or configuration; 3 another run holds the warehouse; 128 + N killed by signal N.
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+
+
+def _say(label: str, text: str, style: str = "red") -> None:
+    """One line: a coloured label, then text printed as is (no rich markup in data)."""
+    console.print(f"[{style}]{label}[/{style}] {escape(text)}" if label else escape(text))
+
+
+def _require_landing(settings: Settings) -> None:
+    if not settings.landing.is_dir():
+        console.print(
+            f"[red]Landing directory {escape(str(settings.landing))} does not exist.[/red] Pass"
+            " --landing, set CSW_LANDING_DIR, or write sample extracts with `csw generate`."
+            " Nothing was run."
+        )
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _require_health_config() -> None:
+    """Stop with exit code 2 before anything runs when the health model YAML is invalid."""
+    from metrics.health_config import HealthConfigError, load_health_config
+
+    try:
+        load_health_config()
+    except HealthConfigError as exc:
+        _say("Invalid health model configuration:", str(exc))
+        console.print("Fix the file and run again; nothing was run.")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextmanager
+def _exclusive(settings: Settings, wait: float | None) -> Iterator[None]:
+    """Hold the warehouse's run lock; exit with code 3 when another run keeps it."""
+    from orchestration.run_lock import WarehouseBusyError, warehouse_lock
+
+    try:
+        with warehouse_lock(settings.warehouse, settings.run_lock_wait_s if wait is None else wait):
+            _require_warehouse_writable(settings.warehouse)
+            yield
+    except WarehouseBusyError as busy:
+        _say("", str(busy))
+        raise typer.Exit(EXIT_BUSY) from None
+
+
+def _require_warehouse_writable(warehouse: Path) -> None:
+    """Exit with code 3 when a process outside ``csw`` (a Dagster run, a notebook) has the
+    warehouse open for writing; every asset would otherwise retry DuckDB's lock for minutes."""
+    import duckdb
+
+    from orchestration.pipeline_run import compact_error, is_duckdb_lock_error
+
+    try:
+        duckdb.connect(str(warehouse)).close()
+    except duckdb.IOException as exc:
+        if not is_duckdb_lock_error(str(exc)):
+            raise
+        _say("", compact_error(str(exc)))
+        raise typer.Exit(EXIT_BUSY) from None
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """A stop signal ends the command with 128 + its number once the run's children are gone."""
+    from orchestration.pipeline_run import RunInterruptedError
+
+    try:
+        yield
+    except RunInterruptedError as stop:
+        stopped = f"stopped {len(stop.children)} child process(es) (dbt); " if stop.children else ""
+        _say(
+            f"Interrupted by {stop}:",
+            f"{stopped}the run did not finish. What it had not published stays as it was;"
+            " run again to finish (ingestion and dbt pick up where they are).",
+        )
+        if not stop.run_finished:  # the run's thread is still inside a write: do not wait for it
+            sys.stdout.flush()
+            os._exit(stop.exit_code)
+        raise typer.Exit(stop.exit_code) from None
+
+
+def _in_background(settings: Settings, work: Callable[[EventListener], T], dbt_nodes: int = 0) -> T:
+    """Run ``work`` (given the progress listener) in a worker thread while the terminal shows
+    progress; Dagster's and dbt's own output goes to ``<warehouse dir>/logs/last-run.log``."""
+    from orchestration.pipeline_run import run_in_worker
+    from orchestration.progress import RunProgress
+
+    log = _run_log(settings)
+    # Progress goes to standard error (captured now, before the redirection below), so standard
+    # output carries the summary alone.
+    progress = RunProgress(Console(file=sys.stderr, width=console.width), dbt_nodes)
+    with (
+        progress,
+        log.open("a", encoding="utf-8") as sink,
+        redirect_stdout(sink),
+        redirect_stderr(sink),
+    ):
+        return run_in_worker(lambda: work(progress.listener), progress.tick)
+
+
+def _run_log(settings: Settings) -> Path:
+    return settings.warehouse.parent / "logs" / "last-run.log"
+
+
+def _start_log(settings: Settings) -> Path:
+    log = _run_log(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    return log
+
+
 @app.command()
 def ingest(
     landing: Path | None = LandingOpt,
     warehouse: Path | None = WarehouseOpt,
+    max_quarantine_share: float | None = QuarantineShareOpt,
+    wait: float | None = WaitOpt,
 ) -> None:
     """Load new and changed extracts into the warehouse's raw tables (in-process, via Dagster).
 
-    Exits 1 when a file was refused or an asset failed; the summary says where the reasons are.
+    Exits 1 when a file was refused, quarantined beyond the share or left outside the table
+    folders, or a check or asset failed; 3 when another run is writing the warehouse.
     """
-    from rich.table import Table
-
     from orchestration.defs.ingestion.summary import run_ingestion
 
-    settings = _settings(landing_dir=landing, warehouse_path=warehouse)
-    if not settings.landing.is_dir():
-        console.print(
-            f"[red]Landing directory {settings.landing} does not exist.[/red] Pass --landing,"
-            " set CSW_LANDING_DIR, or write sample extracts with `csw generate`."
-        )
-        raise typer.Exit(2)
-    with console.status(f"Ingesting {settings.landing} -> {settings.warehouse} ..."):
-        outcome = run_ingestion(settings)
-    summary = Table(
-        title=f"Ingestion run {outcome.run_id}",
-        caption="loaded/skipped/refused: files; rows: rows loaded; quarantined: bad rows;"
-        " dups: event rows whose key was already in raw",
+    settings = _settings(
+        landing_dir=landing, warehouse_path=warehouse, max_quarantine_share=max_quarantine_share
     )
-    summary.add_column("table", no_wrap=True)
-    for header in ("loaded", "skipped", "refused", "rows", "quarantined", "dups"):
-        summary.add_column(header, justify="right")
-    for t in outcome.tables:
-        if t.error is not None:
-            summary.add_row(t.table, "[red]failed[/red]", "", "", "", "", "")
-            continue
-        refused = f"[red]{t.files_refused}[/red]" if t.files_refused else "0"
-        summary.add_row(
-            t.table,
-            str(t.files_loaded),
-            str(t.files_skipped),
-            refused,
-            f"{t.rows_loaded:,}",
-            f"{t.rows_quarantined:,}",
-            f"{t.rows_duplicate:,}",
+    _require_landing(settings)
+    with _exclusive(settings, wait), _interruptible():
+        _start_log(settings)
+        outcome = _in_background(
+            settings, lambda listener: run_ingestion(settings, listener=listener)
         )
-    console.print(summary)
+    console.print(_tables_view(outcome.tables, f"Ingestion run {outcome.run_id}"))
     for t in outcome.tables:
-        for message in t.refused:
-            console.print(f"[red]refused[/red] {message}")
-        if t.error is not None:
-            console.print(f"[red]failed[/red] {t.table}: {t.error}")
+        _print_table_notes(t, settings.max_quarantine_share)
+    _print_ignored(outcome.ignored)
+    for check in outcome.failed_checks:
+        _say("check failed", check)
     if not outcome.ok:
         console.print(
             "Reasons per file: raw.ingest_manifest (status, message) and the JSON reports in"
-            f" {settings.warehouse.parent / 'validation'}; bad rows: raw.quarantine."
+            f" {escape(str(settings.warehouse.parent / 'validation'))}; bad rows: raw.quarantine."
         )
-        raise typer.Exit(1)
-    console.print(f"[green]Ingestion succeeded.[/green] Warehouse: {settings.warehouse}")
+        console.print("[red]Failed:[/red] fix or re-send the files named above and run again.")
+        raise typer.Exit(EXIT_FAILED)
+    console.print(
+        f"[green]Ingestion succeeded.[/green] Warehouse: {escape(str(settings.warehouse))}"
+    )
+
+
+def _tables_view(
+    tables: Sequence[TableSummary], title: str, *, collapse_skipped: bool = False
+) -> RenderableType:
+    """Per table: files loaded/skipped/refused, rows loaded/quarantined/duplicate. Tables without
+    extracts (and, with ``collapse_skipped``, those whose files were all loaded before) collapse
+    into one line each."""
+    from rich.console import Group
+    from rich.table import Table
+
+    view = Table(title=title, title_justify="left")
+    view.add_column("table", no_wrap=True)
+    for header in ("loaded", "skipped", "refused", "rows", "quarantined", "dups"):
+        view.add_column(header, justify="right")
+    empty, unchanged = [], []
+    for t in tables:
+        if t.error is not None:
+            view.add_row(t.table, "[red]failed[/red]", "", "", "", "", "")
+        elif not t.has_news and not t.files_skipped:
+            empty.append(t.table)
+        elif not t.has_news and collapse_skipped:
+            unchanged.append(t)
+        else:
+            view.add_row(
+                t.table,
+                str(t.files_loaded),
+                str(t.files_skipped),
+                f"[red]{t.files_refused}[/red]" if t.files_refused else "0",
+                f"{t.rows_loaded:,}",
+                f"[red]{t.rows_quarantined:,}[/red]" if t.over_share else f"{t.rows_quarantined:,}",
+                f"{t.rows_duplicate:,}",
+            )
+    parts: list[RenderableType] = [view] if view.rows else [title]
+    if unchanged:
+        skipped = sum(t.files_skipped for t in unchanged)
+        parts.append(
+            f"Nothing new for {len(unchanged)} table(s) ({skipped:,} files loaded before): "
+            + ", ".join(t.table for t in unchanged)
+        )
+    if empty:
+        parts.append(f"No extracts for {len(empty)} table(s): {', '.join(empty)}")
+    return Group(*parts)
+
+
+def _print_table_notes(table: TableSummary, share: float) -> None:
+    for note in table.notes:
+        _say("refused" if note.outcome == "refused" else "over quarantine share", note.describe())
+    if table.over_share and not table.over_share_files:
+        _say(
+            "over quarantine share",
+            f"{table.table}: {table.rows_quarantined:,} rows quarantined, more than"
+            f" {share:.0%} of the rows read; reasons in raw.quarantine",
+        )
+    if table.error is not None:
+        _say("failed", f"{table.table}: {table.error}")
+
+
+def _print_ignored(ignored: Sequence[IgnoredFile]) -> None:
+    for f in ignored:
+        _say(
+            "not loaded" if f.blocking else "ignored",
+            f"{f.source_file}: {f.message}",
+            "red" if f.blocking else "yellow",
+        )
 
 
 @app.command()
@@ -162,66 +352,190 @@ def run(
     warehouse: Path | None = WarehouseOpt,
     publish: Path | None = PublishOpt,
     as_of: str | None = AsOfOpt,
+    force_publish: bool = ForcePublishOpt,
+    max_quarantine_share: float | None = QuarantineShareOpt,
+    wait: float | None = WaitOpt,
 ) -> None:
-    """Ingest new extracts, build and test every dbt model, publish, in-process through Dagster."""
-    settings = _settings(
-        landing_dir=landing, warehouse_path=warehouse, publish_dir=publish, as_of=as_of
-    )
-    _run_jobs(settings)
+    """Ingest new extracts, build and test every dbt model, publish, in-process through Dagster.
 
-
-def _run_jobs(settings: Settings, jobs: tuple[str, ...] = ("pipeline",)) -> None:
-    """Run ``jobs`` in order in-process; stop at the first failure with exit code 1.
-
-    dbt's own progress output goes to ``<home>/logs/last-run.log`` rather than the terminal.
+    Exits 0 only when everything loaded, every check passed and the run published; 1 when a
+    file was refused or quarantined beyond the share, a check or step failed, or publication was
+    held back; 2 for bad usage or configuration; 3 when another run is writing the warehouse;
+    128 + N when stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
     """
-    from contextlib import redirect_stdout
+    settings = _settings(
+        landing_dir=landing,
+        warehouse_path=warehouse,
+        publish_dir=publish,
+        as_of=as_of,
+        force_publish=force_publish or None,
+        max_quarantine_share=max_quarantine_share,
+    )
+    _require_health_config()
+    _require_landing(settings)
+    with _exclusive(settings, wait), _interruptible():
+        outcomes = _run_jobs(settings)
+    _finish(settings, outcomes)
 
+
+def _run_jobs(settings: Settings, jobs: tuple[str, ...] = ("pipeline",)) -> list[RunOutcome]:
+    """Run ``jobs`` in order in-process, showing progress; stop after the first that fails.
+
+    Dagster's and dbt's own output goes to ``<warehouse dir>/logs/last-run.log``.
+    """
     from orchestration.pipeline_run import run_job
+    from orchestration.progress import pipeline_dbt_node_count
 
-    log = settings.warehouse.parent / "logs" / "last-run.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    _start_log(settings)
     console.print(
         f"Running {', '.join(jobs)} as of [bold]{settings.as_of}[/bold]: "
-        f"{settings.landing} -> {settings.warehouse}"
+        f"{escape(str(settings.landing))} -> {escape(str(settings.warehouse))}"
     )
+    outcomes = []
     for job in jobs:
-        with console.status(f"Running {job}..."), log.open("w") as sink, redirect_stdout(sink):
-            outcome = run_job(settings, job)
-        for failure in outcome.failures:
-            console.print(f"[red]failed[/red] {failure}")
-        for check in outcome.failed_checks:
-            console.print(f"[red]check failed[/red] {check}")
-        for check in outcome.warned_checks:
-            console.print(f"[yellow]warning[/yellow] {check}")
-        if not outcome.success:
-            console.print(
-                f"[red]{job} run {outcome.run_id} failed.[/red] Fix the errors above and run "
-                f"again; dbt's log of the run: {log}"
-            )
-            raise typer.Exit(1)
-        console.print(f"[green]{job} run {outcome.run_id} succeeded.[/green]")
+        nodes = pipeline_dbt_node_count() if job == "pipeline" else 0
+        outcome = _in_background(
+            settings, lambda listener, job=job: run_job(settings, job, listener=listener), nodes
+        )
+        outcomes.append(outcome)
+        if not outcome.ok:
+            break
+    return outcomes
+
+
+def _finish(settings: Settings, outcomes: Sequence[RunOutcome], jobs: int = 1) -> None:
+    """Print the run's summary and exit 1 unless every job ran and was ok."""
+    ok = len(outcomes) == jobs and all(o.ok for o in outcomes)
+    _print_summary(settings, outcomes, ok)
+    if not ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_summary(settings: Settings, outcomes: Sequence[RunOutcome], ok: bool) -> None:
+    runs = ", ".join(f"{o.job} {o.run_id[:8]}" for o in outcomes)
+    console.print(f"Summary of {runs} as of {settings.as_of}", highlight=False)
+    tables = [t for o in outcomes for t in o.tables]
+    if tables:
+        console.print(_tables_view(tables, "Ingestion", collapse_skipped=True))
+        for t in tables:
+            _print_table_notes(t, settings.max_quarantine_share)
+    _print_ignored([f for o in outcomes for f in o.ignored])
+    for o in outcomes:
+        for step, error in o.step_errors.items():
+            if not step.startswith("published__"):
+                _say("failed", f"{step}: {error}")
+    _print_checks([c for o in outcomes for c in o.checks], settings.warehouse)
+    _print_publication(settings, outcomes)
+    log = _run_log(settings)
+    if ok:
+        console.print(
+            f"[green]Succeeded:[/green] everything loaded, checks passed, published. Log: {log}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            "[red]Failed:[/red] see the lines above; fix the cause and run again (re-running is"
+            f" safe). Log of the run: {escape(str(log))}",
+            highlight=False,
+        )
+
+
+def _print_checks(checks: Sequence[CheckOutcome], warehouse: Path) -> None:
+    """Failed and warned checks with their row counts and, for dbt tests that store their
+    failures, a few of the rows."""
+    import dagster as dg
+
+    samples = _stored_failures(warehouse, [c.name for c in checks])
+    for c in checks:
+        failed = c.severity == dg.AssetCheckSeverity.ERROR
+        rows = f" ({c.failed_rows:,} row(s))" if c.failed_rows is not None else ""
+        detail = f": {c.description}" if c.description else ""
+        _say(
+            "check failed" if failed else "warning",
+            f"{c.label}{rows}{detail}",
+            "red" if failed else "yellow",
+        )
+        stored = samples.get(c.name)
+        if stored is not None:
+            _say("", f"    {stored.count:,} row(s) in {stored.relation}, e.g.:")
+            for line in stored.sample_lines()[:3]:
+                _say("", f"      {line}")
+
+
+def _stored_failures(warehouse: Path, names: Sequence[str]) -> Mapping[str, StoredFailures]:
+    """Count and sample rows of dbt tests' stored failures (empty when unavailable)."""
+    if not names:
+        return {}
+    try:
+        from orchestration.defs.dbt.test_failures import stored_failures
+    except ImportError:  # pragma: no cover - the helper ships with the dbt assets
+        return {}
+    try:
+        return stored_failures(warehouse, names, limit=3)
+    except Exception:  # a summary must not fail on a warehouse it cannot read now
+        return {}
+
+
+def _print_publication(settings: Settings, outcomes: Sequence[RunOutcome]) -> None:
+    held = [
+        (step, error)
+        for o in outcomes
+        for step, error in o.step_errors.items()
+        if step.startswith("published__")
+    ]
+    for step, error in held:
+        _say(
+            "publication held back",
+            f"{step.replace('__', '/')}: {error} The previous publication stays. To publish"
+            " anyway: --force-publish (CSW_FORCE_PUBLISH=1).",
+        )
+    published = {k: v for o in outcomes for k, v in o.published.items()}
+    parts = []
+    if (warehouse := published.get("published/warehouse")) is not None:
+        marts = warehouse.get("row_counts") or warehouse.get("marts") or ()
+        parts.append(f"serving copy {warehouse.get('serving_copy')} and {len(marts)} marts")
+    if (lists := published.get("published/lists")) is not None:
+        parts.append(f"lists for {lists.get('as_of')}")
+    if (close := published.get("published/finance_close")) is not None:
+        parts.append(f"finance close {close.get('month')}")
+    if parts:
+        _say("Published:", "; ".join(parts), "green")
+    for values in published.values():
+        for reason in values.get("forced") or ():
+            _say("published although held back (forced):", str(reason), "yellow")
+    if not parts and not held:
+        _say(
+            "Nothing published:",
+            f"an earlier step failed; the previous publication in {settings.publish} stays.",
+            "yellow",
+        )
 
 
 @app.command()
 def demo(
     as_of: str | None = AsOfOpt,
+    force_publish: bool = ForcePublishOpt,
+    wait: float | None = WaitOpt,
 ) -> None:
     """Generate the embedded sample extracts if missing, run the whole pipeline, show results."""
     from ingestion.synthetic import GeneratorConfig, generate_extracts
 
+    _require_health_config()
     settings = _settings()
     config = GeneratorConfig()
-    if not any(settings.landing.glob("*/*/*")):
-        with console.status("Generating the sample extracts..."):
-            result = generate_extracts(settings.landing, config)
-        console.print(result.summary())
-        sample_as_of = result.as_of
-    else:
-        sample_as_of = config.last_day
-        console.print(f"Using the sample extracts already in {settings.landing}")
-    settings = _settings(as_of=as_of or sample_as_of)
-    _run_jobs(settings, ("pipeline", "weekly_lists", "finance_close"))
+    jobs = ("pipeline", "weekly_lists", "finance_close")
+    with _exclusive(settings, wait), _interruptible():
+        if not any(settings.landing.glob("*/*/*")):
+            with console.status("Generating the sample extracts..."):
+                result = generate_extracts(settings.landing, config)
+            console.print(result.summary())
+            sample_as_of = result.as_of
+        else:
+            sample_as_of = config.last_day
+            console.print(f"Using the sample extracts already in {escape(str(settings.landing))}")
+        settings = _settings(as_of=as_of or sample_as_of, force_publish=force_publish or None)
+        outcomes = _run_jobs(settings, jobs)
+    _finish(settings, outcomes, len(jobs))
     _show_demo_results(settings)
 
 
@@ -278,6 +592,7 @@ def dbt_vars(as_of: str | None = AsOfOpt) -> None:
 
     from metrics.dbt_vars import dbt_vars as vars_for
 
+    _require_health_config()
     typer.echo(json.dumps(vars_for(_settings(as_of=as_of).as_of)))
 
 

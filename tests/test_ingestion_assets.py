@@ -132,7 +132,9 @@ def test_csw_ingest_succeeds_and_is_idempotent(settings: Settings) -> None:
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
     assert "Ingestion succeeded" in second.output
-    plans_line = next(line for line in second.output.splitlines() if "billing/plans" in line)
+    plans_line = next(
+        line for line in second.output.splitlines() if "billing/plans" in line and "│" in line
+    )
     cells = [cell.strip() for cell in plans_line.split("│")[1:-1]]
     assert cells[:4] == ["billing/plans", "0", "1", "0"]  # loaded, skipped, refused
 
