@@ -18,9 +18,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from pinned_model import pinned_dbt_vars
 
 from ingestion.contract import TABLES
-from metrics.dbt_vars import dbt_vars
 
 dbt_main = pytest.importorskip("dbt.cli.main")
 
@@ -107,8 +107,9 @@ class Dbt:
         as_of: str | None = None,
         vars_override: dict[str, Any] | None = None,
     ) -> Any:
-        """Run ``dbt <command>`` against ``warehouse`` with the vars as of ``as_of`` (and
-        ``vars_override`` replacing some of the configuration's vars)."""
+        """Run ``dbt <command>`` against ``warehouse`` with the vars as of ``as_of`` of the
+        tests' own health model (tests/fixtures/health_model.yaml, not the shipped file, so a
+        deployment's tuning never breaks them), ``vars_override`` replacing some of them."""
         previous = os.environ.get("CSW_WAREHOUSE_PATH")
         os.environ["CSW_WAREHOUSE_PATH"] = str(warehouse)
         try:
@@ -119,7 +120,9 @@ class Dbt:
                     "--quiet",
                     *self.common,
                     "--vars",
-                    json.dumps({**dbt_vars(d(as_of or self.as_of)), **(vars_override or {})}),
+                    json.dumps(
+                        {**pinned_dbt_vars(d(as_of or self.as_of)), **(vars_override or {})}
+                    ),
                     *args,
                 ]
             )

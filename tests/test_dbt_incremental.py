@@ -19,10 +19,10 @@ from typing import Any
 import duckdb
 import pytest
 from dbt_harness import Dbt, create_raw_warehouse, failures, query
+from pinned_model import pinned_dbt_vars
 from test_dbt_customer_success import AS_OF, RAW, days, event
 
 from ingestion.contract import table as contract_table
-from metrics.dbt_vars import dbt_vars
 
 FIRST_LOAD = datetime(2024, 6, 29, 23, 0)
 SECOND_LOAD = datetime(2024, 6, 30, 23, 0)
@@ -189,7 +189,7 @@ def _feature_map_without(feature: str) -> list[dict[str, Any]]:
     """The configured feature map with one feature's events mapped to no feature."""
     return [
         {**row, "feature": None} if row["feature"] == feature else row
-        for row in dbt_vars(date.fromisoformat(AS_OF))["feature_map"]
+        for row in pinned_dbt_vars(date.fromisoformat(AS_OF))["feature_map"]
     ]
 
 

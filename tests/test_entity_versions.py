@@ -36,16 +36,16 @@ import duckdb
 import pytest
 from dbt_harness import Dbt, failures
 from ingestion_fixtures import open_warehouse, write_csv
+from pinned_model import pinned_dbt_vars
 
 from ingestion.contract import TABLES, Column, ColumnType, TableSchema, table
 from ingestion.loader import ensure_warehouse
-from metrics.dbt_vars import dbt_vars
 
 AS_OF = "2024-06-15"
 OLD, NEW = 1, 2
 
 ENTITY_TABLES: tuple[TableSchema, ...] = tuple(t for t in TABLES if t.kind == "entity")
-HEALTH_MODEL: dict[str, Any] = dbt_vars(date.fromisoformat(AS_OF))["health_model"]
+HEALTH_MODEL: dict[str, Any] = pinned_dbt_vars(date.fromisoformat(AS_OF))["health_model"]
 
 Row = dict[str, Any]
 

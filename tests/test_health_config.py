@@ -2,16 +2,23 @@ import re
 from pathlib import Path
 
 import pytest
+from pinned_model import PINNED_HEALTH_MODEL
 
-from metrics.health_config import HealthConfigError, load_health_config
+from metrics.health_config import DEFAULT_CONFIG_PATH, HealthConfigError, load_health_config
 
 SHARED_MODEL = Path(__file__).resolve().parents[2] / "shared" / "health-model.md"
-DEFAULT = Path(__file__).resolve().parents[1] / "metrics" / "config" / "health_model.yaml"
+#: The tests' own copy of the default model: a deployment may tune the shipped file.
+DEFAULT = PINNED_HEALTH_MODEL
 
 
 @pytest.fixture(scope="module")
 def config():
-    return load_health_config()
+    return load_health_config(PINNED_HEALTH_MODEL)
+
+
+def test_the_shipped_file_is_valid() -> None:
+    """Whatever a deployment changed in it, the shipped model must still load."""
+    assert load_health_config(DEFAULT_CONFIG_PATH).events
 
 
 @pytest.mark.skipif(not SHARED_MODEL.exists(), reason="shared/ is not beside the checkout")
