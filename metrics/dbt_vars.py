@@ -21,7 +21,12 @@ def metric_vars(config: HealthConfig | None = None) -> dict[str, Any]:
         "health_model": config.model_dump(mode="json"),
         # Event name -> feature, as rows a model can turn into a relation.
         "feature_map": [
-            {"event_name": name, "feature": spec.feature, "is_core": spec.core}
+            {
+                "event_name": name,
+                "feature": spec.feature,
+                "is_core": spec.core,
+                "counts_as_activity": spec.counts_as_activity,
+            }
             for name, spec in config.events.items()
         ],
         # Shortcuts the revenue marts read (dim_accounts' lifecycle and engagement model).
@@ -31,6 +36,20 @@ def metric_vars(config: HealthConfig | None = None) -> dict[str, Any]:
     }
 
 
-def dbt_vars(as_of: date, config: HealthConfig | None = None) -> dict[str, Any]:
-    """All vars of a dbt invocation: the reporting date and the metric configuration."""
-    return {"as_of": as_of.isoformat(), **metric_vars(config)}
+#: Share of all events whose name the health model does not know above which the build fails
+#: (dbt test unmapped_event_share_within_limit); the setting max_unmapped_event_share.
+DEFAULT_MAX_UNMAPPED_EVENT_SHARE = 0.5
+
+
+def dbt_vars(
+    as_of: date,
+    config: HealthConfig | None = None,
+    max_unmapped_event_share: float = DEFAULT_MAX_UNMAPPED_EVENT_SHARE,
+) -> dict[str, Any]:
+    """All vars of a dbt invocation: the reporting date, the metric configuration (``config``,
+    the packaged default when None) and the vocabulary check's limit."""
+    return {
+        "as_of": as_of.isoformat(),
+        **metric_vars(config),
+        "max_unmapped_event_share": max_unmapped_event_share,
+    }

@@ -112,6 +112,9 @@ class _Strict(BaseModel):
 class EventSpec(_Strict):
     feature: Name | None = None
     core: Annotated[bool, Strict()] = False
+    #: False: the event is known but is not activity (an ad view, a dislike): it makes no user
+    #: active and counts in no activity measure; it may still map to a feature or mark a stage.
+    counts_as_activity: Annotated[bool, Strict()] = True
 
 
 class OnboardingStage(_Strict):

@@ -69,12 +69,45 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- var('feature_map') as a relation: event_name, feature (null = activity only), is_core. -#}
+{#- var('feature_map') as a relation: event_name, feature (null = activity only), is_core,
+    counts_as_activity (true unless the event spec says `counts_as_activity: false`). -#}
 {% macro feature_map_relation() -%}
+    {%- set rows = [] -%}
+    {%- for row in cs_metric_var('feature_map') or [] -%}
+        {%- do rows.append({
+            'event_name': row['event_name'],
+            'feature': row['feature'],
+            'is_core': row['is_core'],
+            'counts_as_activity': row.get('counts_as_activity', true),
+        }) -%}
+    {%- endfor -%}
     {{ values_relation(
-        cs_metric_var('feature_map'),
-        [['event_name', 'varchar'], ['feature', 'varchar'], ['is_core', 'boolean']]
+        rows,
+        [['event_name', 'varchar'], ['feature', 'varchar'], ['is_core', 'boolean'],
+         ['counts_as_activity', 'boolean']]
     ) }}
+{%- endmacro %}
+
+{#- The event names the configuration says are not activity (`counts_as_activity: false`),
+    sorted: the activity facts leave their events out. -#}
+{% macro non_activity_events() -%}
+    {%- set names = [] -%}
+    {%- for row in cs_metric_var('feature_map') or [] -%}
+        {%- if row.get('counts_as_activity', true) is sameas false -%}
+            {%- do names.append(row['event_name']) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(names | sort) }}
+{%- endmacro %}
+
+{#- SQL predicate: the event `column` counts as activity (true when every event does). -#}
+{% macro counts_as_activity(column) -%}
+    {%- set excluded = non_activity_events() -%}
+    {%- if excluded -%}
+        {{ column }} not in {{ sql_in_list(excluded) }}
+    {%- else -%}
+        true
+    {%- endif -%}
 {%- endmacro %}
 
 {#- health_model.tier_features as a relation: tier, feature (one row per included feature). -#}

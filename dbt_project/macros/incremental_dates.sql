@@ -93,14 +93,26 @@
 {#- Pre-hook of int_account_daily_feature_usage: delete the rows built under another feature map
     (nothing when the map is unchanged or the table is new). -#}
 {% macro delete_rows_of_other_feature_map() %}
+    {{- delete_rows_of_other_config('feature_map_hash', feature_map_hash()) }}
+{% endmacro %}
+
+{#- Pre-hook of a daily fact whose rows depend on a configuration: delete the rows whose `column`
+    (the configuration's hash) is not `value`; every row when the table has no such column. -#}
+{% macro delete_rows_of_other_config(column, value) %}
     {%- if execute and is_incremental() %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
-        {%- if 'feature_map_hash' in columns %}
-            delete from {{ this }} where feature_map_hash is distinct from '{{ feature_map_hash() }}'
+        {%- if column in columns %}
+            delete from {{ this }} where {{ column }} is distinct from '{{ value }}'
         {%- else %}
             delete from {{ this }}
         {%- endif %}
     {%- endif %}
+{% endmacro %}
+
+{#- md5 of the events that do not count as activity: the activity facts' rows carry it, and
+    rows built under another list are deleted and their dates rebuilt. -#}
+{% macro activity_events_hash() %}
+    {{- return(local_md5(tojson(non_activity_events()))) }}
 {% endmacro %}
 
 {#- md5 of the configured feature map (var feature_map): int_account_daily_feature_usage's rows

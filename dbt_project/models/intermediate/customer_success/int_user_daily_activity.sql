@@ -1,23 +1,34 @@
--- One row per user and UTC day with at least one event (any event counts as activity): the
--- user is active that day. Incremental like int_user_daily_events, which it is built from: a run
+-- One row per user and UTC day with at least one event that counts as activity (every event,
+-- known or not, except those the health model marks `counts_as_activity: false`): the user is
+-- active that day. Incremental like int_user_daily_events, which it is built from: a run
 -- rebuilds the dates whose fact rows changed since its own watermark (max_loaded_at), so a daily
--- run reads one day of the fact, not all of its history (docs/health-model.md).
+-- run reads one day of the fact, not all of its history (docs/health-model.md). The rows depend
+-- on the events left out, so each row carries their hash (activity_events_hash): when the list
+-- changes, the pre-hook deletes the rows built under the old one and the run rebuilds every date.
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='activity_date',
         on_schema_change='append_new_columns',
+        pre_hook="{{ delete_rows_of_other_config('activity_events_hash', activity_events_hash()) }}",
     )
 }}
 
-{%- set date_ranges = touched_daily_fact_ranges(ref('int_user_daily_events')) if is_incremental() else [] %}
+{%- set date_ranges = [] %}
+{%- if is_incremental() %}
+    {%- set date_ranges = touched_daily_fact_ranges(
+        ref('int_user_daily_events'),
+        rebuild_all=built_with_other_config('activity_events_hash', activity_events_hash()),
+    ) %}
+{%- endif %}
 
 with user_events as (
 
     select * from {{ ref('int_user_daily_events') }}
+    where {{ counts_as_activity('event_name') }}
     {%- if is_incremental() %}
-    where {{ in_date_ranges('activity_date', date_ranges) }}
+      and ({{ in_date_ranges('activity_date', date_ranges) }})
     {%- endif %}
 
 ),
@@ -29,7 +40,8 @@ final as (
         account_id,
         activity_date,
         sum(events)        as events,
-        max(max_loaded_at) as max_loaded_at
+        max(max_loaded_at) as max_loaded_at,
+        '{{ activity_events_hash() }}' as activity_events_hash
     from user_events
     group by user_id, account_id, activity_date
 
