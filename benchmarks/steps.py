@@ -235,6 +235,7 @@ def _run_results(target: Path, top: int = 8) -> dict[str, Any]:
 
 
 def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
+    from metrics.health_config import load_health_config
     from orchestration.defs.dbt.assets import DBT_EXECUTABLE, production_build_args
     from orchestration.defs.dbt.project import DBT_PROJECT_DIR
     from orchestration.defs.settings_resource import SettingsResource
@@ -245,7 +246,11 @@ def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
     env = {**os.environ, **SettingsResource.from_settings(settings).dbt_environment()}
     command = [
         str(DBT_EXECUTABLE),
-        *production_build_args(settings.as_of),
+        *production_build_args(
+            settings.as_of,
+            load_health_config(settings.health_model),
+            settings.max_unmapped_event_share,
+        ),
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
+    from metrics.health_config import HealthConfig
     from orchestration.defs.dbt.test_failures import StoredFailures
     from orchestration.defs.ingestion.summary import IgnoredFile, TableSummary
     from orchestration.pipeline_run import CheckOutcome, EventListener, RunOutcome
@@ -127,6 +128,12 @@ QuarantineShareOpt = typer.Option(
     help="Share of a file's or a table's rows that may be quarantined before the run fails"
     " [env CSW_MAX_QUARANTINE_SHARE; default 0.05].",
 )
+HealthModelOpt = typer.Option(
+    None,
+    "--health-model",
+    help="The health-model YAML to score with; a relative path is from the working directory"
+    " [env CSW_HEALTH_MODEL; default the shipped metrics/config/health_model.yaml].",
+)
 
 #: Exit codes: 0 all good; 1 data refused, a check or step failed, publication held back;
 #: 2 bad usage or configuration; 3 another run holds the warehouse; 128 + N killed by signal N.
@@ -148,15 +155,19 @@ def _require_landing(settings: Settings) -> None:
         raise typer.Exit(EXIT_USAGE)
 
 
-def _require_health_config() -> None:
-    """Stop with exit code 2 before anything runs when the health model YAML is invalid."""
+def _require_health_config(settings: Settings) -> HealthConfig:
+    """The configured health model (``settings.health_model``, else the shipped one); stop with
+    exit code 2 before anything runs when it is missing or invalid."""
     from metrics.health_config import HealthConfigError, load_health_config
 
     try:
-        load_health_config()
+        return load_health_config(settings.health_model)
     except HealthConfigError as exc:
         _say("Invalid health model configuration:", str(exc))
-        console.print("Fix the file and run again; nothing was run.")
+        console.print(
+            "Fix the file, or point --health-model / CSW_HEALTH_MODEL at the right one, and run"
+            " again; nothing was run."
+        )
         raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -355,6 +366,7 @@ def run(
     force_publish: bool = ForcePublishOpt,
     max_quarantine_share: float | None = QuarantineShareOpt,
     wait: float | None = WaitOpt,
+    health_model: Path | None = HealthModelOpt,
 ) -> None:
     """Ingest new extracts, build and test every dbt model, publish, in-process through Dagster.
 
@@ -370,8 +382,9 @@ def run(
         as_of=as_of,
         force_publish=force_publish or None,
         max_quarantine_share=max_quarantine_share,
+        health_model=health_model,
     )
-    _require_health_config()
+    _require_health_config(settings)
     _require_landing(settings)
     with _exclusive(settings, wait), _interruptible():
         outcomes = _run_jobs(settings)
@@ -484,11 +497,9 @@ def _print_publication(settings: Settings, outcomes: Sequence[RunOutcome]) -> No
         if step.startswith("published__")
     ]
     for step, error in held:
-        _say(
-            "publication held back",
-            f"{step.replace('__', '/')}: {error} The previous publication stays. To publish"
-            " anyway: --force-publish (CSW_FORCE_PUBLISH=1).",
-        )
+        how = "" if "force-publish" in error else " To publish anyway: --force-publish."
+        reason = error.removeprefix("Publication held back:").strip()
+        _say(f"publication held back ({step.replace('__', '/')}):", f"{reason}{how}")
     published = {k: v for o in outcomes for k, v in o.published.items()}
     parts = []
     if (warehouse := published.get("published/warehouse")) is not None:
@@ -516,12 +527,16 @@ def demo(
     as_of: str | None = AsOfOpt,
     force_publish: bool = ForcePublishOpt,
     wait: float | None = WaitOpt,
+    health_model: Path | None = HealthModelOpt,
 ) -> None:
-    """Generate the embedded sample extracts if missing, run the whole pipeline, show results."""
+    """Generate the embedded sample extracts if missing, run the whole pipeline, show results.
+
+    The sample's events are those of the shipped health model; ``--health-model`` scores them
+    with another."""
     from ingestion.synthetic import GeneratorConfig, generate_extracts
 
-    _require_health_config()
-    settings = _settings()
+    settings = _settings(health_model=health_model)
+    _require_health_config(settings)
     config = GeneratorConfig()
     jobs = ("pipeline", "weekly_lists", "finance_close")
     with _exclusive(settings, wait), _interruptible():
@@ -533,7 +548,11 @@ def demo(
         else:
             sample_as_of = config.last_day
             console.print(f"Using the sample extracts already in {escape(str(settings.landing))}")
-        settings = _settings(as_of=as_of or sample_as_of, force_publish=force_publish or None)
+        settings = _settings(
+            as_of=as_of or sample_as_of,
+            force_publish=force_publish or None,
+            health_model=health_model,
+        )
         outcomes = _run_jobs(settings, jobs)
     _finish(settings, outcomes, len(jobs))
     _show_demo_results(settings)
@@ -586,14 +605,15 @@ DEMO_LIST_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 @app.command("dbt-vars")
-def dbt_vars(as_of: str | None = AsOfOpt) -> None:
-    """Print the dbt --vars (reporting date and metric configuration) as JSON."""
+def dbt_vars(as_of: str | None = AsOfOpt, health_model: Path | None = HealthModelOpt) -> None:
+    """Print the dbt --vars (reporting date and the configured health model) as JSON."""
     import json
 
     from metrics.dbt_vars import dbt_vars as vars_for
 
-    _require_health_config()
-    typer.echo(json.dumps(vars_for(_settings(as_of=as_of).as_of)))
+    settings = _settings(as_of=as_of, health_model=health_model)
+    config = _require_health_config(settings)
+    typer.echo(json.dumps(vars_for(settings.as_of, config, settings.max_unmapped_event_share)))
 
 
 @app.command()

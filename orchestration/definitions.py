@@ -3,9 +3,9 @@
 ``dagster dev`` and ``dagster definitions validate`` load :func:`defs` (see ``[tool.dagster]`` in
 pyproject.toml); ``csw`` builds the same definitions with its own settings.
 
-Loading them reads and validates the health-model configuration, so a bad
-``metrics/config/health_model.yaml`` fails the code location with its message instead of the
-first run; and every asset gets an owner (``docs/operations.md``, "Owners").
+Loading them reads and validates the health-model configuration (``CSW_HEALTH_MODEL``, else the
+shipped ``metrics/config/health_model.yaml``), so a bad or missing file fails the code location
+with its message instead of the first run; and every asset gets an owner (``docs/operations.md``, "Owners").
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def with_default_owner(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    from metrics.health_config import default_health_config
+    from metrics.health_config import load_health_config
     from orchestration.defs.alerts import run_failure_alert
     from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
     from orchestration.defs.ingestion.assets import ingestion_asset_checks, ingestion_assets
@@ -38,7 +38,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.schedules import build_schedules
     from orchestration.resources import warehouse_resources
 
-    default_health_config()  # raises HealthConfigError naming the file, field and value
+    # the configured model (settings.health_model, else the shipped one); raises
+    # HealthConfigError naming the file, field and value
+    load_health_config(settings.health_model)
     assets = [*ingestion_assets, *build_dbt_assets(), *build_publishing_assets()]
     return dg.Definitions(
         assets=dg.map_asset_specs(with_default_owner, assets),

@@ -88,11 +88,31 @@ class Settings(BaseSettings):
         description="Base URL of the Dagster UI (http://127.0.0.1:3000); failure alerts link to"
         " the run there (empty: no link)",
     )
+    health_model: Path | None = Field(
+        default=None,
+        description="The health-model YAML this deployment scores with (a relative path resolves"
+        " against the working directory); unset: the shipped metrics/config/health_model.yaml",
+    )
+    max_unmapped_event_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of all events whose name the health model does not know above which"
+        " the dbt build fails (unmapped_event_share_within_limit); below it they only warn",
+    )
 
     @model_validator(mode="after")
     def _fill_dbt_threads(self) -> Settings:
         if self.dbt_threads is None:
             self.dbt_threads = self.duckdb_threads
+        return self
+
+    @model_validator(mode="after")
+    def _absolute_health_model(self) -> Settings:
+        """A relative path means relative to where the command runs, fixed here: Dagster runs
+        and dbt calls may start elsewhere."""
+        if self.health_model is not None and not self.health_model.is_absolute():
+            self.health_model = Path.cwd() / self.health_model
         return self
 
     @model_validator(mode="after")

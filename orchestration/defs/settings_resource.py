@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from metrics.dbt_vars import dbt_vars
+from metrics.health_config import HealthConfig, load_health_config
 from orchestration.settings import Settings
 
 #: Every asset that writes the warehouse runs in this pool; dagster.yaml limits it to one slot
@@ -44,6 +47,9 @@ class SettingsResource(dg.ConfigurableResource):
     alert_webhook: str = ""
     alert_command: str = ""
     dagster_url: str = ""
+    #: The health-model YAML (absolute); empty = the shipped default.
+    health_model: str = ""
+    max_unmapped_event_share: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsResource:
@@ -63,7 +69,18 @@ class SettingsResource(dg.ConfigurableResource):
             alert_webhook=settings.alert_webhook,
             alert_command=settings.alert_command,
             dagster_url=settings.dagster_url,
+            health_model=str(settings.health_model or ""),
+            max_unmapped_event_share=settings.max_unmapped_event_share,
         )
+
+    def health_config(self) -> HealthConfig:
+        """The configured health model, read and validated now (a run sees the file as it is
+        when the run starts); raises HealthConfigError naming the file and every problem."""
+        return load_health_config(Path(self.health_model) if self.health_model else None)
+
+    def dbt_vars(self, as_of: date) -> dict[str, Any]:
+        """The vars of every dbt call of a run: ``as_of`` and the configured health model."""
+        return dbt_vars(as_of, self.health_config(), self.max_unmapped_event_share)
 
     def as_of_for(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
         """The run's reporting date: its ``csw/as_of`` tag, else the settings' date, else today."""

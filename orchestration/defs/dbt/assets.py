@@ -23,7 +23,8 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from metrics.dbt_vars import dbt_vars
+from metrics.dbt_vars import DEFAULT_MAX_UNMAPPED_EVENT_SHARE, dbt_vars
+from metrics.health_config import HealthConfig
 from orchestration.defs.dbt import target_cleanup
 from orchestration.defs.dbt.project import dbt_project, prepared_manifest
 from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL, SettingsResource
@@ -91,24 +92,30 @@ def _layer(props: Mapping[str, Any]) -> str:
 INCREMENTAL_SELECTION = "config.materialized:incremental"
 
 
-def production_build_args(as_of: date) -> list[str]:
-    """``dbt build`` as the pipeline runs it as of ``as_of`` (the benchmark's dbt step too).
+def production_build_args(
+    as_of: date,
+    config: HealthConfig | None = None,
+    max_unmapped_event_share: float = DEFAULT_MAX_UNMAPPED_EVENT_SHARE,
+) -> list[str]:
+    """``dbt build`` as the pipeline runs it as of ``as_of`` with the health model ``config``
+    (the shipped default when None); the benchmark's dbt step too."""
+    return _build_args_with(dbt_vars(as_of, config, max_unmapped_event_share))
 
-    Unit tests pin the default configuration and hand-made inputs: they run in CI (pytest), not
-    against production data, where a tuned health_model.yaml would fail them. Every call passes
-    the same vars, so a run sees one reporting date and one configuration.
+
+def _build_args_with(vars_: dict[str, Any]) -> list[str]:
+    """``dbt build`` with ``vars_``.
+
+    Unit tests pin their own copy of the configuration (tests/fixtures/health_model.yaml) and
+    hand-made inputs: they run in CI (pytest), not against production data, where a tuned
+    health model would fail them. Every call passes the same vars, so a run sees one reporting
+    date and one configuration.
     """
-    return [
-        "build",
-        "--exclude-resource-type",
-        "unit_test",
-        "--vars",
-        json.dumps(dbt_vars(as_of)),
-    ]
+    return ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(vars_)]
 
 
 def _build_args(context: dg.AssetExecutionContext, settings: SettingsResource) -> list[str]:
-    return production_build_args(settings.as_of_for(context))
+    """The run's vars: its reporting date and the configured health model (``health_model``)."""
+    return _build_args_with(settings.dbt_vars(settings.as_of_for(context)))
 
 
 def _before_incremental(context: dg.AssetExecutionContext) -> list[str]:
