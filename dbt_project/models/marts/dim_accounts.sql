@@ -2,6 +2,12 @@
 -- dates, current MRR and ARR, next renewal date, lifecycle stage and engagement model.
 -- Billing customers with no CRM account are not here (see int_unmapped_billing_customers).
 --
+-- Point in time: an account is here when it existed on D: created in the CRM on or before D, or
+-- already billed (a subscription of its billing customers started on or before D; a CRM record
+-- created after the billing start, e.g. by a CRM migration, must not hide a paying customer).
+-- Billing links follow the same rule per billing customer: created on or before D, or with a
+-- subscription started on or before D. Rows dated after D never change this model as of D.
+--
 -- current_mrr_usd is the contract MRR applied to day D (the reporting month's row of
 -- int_account_mrr_monthly, which is measured on D); ARR = 12 x MRR.
 -- next_renewal_date (health-model.md): the earliest date on or after D among
@@ -18,21 +24,69 @@
 {%- set engagement = var('engagement_model_thresholds') %}
 {%- set stage_days = var('lifecycle_stage_days') %}
 
-with crm_accounts as (
+with all_crm_accounts as (
 
     select * from {{ ref('stg_crm__accounts') }}
 
 ),
 
-customer_accounts as (
+all_customer_accounts as (
 
     select * from {{ ref('int_billing_customer_accounts') }}
+
+),
+
+billing_customers as (
+
+    select * from {{ ref('stg_billing__customers') }}
 
 ),
 
 subscriptions as (
 
     select * from {{ ref('stg_billing__subscriptions') }}
+
+),
+
+customers_billed_by_as_of as (
+
+    select distinct billing_customer_id
+    from subscriptions
+    where cast(started_at as date) <= {{ as_of }}
+
+),
+
+customer_accounts as (
+
+    -- The billing customers that existed on D.
+    select all_customer_accounts.*
+    from all_customer_accounts
+    left join billing_customers
+        on billing_customers.billing_customer_id = all_customer_accounts.billing_customer_id
+    left join customers_billed_by_as_of
+        on customers_billed_by_as_of.billing_customer_id = all_customer_accounts.billing_customer_id
+    where cast(billing_customers.created_at as date) <= {{ as_of }}
+       or customers_billed_by_as_of.billing_customer_id is not null
+
+),
+
+accounts_billed_by_as_of as (
+
+    select distinct customer_accounts.account_id
+    from customer_accounts
+    inner join customers_billed_by_as_of
+        on customers_billed_by_as_of.billing_customer_id = customer_accounts.billing_customer_id
+    where customer_accounts.is_mapped_to_crm
+
+),
+
+crm_accounts as (
+
+    -- The CRM accounts that existed on D.
+    select *
+    from all_crm_accounts
+    where cast(created_at as date) <= {{ as_of }}
+       or account_id in (select account_id from accounts_billed_by_as_of)
 
 ),
 

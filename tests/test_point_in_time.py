@@ -1,0 +1,238 @@
+"""History stays point-in-time: rows dated after D never change a result as of D, in every mart.
+
+One warehouse is built from a small generated dataset as of D (a day in the middle of a month, so
+data after D already exists in the extracts), every mart is snapshotted, then later-dated rows
+are added to EVERY raw table and the warehouse is rebuilt as of D (incremental models pick the
+new rows up, as a real run would). Every mart must be identical, row for row, value for value.
+
+The later rows are copies of a sample of each table's rows with fresh keys and every date and
+timestamp column (read from the extract contract) moved past D: new accounts created after D,
+users provisioned, events, tickets, NPS responses, contacts, meetings, deals, subscriptions,
+price versions and invoices dated after D on the EXISTING accounts, users and subscriptions (the
+foreign keys are kept, so a model that forgets a filter on D sees them), plus FX rates for
+months after the last one. The marts are discovered from the dbt manifest (every model under
+models/marts), so a new mart is covered without touching this test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from dbt_harness import Dbt, failures, query
+
+from ingestion.contract import TABLES, ColumnType, TableSchema
+from ingestion.loader import ingest_table
+from ingestion.synthetic import GeneratorConfig, generate_extracts
+
+#: Small and cheap: a few accounts over five months; D is mid-April, data runs to May 31.
+SAMPLE = GeneratorConfig(accounts=20, months=5, seed=11, start=date(2024, 1, 1))
+AS_OF = date(2024, 4, 17)
+LATE_LOAD = datetime(2030, 1, 1)
+#: Rows copied per table (events: more, they are many and cheap).
+SAMPLE_ROWS = 40
+SAMPLE_EVENTS = 2000
+DATED = (ColumnType.DATE, ColumnType.TIMESTAMP)
+LATE = "late_"
+
+
+@dataclass(frozen=True)
+class Built:
+    dbt: Dbt
+    warehouse: Path
+    marts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Compared:
+    """The warehouse and every mart as of D, before and after the later rows were added."""
+
+    built: Built
+    before: dict[str, list[tuple[Any, ...]]]
+    after: dict[str, list[tuple[Any, ...]]]
+    #: later rows added per raw table
+    added: dict[str, int]
+
+
+def _ingest(landing: Path, root: Path) -> Path:
+    warehouse = root / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    try:
+        for schema in TABLES:
+            outcome = ingest_table(con, schema, landing, validation_dir=root / "validation")
+            assert outcome.files_refused == 0, schema.name
+    finally:
+        con.close()
+    return warehouse
+
+
+def mart_names(dbt: Dbt) -> tuple[str, ...]:
+    """Every model under models/marts, from the parsed manifest (as ``mart_names()`` reads it)."""
+    return tuple(
+        sorted(
+            node.name
+            for node in dbt.manifest.nodes.values()
+            if node.resource_type == "model" and node.fqn[1:2] == ["marts"]
+        )
+    )
+
+
+def run(built: Built) -> None:
+    result = built.dbt.invoke(built.warehouse, "run")
+    assert result.success, failures(result)
+
+
+def snapshot(built: Built) -> dict[str, list[tuple[Any, ...]]]:
+    """Every mart, every column, in a total order (DECIMAL money compares exactly)."""
+    con = duckdb.connect(str(built.warehouse))
+    try:
+        return {m: query(con, f"select * from marts.{m} order by all") for m in built.marts}
+    finally:
+        con.close()
+
+
+# --- the later-dated rows -----------------------------------------------------------------------
+
+
+def _key_ids(schema: TableSchema) -> list[str]:
+    """The key columns that are ids (strings that are not currencies): made fresh by a prefix."""
+    return [
+        c
+        for c in schema.key
+        if schema.column(c).type == ColumnType.STRING and not schema.column(c).is_currency
+    ]
+
+
+def _dated(schema: TableSchema) -> list[str]:
+    return [c.name for c in schema.columns if c.type in DATED]
+
+
+def _shift_sql(schema: TableSchema, column: str, step: str) -> str:
+    """``column`` moved by ``shift`` steps (days or months), keeping its type."""
+    return f'cast("{column}" + shift * interval 1 {step} as {schema.column(column).type.value})'
+
+
+def late_rows_sql(schema: TableSchema, as_of: date) -> str:
+    """An insert of copies of sampled rows of ``schema``, every date column moved past ``as_of``.
+
+    Tables keyed by an id: fresh ids, and one shift in days for the table that puts the earliest
+    date of the sample on the day after ``as_of`` (the rest keep their spacing after it). A table
+    keyed by a date (FX rates by month): one shift in whole months past its last month.
+    """
+    dated = _dated(schema)
+    ids = _key_ids(schema)
+    assert dated, f"{schema.asset_path} has no date column to move past D"
+    earliest = f"least({', '.join(f'cast({c} as date)' for c in dated)})"
+    limit = SAMPLE_EVENTS if schema.name == "events" else SAMPLE_ROWS
+    if ids:
+        step = "day"
+        shift = f"(date '{as_of + timedelta(days=1)}' - min({earliest}) over ())"
+    else:
+        step = "month"
+        shift = f"(datediff('month', min({earliest}) over (), max({earliest}) over ()) + 1)"
+    values = []
+    for c in schema.column_names:
+        if c in ids:
+            values.append(f"'{LATE}' || \"{c}\"")
+        elif c in dated:
+            values.append(_shift_sql(schema, c, step))
+        else:
+            values.append(f'"{c}"')
+    columns = ", ".join(f'"{c}"' for c in schema.column_names)
+    key = ", ".join(f'"{c}"' for c in schema.key)
+    return f"""
+        insert into raw.{schema.name} ({columns}, _source_file, _source_row, _file_sha256, _loaded_at)
+        with sampled as (
+            select *, {shift} as shift
+            from (select * from raw.{schema.name} order by hash({key}), {key} limit {limit})
+        )
+        select
+            {", ".join(values)},
+            'late/{schema.name}.csv',
+            row_number() over (order by {key}),
+            '{"0" * 64}',
+            timestamp '{LATE_LOAD}'
+        from sampled
+    """
+
+
+def add_late_rows(warehouse: Path, as_of: date) -> dict[str, int]:
+    """Later-dated rows in every raw table; returns how many each table got."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        added = {}
+        for schema in TABLES:
+            before = query(con, f"select count(*) from raw.{schema.name}")[0][0]
+            con.execute(late_rows_sql(schema, as_of))
+            after = query(con, f"select count(*) from raw.{schema.name}")[0][0]
+            added[schema.name] = after - before
+            dated = _dated(schema)
+            # every copied row is dated after D in every date column it has
+            on_or_before = query(
+                con,
+                f"select count(*) from raw.{schema.name} where _source_file like 'late/%' and ("
+                + " or ".join(f"cast({c} as date) <= date '{as_of}'" for c in dated)
+                + ")",
+            )
+            assert on_or_before == [(0,)], schema.name
+        return added
+    finally:
+        con.close()
+
+
+# --- the test -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> Compared:
+    root = tmp_path_factory.mktemp("point_in_time")
+    generate_extracts(root / "landing", SAMPLE)
+    warehouse = _ingest(root / "landing", root)
+    dbt = Dbt(tmp_path_factory.mktemp("dbt"), as_of=AS_OF.isoformat())
+    built = Built(dbt, warehouse, mart_names(dbt))
+    run(built)
+    before = snapshot(built)
+    added = add_late_rows(warehouse, AS_OF)
+    run(built)
+    return Compared(built, before, snapshot(built), added)
+
+
+def _difference(before: list[tuple], after: list[tuple]) -> str:
+    gone = [r for r in before if r not in after][:3]
+    new = [r for r in after if r not in before][:3]
+    return f"{len(before)} rows before, {len(after)} after; only before: {gone}; only after: {new}"
+
+
+def test_rows_dated_after_d_change_no_mart_as_of_d(compared: Compared) -> None:
+    before, after = compared.before, compared.after
+    assert {"dim_accounts", "fct_cohort_adoption", "fct_account_health"} <= set(before)
+    # the dataset exercises every mart (an empty mart proves nothing) and every raw table got
+    # later rows
+    assert {m: len(rows) for m, rows in before.items() if not rows} == {}
+    assert {t: n for t, n in compared.added.items() if n == 0} == {}
+    changed = {m: _difference(before[m], after[m]) for m in before if before[m] != after[m]}
+    assert changed == {}, "marts as of D changed by rows dated after D:\n" + "\n".join(
+        f"  {m}: {why}" for m, why in changed.items()
+    )
+
+
+def test_the_later_rows_do_count_once_the_reporting_date_passes_them(compared: Compared) -> None:
+    """The same warehouse as of a date after every later row: the new accounts are there (the
+    test above does not pass because the later rows are invisible to the models)."""
+    built = compared.built
+    later = (AS_OF + timedelta(days=400)).isoformat()
+    result = built.dbt.invoke(built.warehouse, "run", "--select", "dim_accounts", as_of=later)
+    assert result.success, failures(result)
+    con = duckdb.connect(str(built.warehouse))
+    try:
+        late = f"account_id like '{LATE}%'"
+        in_raw = query(con, f"select count(distinct account_id) from raw.accounts where {late}")
+        in_mart = query(con, f"select count(*) from marts.dim_accounts where {late}")
+    finally:
+        con.close()
+    assert in_raw[0][0] > 0
+    assert in_mart == in_raw
