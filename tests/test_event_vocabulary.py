@@ -156,3 +156,39 @@ def test_events_marked_not_activity_make_nobody_active(
     assert users == [("u1", "2024-06-01"), ("u3", "2024-06-02")]
     tests = _tests(result)
     assert (str(tests[WARN].status), tests[WARN].failures) == ("pass", 0), "now known names"
+
+
+def test_dagster_shows_both_checks_on_the_vocabulary_asset() -> None:
+    from orchestration.defs.dbt.assets import build_dbt_assets
+
+    checks = {
+        spec.name: spec.asset_key.to_user_string()
+        for assets in build_dbt_assets()
+        for spec in assets.check_specs
+        if spec.name in {WARN, LIMIT}
+    }
+    assert checks == {
+        WARN: "intermediate/int_event_vocabulary",
+        LIMIT: "intermediate/int_event_vocabulary",
+    }
+
+
+def test_the_run_summary_names_the_unknown_events_with_their_counts(
+    default_build: tuple[Path, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What ``csw run`` prints for the warned check: the stored rows, largest first."""
+    import dagster as dg
+
+    from orchestration.cli import _print_checks
+    from orchestration.pipeline_run import CheckOutcome
+
+    warehouse, _ = default_build
+    warned = CheckOutcome(
+        "intermediate/int_event_vocabulary", WARN, dg.AssetCheckSeverity.WARN, failed_rows=2
+    )
+    _print_checks([warned], warehouse)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"warning intermediate/int_event_vocabulary: {WARN} (2 row(s))" in out
+    assert "2 row(s) in audit.events_not_in_feature_map" in out
+    assert "event_name=ad_viewed, accounts=1" in out and "child_rows=2" in out
+    assert "event_name=song_disliked" in out
