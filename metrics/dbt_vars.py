@@ -6,10 +6,50 @@ them, so each number is written once, in the YAML. The SQL computes; Python only
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
+import yaml
+
 from metrics.health_config import HealthConfig, default_health_config
+
+#: Hex digits of the content hash shown as a model's version in every scored row.
+VERSION_DIGITS = 12
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """Which health model scored a row: its content hash, its optional name, its YAML."""
+
+    #: The first VERSION_DIGITS hex digits of ``sha256``: the ``health_model_version`` columns.
+    version: str
+    #: sha256 of the validated model as canonical JSON (keys sorted, no spaces, UTF-8).
+    sha256: str
+    name: str | None
+    #: The validated model as YAML (every field written out, comments dropped); it loads back
+    #: to the same model, hence the same version.
+    yaml_text: str
+
+
+def model_version(config: HealthConfig | None = None) -> ModelVersion:
+    """The version of ``config`` (the packaged default when None).
+
+    The hash is of the validated model, not of the file's bytes: comments, layout, key order,
+    ``0.70`` for ``0.7`` and defaults left out or written out score the same and so are the same
+    version, while every value the SQL reads (and the name) is in it.
+    """
+    config = config or default_health_config()
+    model = config.model_dump(mode="json")
+    canonical = json.dumps(model, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    text = yaml.safe_dump(model, sort_keys=False, allow_unicode=True, width=100)
+    header = f"# health model {digest[:VERSION_DIGITS]}" + (
+        f" ({config.name})" if config.name else ""
+    )
+    return ModelVersion(digest[:VERSION_DIGITS], digest, config.name, f"{header}\n{text}")
 
 
 def metric_vars(config: HealthConfig | None = None) -> dict[str, Any]:
@@ -33,6 +73,9 @@ def metric_vars(config: HealthConfig | None = None) -> dict[str, Any]:
         "engagement_model_thresholds": lifecycle.engagement_model_arr.model_dump(),
         "renewal_window_days": lifecycle.renewal_window_days,
         "lifecycle_stage_days": lifecycle.stage_days.model_dump(),
+        # Which model scored the rows (their health_model_version / _name columns) and its YAML
+        # for marts.dim_health_model_versions.
+        "health_model_version": asdict(model_version(config)),
     }
 
 

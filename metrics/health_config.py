@@ -356,6 +356,9 @@ class Lifecycle(_Strict):
 
 class HealthConfig(_Strict):
     version: Literal[1]
+    #: An optional human name of this model (``default``, ``tuned-2026-11``); the content hash
+    #: (metrics/dbt_vars.py ``model_version``) identifies it, the name helps people read it.
+    name: Name | None = None
     events: dict[Name, EventSpec]
     tier_features: dict[Name, tuple[Name, ...]]
     onboarding: Onboarding
