@@ -139,7 +139,7 @@ def item(item_id: str, sub_id: str, plan: str, seats: int, price: str, interval:
 #     churn: events 43 vs 30 (up), payment failure 15 -> 15 low.
 #   As of 31 May (30 days earlier): ratio 7 / 7 / 5 = 0.2 -> 5; trend 1 vs 1 -> 4; no core
 #     feature -> 3; support 20; no invoice due yet -> 10, seats 1 / 10 -> 2; engagement 15:
-#     59, so health_change_30d = 13.
+#     59, so health_change = 13.
 #   As of 23 June: ratio 14 / 7 / 6 -> 10, trend 2 vs 0 -> 10, breadth 2 -> 3; support 15;
 #     payments 5, seats 3 / 10 = 0.3 -> 5; engagement 15: 63 (no health drop).
 #   Expansion: 5 users active in the 30 days to 30 June vs 1 in the 30 before: team_growth
@@ -480,7 +480,7 @@ def test_health_score_of_a_yellow_account_with_every_component(built) -> None:
             "arr_usd",
             "health_score",
             "health_band",
-            "health_change_30d",
+            "health_change",
             "drivers",
             "usage_points",
             "support_points",
@@ -504,7 +504,7 @@ def test_health_score_of_a_yellow_account_with_every_component(built) -> None:
         "arr_usd": D("6000"),
         "health_score": 72,
         "health_band": "yellow",
-        "health_change_30d": 13,
+        "health_change": 13,
         "drivers": "financial, usage",
         "usage_points": 32,
         "support_points": 15,
@@ -526,23 +526,23 @@ def test_health_score_of_a_yellow_account_with_every_component(built) -> None:
         k: row[k]
         for k in (
             "provisioned_users",
-            "active_user_days_7d",
+            "active_user_days_in_window",
             "active_ratio",
-            "active_users_7d",
-            "previous_active_users_7d",
+            "active_users_in_trend_window",
+            "active_users_in_previous_trend_window",
             "weekly_trend",
-            "core_features_30d",
-            "tickets_30d",
+            "core_features_in_window",
+            "tickets_in_window",
             "open_critical_tickets",
-            "failed_payments_90d",
+            "failed_payments_in_window",
             "purchased_seats",
-            "active_users_30d",
+            "active_users_in_seat_window",
             "seat_utilisation",
             "has_executive_sponsor",
             "last_business_review_on",
             "latest_nps",
-            "events_30d",
-            "previous_events_30d",
+            "events_in_window",
+            "events_in_previous_window",
             "churn_risk",
             "churn_risk_band",
             "payment_failure_points",
@@ -550,23 +550,23 @@ def test_health_score_of_a_yellow_account_with_every_component(built) -> None:
         )
     } == {
         "provisioned_users": 6,
-        "active_user_days_7d": 28,
+        "active_user_days_in_window": 28,
         "active_ratio": D("0.666667"),
-        "active_users_7d": 4,
-        "previous_active_users_7d": 2,
+        "active_users_in_trend_window": 4,
+        "active_users_in_previous_trend_window": 2,
         "weekly_trend": D("1"),
-        "core_features_30d": 3,
-        "tickets_30d": 1,
+        "core_features_in_window": 3,
+        "tickets_in_window": 1,
         "open_critical_tickets": 1,
-        "failed_payments_90d": 1,
+        "failed_payments_in_window": 1,
         "purchased_seats": 10,
-        "active_users_30d": 5,
+        "active_users_in_seat_window": 5,
         "seat_utilisation": D("0.5"),
         "has_executive_sponsor": True,
         "last_business_review_on": d("2024-05-15"),
         "latest_nps": 8,
-        "events_30d": 43,
-        "previous_events_30d": 30,
+        "events_in_window": 43,
+        "events_in_previous_window": 30,
         "churn_risk": 15,
         "churn_risk_band": "low",
         "payment_failure_points": 15,
@@ -603,7 +603,7 @@ def test_health_score_and_churn_risk_of_a_red_account(built) -> None:
             "renewal_risk_points",
             "renewal_date",
             "champion_left_on",
-            "usage_change_30d",
+            "usage_change",
             "arr_usd",
         )
     } == {
@@ -626,7 +626,7 @@ def test_health_score_and_churn_risk_of_a_red_account(built) -> None:
         "renewal_risk_points": 20,
         "renewal_date": d("2024-08-15"),
         "champion_left_on": d("2024-06-10"),
-        "usage_change_30d": D("-0.8"),
+        "usage_change": D("-0.8"),
         "arr_usd": D("12000"),
     }
 

@@ -78,18 +78,18 @@ final as (
         -- usage
         coalesce(d.provisioned_users, 0)                                          as provisioned_users,
         coalesce(d.cumulative_active_user_days, 0)
-            - coalesce(b{{ ratio_w }}.cumulative_active_user_days, 0)               as active_user_days_7d,
-        coalesce(d.active_users_{{ trend_w }}d, 0)                                 as active_users_7d,
-        coalesce(b{{ trend_w }}.active_users_{{ trend_w }}d, 0)                    as previous_active_users_7d,
-        coalesce(d.core_features_{{ breadth_w }}d, 0)                              as core_features_30d,
+            - coalesce(b{{ ratio_w }}.cumulative_active_user_days, 0)               as active_user_days_in_window,
+        coalesce(d.active_users_{{ trend_w }}d, 0)                                 as active_users_in_trend_window,
+        coalesce(b{{ trend_w }}.active_users_{{ trend_w }}d, 0)                    as active_users_in_previous_trend_window,
+        coalesce(d.core_features_{{ breadth_w }}d, 0)                              as core_features_in_window,
         -- support
         coalesce(d.cumulative_tickets, 0) - coalesce(b{{ tickets_w }}.cumulative_tickets, 0)
-                                                                                  as tickets_30d,
+                                                                                  as tickets_in_window,
         coalesce(d.open_critical_tickets, 0)                                      as open_critical_tickets,
         -- financial
         coalesce(d.cumulative_failed_payments, 0)
-            - coalesce(b{{ pay_w }}.cumulative_failed_payments, 0)                 as failed_payments_90d,
-        coalesce(d.active_users_{{ seats_w }}d, 0)                                 as active_users_30d,
+            - coalesce(b{{ pay_w }}.cumulative_failed_payments, 0)                 as failed_payments_in_window,
+        coalesce(d.active_users_{{ seats_w }}d, 0)                                 as active_users_in_seat_window,
         -- engagement
         coalesce(d.executive_sponsors, 0)                                         as executive_sponsors,
         case when d.last_business_review_on > d.as_of_date - {{ br_w }}
@@ -102,18 +102,18 @@ final as (
             then d.latest_nps_on end                                              as latest_nps_on,
         -- churn risk
         coalesce(d.cumulative_events, 0) - coalesce(b{{ decline_w }}.cumulative_events, 0)
-                                                                                  as events_30d,
+                                                                                  as events_in_window,
         coalesce(b{{ decline_w }}.cumulative_events, 0)
-            - coalesce(b{{ 2 * decline_w }}.cumulative_events, 0)                  as previous_events_30d,
+            - coalesce(b{{ 2 * decline_w }}.cumulative_events, 0)                  as events_in_previous_window,
         coalesce(d.cumulative_tickets, 0) - coalesce(b{{ spike_w }}.cumulative_tickets, 0)
                                                                                   as spike_window_tickets,
         coalesce(b{{ spike_w }}.cumulative_tickets, 0)
-            - coalesce(b{{ spike_w + baseline_d }}.cumulative_tickets, 0)          as baseline_tickets_180d,
+            - coalesce(b{{ spike_w + baseline_d }}.cumulative_tickets, 0)          as baseline_tickets,
         case when d.last_champion_left_on > d.as_of_date - {{ champion_w }}
             then d.last_champion_left_on end                                      as champion_left_on,
         -- expansion
-        coalesce(b{{ team_w }}.active_users_{{ team_w }}d, 0)                      as previous_active_users_30d,
-        coalesce(d.active_users_{{ team_w }}d, 0)                                  as team_active_users_30d
+        coalesce(b{{ team_w }}.active_users_{{ team_w }}d, 0)                      as active_users_in_previous_team_window,
+        coalesce(d.active_users_{{ team_w }}d, 0)                                  as active_users_in_team_window
     from at_date as d
     {%- for k in offsets %}
     left join days_before_{{ k }} as b{{ k }}

@@ -35,28 +35,28 @@ points as (
         --        / provisioned users, compared as active_user_days > value x days x users
         case
             when provisioned_users <= 0 then {{ u['active_ratio']['otherwise'] }}
-            {{- step_whens('active_user_days_7d', u['active_ratio']['above'], '>',
+            {{- step_whens('active_user_days_in_window', u['active_ratio']['above'], '>',
                 denominator=u['active_ratio']['window_days'] ~ ' * provisioned_users') }}
             else {{ u['active_ratio']['otherwise'] }}
         end                                                                    as active_ratio_points,
         -- usage: weekly trend t = (a - b) / b
         case
-            when previous_active_users_7d > 0 then
-                {{ points_from_steps('active_users_7d - previous_active_users_7d',
+            when active_users_in_previous_trend_window > 0 then
+                {{ points_from_steps('active_users_in_trend_window - active_users_in_previous_trend_window',
                     u['weekly_trend']['above'], u['weekly_trend']['otherwise'], '>',
-                    denominator='previous_active_users_7d') | indent(16) }}
-            when active_users_7d > 0 then {{ u['weekly_trend']['no_baseline_with_activity'] }}
+                    denominator='active_users_in_previous_trend_window') | indent(16) }}
+            when active_users_in_trend_window > 0 then {{ u['weekly_trend']['no_baseline_with_activity'] }}
             else {{ u['weekly_trend']['no_baseline_without_activity'] }}
         end                                                                    as weekly_trend_points,
         -- usage: breadth, distinct core features used in the window
-        {{ points_from_steps('core_features_30d', u['breadth']['at_least'], u['breadth']['otherwise'], '>=') }}
+        {{ points_from_steps('core_features_in_window', u['breadth']['at_least'], u['breadth']['otherwise'], '>=') }}
                                                                                as breadth_points,
         -- support: deductions from start_points
-        {{ points_from_steps('tickets_30d', s['ticket_volume_penalties'], 0, '>',
+        {{ points_from_steps('tickets_in_window', s['ticket_volume_penalties'], 0, '>',
             value_key='above', sign=-1) }}                                     as ticket_points,
         -{{ s['open_critical_ticket_penalty'] }} * open_critical_tickets       as critical_ticket_points,
         -- financial: payments (f = 0, 1, ... -> points_by_failures[f], else otherwise)
-        case failed_payments_90d
+        case failed_payments_in_window
             {%- for p in f['payments']['points_by_failures'] %}
             when {{ loop.index0 }} then {{ p }}
             {%- endfor %}
@@ -65,8 +65,8 @@ points as (
         -- financial: seats u = users active in the window / purchased seats
         case
             when coalesce(purchased_seats, 0) <= 0 then {{ f['seats']['no_seats'] }}
-            {{- step_whens('active_users_30d', f['seats']['above'], '>', denominator='purchased_seats') }}
-            {{- step_whens('active_users_30d', f['seats']['below'], '<', denominator='purchased_seats') }}
+            {{- step_whens('active_users_in_seat_window', f['seats']['above'], '>', denominator='purchased_seats') }}
+            {{- step_whens('active_users_in_seat_window', f['seats']['below'], '<', denominator='purchased_seats') }}
             else {{ f['seats']['otherwise'] }}
         end                                                                    as seat_points,
         -- engagement
@@ -80,9 +80,9 @@ points as (
                                                                                as training_points,
         -- churn risk signals that do not depend on the health score
         case
-            when previous_events_30d > 0 then
-                {{ points_from_steps('events_30d - previous_events_30d', cr['usage_decline']['below'], 0, '<',
-                    denominator='previous_events_30d') | indent(16) }}
+            when events_in_previous_window > 0 then
+                {{ points_from_steps('events_in_window - events_in_previous_window', cr['usage_decline']['below'], 0, '<',
+                    denominator='events_in_previous_window') | indent(16) }}
             else 0
         end                                                                    as usage_decline_points,
         -- n >= min_tickets and n > multiple x (baseline / (baseline_days / window_days))
@@ -90,7 +90,7 @@ points as (
             when spike_window_tickets >= {{ cr['ticket_spike']['min_tickets'] }}
              and spike_window_tickets * {{ cr['ticket_spike']['baseline_days'] }}
                  > {{ cs_threshold(cr['ticket_spike']['multiple_of_baseline']) }}
-                   * baseline_tickets_180d * {{ cr['ticket_spike']['window_days'] }}
+                   * baseline_tickets * {{ cr['ticket_spike']['window_days'] }}
                 then {{ cr['ticket_spike']['points'] }}
             else 0
         end                                                                    as ticket_spike_points,
@@ -101,7 +101,7 @@ points as (
         end                                                                    as low_nps_points,
         case when champion_left_on is not null then {{ cr['champion_left']['points'] }} else 0 end
                                                                                as champion_left_points,
-        case when failed_payments_90d >= {{ cr['payment_failures']['min_failures'] }}
+        case when failed_payments_in_window >= {{ cr['payment_failures']['min_failures'] }}
             then {{ cr['payment_failures']['points'] }} else 0 end             as payment_failure_points
     from measures
 
@@ -218,33 +218,33 @@ final as (
         cast(renewal_risk_points as integer)                                   as renewal_risk_points,
         -- measures
         provisioned_users,
-        active_user_days_7d,
-        {{ decimal_ratio('active_user_days_7d',
+        active_user_days_in_window,
+        {{ decimal_ratio('active_user_days_in_window',
             u['active_ratio']['window_days'] ~ ' * provisioned_users') }}      as active_ratio,
-        active_users_7d,
-        previous_active_users_7d,
-        {{ decimal_ratio('active_users_7d - previous_active_users_7d',
-            'previous_active_users_7d') }}                                     as weekly_trend,
-        core_features_30d,
-        tickets_30d,
+        active_users_in_trend_window,
+        active_users_in_previous_trend_window,
+        {{ decimal_ratio('active_users_in_trend_window - active_users_in_previous_trend_window',
+            'active_users_in_previous_trend_window') }}                                     as weekly_trend,
+        core_features_in_window,
+        tickets_in_window,
         open_critical_tickets,
-        failed_payments_90d,
-        active_users_30d,
-        {{ decimal_ratio('active_users_30d', 'purchased_seats') }}             as seat_utilisation,
+        failed_payments_in_window,
+        active_users_in_seat_window,
+        {{ decimal_ratio('active_users_in_seat_window', 'purchased_seats') }}             as seat_utilisation,
         executive_sponsors > 0                                                 as has_executive_sponsor,
         last_business_review_on,
         last_training_on,
         latest_nps,
         latest_nps_on,
-        events_30d,
-        previous_events_30d,
-        {{ decimal_ratio('events_30d - previous_events_30d', 'previous_events_30d') }}
-                                                                               as usage_change_30d,
+        events_in_window,
+        events_in_previous_window,
+        {{ decimal_ratio('events_in_window - events_in_previous_window', 'events_in_previous_window') }}
+                                                                               as usage_change,
         spike_window_tickets,
-        baseline_tickets_180d,
+        baseline_tickets,
         champion_left_on,
-        previous_active_users_30d,
-        team_active_users_30d
+        active_users_in_previous_team_window,
+        active_users_in_team_window
     from ranked
 
 )

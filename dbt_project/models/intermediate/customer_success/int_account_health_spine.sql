@@ -4,7 +4,7 @@
 -- Dates: every Monday from the first Monday on or after the first day any CRM account had MRR,
 -- through as_of, plus as_of itself (is_reported = true: the rows of fct_account_health); and,
 -- as helper dates (is_reported = false), each reported date minus health_score.change_days (for
--- health_change_30d) and as_of minus lists.adoption_alerts.health_drop.days (for the health_drop
+-- health_change) and as_of minus lists.adoption_alerts.health_drop.days (for the health_drop
 -- alert). An account is scored on a date when its MRR on that day is > 0: the contract's MRR
 -- applied to the day (item versions in force on the day per int_subscription_items_in_force,
 -- converted with the fx_rates row of the day's month, summed and rounded once to 4 decimals, as

@@ -3,7 +3,7 @@
 -- window and share:
 --   user_not_activated (subject: user_id): a user provisioned min_days .. max_days (14 .. 90) days
 --     before D, not deprovisioned on or before D, with no event from its provisioning day to D;
---   no_activity_30d: no event in the no_activity_days (30) days to D;
+--   no_activity: no event in the no_activity_days (30) days to D;
 --   activity_declining: distinct active users in the window_days (7) days to D
 --     < below_share (0.8) x the mean of the previous_windows (4) windows before;
 --   feature_unused (subject: feature): a feature included in the tier of a plan in force on D
@@ -110,7 +110,7 @@ not_activated as (
 
 ),
 
--- no_activity_30d and activity_declining: the signal history at D and before --------------------
+-- no_activity and activity_declining: the signal history at D and before --------------------
 
 lookups as (
 
@@ -158,7 +158,7 @@ no_activity as (
 
     select
         account_id,
-        'no_activity_30d'                                                as alert_type,
+        'no_activity'                                                as alert_type,
         cast(null as varchar)                                            as subject,
         'no event in the {{ al['no_activity_days'] }} days to '
         || strftime({{ as_of }}, '%Y-%m-%d')                             as detail

@@ -76,12 +76,12 @@ signals as (
         crm_accounts.account_name,
         crm_accounts.owner,
         current_health.purchased_seats > 0
-            and current_health.active_users_30d
+            and current_health.active_users_in_seat_window
                 >= {{ cs_threshold(ex['seat_limit_utilisation']) }} * current_health.purchased_seats
                                                                             as has_seat_limit,
-        current_health.previous_active_users_30d >= 1
-            and current_health.team_active_users_30d - current_health.previous_active_users_30d
-                > {{ cs_threshold(ex['team_growth']['growth_above']) }} * current_health.previous_active_users_30d
+        current_health.active_users_in_previous_team_window >= 1
+            and current_health.active_users_in_team_window - current_health.active_users_in_previous_team_window
+                > {{ cs_threshold(ex['team_growth']['growth_above']) }} * current_health.active_users_in_previous_team_window
                                                                             as has_team_growth,
         current_health.health_band = {{ cs_literal(ex['sustained_health']['band']) }}
             and {{ 'sustained.account_id is not null' if previous_mondays > 0 else 'true' }}
@@ -103,16 +103,16 @@ described as (
         concat_ws('; ',
             case when has_seat_limit then
                 'seats ' || cast(round(100 * seat_utilisation) as integer) || '% used ('
-                || active_users_30d || ' users active in {{ seats_w }} days, '
+                || active_users_in_seat_window || ' users active in {{ seats_w }} days, '
                 || purchased_seats || ' seats)'
             end,
             case when has_team_growth then
                 'active users up '
                 || cast({{ div_round_half_up(
-                    '100 * (team_active_users_30d - previous_active_users_30d)',
-                    'previous_active_users_30d') }} as integer)
-                || '% on the previous {{ team_w }} days (' || team_active_users_30d || ' vs '
-                || previous_active_users_30d || ')'
+                    '100 * (active_users_in_team_window - active_users_in_previous_team_window)',
+                    'active_users_in_previous_team_window') }} as integer)
+                || '% on the previous {{ team_w }} days (' || active_users_in_team_window || ' vs '
+                || active_users_in_previous_team_window || ')'
             end,
             case when has_sustained_health then
                 {{ cs_literal(ex['sustained_health']['band']) }} || ' now and on the previous '

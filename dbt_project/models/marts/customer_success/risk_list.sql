@@ -60,20 +60,20 @@ listed as (
                 'champion left on ' || strftime(champion_left_on, '%Y-%m-%d')
             end,
             case when usage_decline_points > 0 then
-                'usage down ' || cast(round(-100 * usage_change_30d) as integer)
+                'usage down ' || cast(round(-100 * usage_change) as integer)
                 || '% vs previous {{ cr['usage_decline']['window_days'] }} days'
             end,
             case when ticket_spike_points > 0 then
                 spike_window_tickets || ' tickets in {{ cr['ticket_spike']['window_days'] }} days vs '
                 || cast(round(
-                    cast(baseline_tickets_180d as decimal(18, 4))
+                    cast(baseline_tickets as decimal(18, 4))
                     * {{ cr['ticket_spike']['window_days'] }} / {{ cr['ticket_spike']['baseline_days'] }}, 1
                 ) as decimal(18, 1)) || ' per {{ cr['ticket_spike']['window_days'] }} days before'
             end,
             case when low_nps_points > 0 then 'NPS ' || latest_nps end,
             case when payment_failure_points > 0 then
-                failed_payments_90d || ' failed payment'
-                || case when failed_payments_90d = 1 then '' else 's' end
+                failed_payments_in_window || ' failed payment'
+                || case when failed_payments_in_window = 1 then '' else 's' end
                 || ' in {{ hm['health_score']['financial']['payments']['window_days'] }} days'
             end
         )                                                                           as reasons,
