@@ -7,11 +7,13 @@ dbt calls of Dagster runs (through ``SettingsResource``), the definitions, ``csw
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from pinned_model import PINNED_HEALTH_MODEL, pinned_dbt_vars
 from typer.testing import CliRunner
 
@@ -132,3 +134,46 @@ def test_the_tests_vars_do_not_follow_the_shipped_file(
         assert _green(pinned_dbt_vars(AS_OF)) == 80
     finally:
         health_config.default_health_config.cache_clear()
+
+
+# --- column names do not encode a default window --------------------------------------------------
+
+MODELS = Path(__file__).resolve().parents[1] / "dbt_project" / "models"
+#: Fixed horizons, not configuration: fct_ttv_cohorts' reached_within_7d .. _90d.
+FIXED_HORIZON = re.compile(r"^reached_within_\d+d$")
+WINDOW_SUFFIX = re.compile(r"_\d+d\b")
+
+
+def _documented_columns(folder: Path) -> dict[str, list[str]]:
+    """Model name -> the columns its YAML documents (contracts of the marts), for ``folder``."""
+    out: dict[str, list[str]] = {}
+    for path in folder.rglob("_*.yml"):
+        if path.name.endswith("__unit_tests.yml"):
+            continue
+        for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
+            out[model["name"]] = [c["name"] for c in model.get("columns", [])]
+    return out
+
+
+def test_no_published_or_scored_column_is_named_after_a_default_window() -> None:
+    """The marts and the customer-success measures are named by role (``tickets_in_window``),
+    so tuning a window leaves every name right; the signal history's per-window columns are
+    generated from the configured windows and are left out."""
+    columns = {
+        **_documented_columns(MODELS / "marts"),
+        **{
+            name: cols
+            for name, cols in _documented_columns(MODELS / "intermediate").items()
+            if name in {"int_account_health_measures", "int_account_health_scores"}
+        },
+    }
+    assert "fct_account_health" in columns and "int_account_health_measures" in columns
+    named = {
+        (model, column)
+        for model, cols in columns.items()
+        for column in cols
+        if WINDOW_SUFFIX.search(column) and not FIXED_HORIZON.match(column)
+    }
+    assert named == set()
+    alerts = (MODELS / "marts" / "customer_success" / "adoption_alerts.sql").read_text()
+    assert not re.findall(r"'\w+_\d+d'", alerts), "alert types are window-neutral too"
