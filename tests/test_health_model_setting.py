@@ -34,9 +34,9 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _tuned(directory: Path, green: int = 85, source: Path = PINNED_HEALTH_MODEL) -> Path:
-    """A copy of the default model whose green band starts at ``green``."""
-    text = source.read_text(encoding="utf-8")
+def _tuned(directory: Path, green: int = 85) -> Path:
+    """A copy of the default model (the tests' own) whose green band starts at ``green``."""
+    text = PINNED_HEALTH_MODEL.read_text(encoding="utf-8")
     assert text.count(SHIPPED_GREEN) == 1
     path = directory / "our_model.yaml"
     path.write_text(text.replace(SHIPPED_GREEN, f"bands: {{green: {green}, yellow: 50}}"))
@@ -126,7 +126,7 @@ def test_the_tests_vars_do_not_follow_the_shipped_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A deployment tunes the shipped file: the pinned tests' vars stay the tests' copy's."""
-    tuned = _tuned(tmp_path, green=70, source=DEFAULT_CONFIG_PATH)
+    tuned = _tuned(tmp_path, green=70)
     monkeypatch.setattr(health_config, "DEFAULT_CONFIG_PATH", tuned)
     health_config.default_health_config.cache_clear()
     try:
