@@ -111,52 +111,76 @@ def _dated(schema: TableSchema) -> list[str]:
     return [c.name for c in schema.columns if c.type in DATED]
 
 
-def _shift_sql(schema: TableSchema, column: str, step: str) -> str:
+def _shifted_sql(schema: TableSchema, column: str, step: str) -> str:
     """``column`` moved by ``shift`` steps (days or months), keeping its type."""
     return f'cast("{column}" + shift * interval 1 {step} as {schema.column(column).type.value})'
 
 
-def late_rows_sql(schema: TableSchema, as_of: date) -> str:
-    """An insert of copies of sampled rows of ``schema``, every date column moved past ``as_of``.
+def _packed_sql(schema: TableSchema, column: str, as_of: date) -> str:
+    """``column`` on day D + 1 + r, r the number of the row's dates before it (its time of day
+    kept): every date of the row right after D, in the same order, equal ones still equal."""
+    mine = f'cast("{column}" as timestamp)'
+    earlier = " + ".join(
+        f'(case when cast("{other}" as timestamp) < {mine} then 1 else 0 end)'
+        for other in _dated(schema)
+    )
+    day = f"(date '{as_of + timedelta(days=1)}' + {earlier})"
+    time_of_day = f"({mine} - date_trunc('day', {mine}))"
+    return f"cast({day} + {time_of_day} as {schema.column(column).type.value})"
 
-    Tables keyed by an id: fresh ids, and one shift in days for the table that puts the earliest
-    date of the sample on the day after ``as_of`` (the rest keep their spacing after it). A table
-    keyed by a date (FX rates by month): one shift in whole months past its last month.
-    """
-    dated = _dated(schema)
-    ids = _key_ids(schema)
-    assert dated, f"{schema.asset_path} has no date column to move past D"
+
+def _copies_sql(schema: TableSchema, as_of: date, packed: bool) -> str:
+    """The select of one kind of copy of the sampled rows (see :func:`late_rows_sql`)."""
+    dated, ids = _dated(schema), _key_ids(schema)
     earliest = f"least({', '.join(f'cast({c} as date)' for c in dated)})"
-    limit = SAMPLE_EVENTS if schema.name == "events" else SAMPLE_ROWS
     if ids:
         step = "day"
         shift = f"(date '{as_of + timedelta(days=1)}' - min({earliest}) over ())"
     else:
         step = "month"
         shift = f"(datediff('month', min({earliest}) over (), max({earliest}) over ()) + 1)"
+    # Packed copies are one entity per row (their versions would collide on the same days).
+    prefix = f"'{LATE}' || row_number() over () || '_'" if packed else f"'{LATE}'"
     values = []
     for c in schema.column_names:
         if c in ids:
-            values.append(f"'{LATE}' || \"{c}\"")
+            values.append(f'{prefix} || "{c}"')
         elif c in dated:
-            values.append(_shift_sql(schema, c, step))
+            values.append(
+                _packed_sql(schema, c, as_of) if packed else _shifted_sql(schema, c, step)
+            )
         else:
             values.append(f'"{c}"')
-    columns = ", ".join(f'"{c}"' for c in schema.column_names)
+    limit = SAMPLE_EVENTS if schema.name == "events" else SAMPLE_ROWS
     key = ", ".join(f'"{c}"' for c in schema.key)
     return f"""
-        insert into raw.{schema.name} ({columns}, _source_file, _source_row, _file_sha256, _loaded_at)
-        with sampled as (
+        select {", ".join(values)}
+        from (
             select *, {shift} as shift
             from (select * from raw.{schema.name} order by hash({key}), {key} limit {limit})
         )
-        select
-            {", ".join(values)},
-            'late/{schema.name}.csv',
-            row_number() over (order by {key}),
-            '{"0" * 64}',
-            timestamp '{LATE_LOAD}'
-        from sampled
+    """
+
+
+def late_rows_sql(schema: TableSchema, as_of: date) -> str:
+    """An insert of copies of sampled rows of ``schema``, every date column moved past ``as_of``.
+
+    Tables keyed by an id get two copies of each sampled row, with fresh ids: one moved by a
+    single shift in days for the table that puts the sample's earliest date on the day after
+    ``as_of`` (the rows keep their spacing: a deal's contract still ends a year after it
+    closes), and one packed right after ``as_of`` (every date of the row on D+1, D+2, ... in its
+    order: a renewal two days after D, an event on D+1). A table keyed by a date (FX rates by
+    month) gets one copy, shifted in whole months past its last month.
+    """
+    assert _dated(schema), f"{schema.asset_path} has no date column to move past D"
+    copies = [_copies_sql(schema, as_of, packed=False)]
+    if _key_ids(schema):
+        copies.append(_copies_sql(schema, as_of, packed=True))
+    columns = ", ".join(f'"{c}"' for c in schema.column_names)
+    return f"""
+        insert into raw.{schema.name} ({columns}, _source_file, _source_row, _file_sha256, _loaded_at)
+        select *, 'late/{schema.name}.csv', row_number() over (), '{"0" * 64}', timestamp '{LATE_LOAD}'
+        from ({" union all ".join(copies)})
     """
 
 
