@@ -244,7 +244,8 @@ final as (
         baseline_tickets,
         champion_left_on,
         active_users_in_previous_team_window,
-        active_users_in_team_window
+        active_users_in_team_window,
+        {{ health_model_version_columns() }}
     from ranked
 
 )

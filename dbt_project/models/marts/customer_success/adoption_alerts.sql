@@ -282,6 +282,7 @@ final as (
         cast(alert_type as varchar)  as alert_type,
         cast(subject as varchar)     as subject,
         cast(detail as varchar)      as detail,
+        {{ health_model_version_columns() }},
         cast({{ as_of }} as date)    as as_of_date
     from alerts
 

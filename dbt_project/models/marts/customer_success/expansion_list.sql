@@ -162,6 +162,7 @@ final as (
         cast(signal_words as varchar)                                       as signals,
         cast(urgency as varchar)                                            as urgency,
         cast(estimated_opportunity_usd as decimal(18, 4))                   as estimated_opportunity_usd,
+        {{ health_model_version_columns() }},
         cast(as_of_date as date)                                            as as_of_date
     from described
 

@@ -83,7 +83,9 @@ final as (
         cast(s.baseline_tickets as bigint)                      as baseline_tickets,
         cast(s.champion_left_on as date)                        as champion_left_on,
         cast(s.active_users_in_previous_team_window as bigint)  as active_users_in_previous_team_window,
-        cast(s.active_users_in_team_window as bigint)           as active_users_in_team_window
+        cast(s.active_users_in_team_window as bigint)           as active_users_in_team_window,
+        cast(s.health_model_version as varchar)                 as health_model_version,
+        cast(s.health_model_name as varchar)                    as health_model_name
     from scores as s
     left join scores as earlier
         on  earlier.account_id = s.account_id

@@ -105,6 +105,7 @@ final as (
         cast(listed.churn_risk_band as varchar)             as churn_risk_band,
         cast(listed.reasons as varchar)                     as reasons,
         cast(listed.play as varchar)                        as play,
+        {{ health_model_version_columns() }},
         cast(listed.as_of_date as date)                     as as_of_date
     from listed
     left join crm_accounts
