@@ -158,6 +158,9 @@ class Runs:
     first: Step
     second: Step
     third: Step
+    #: the pinned model again as of AS_OF, then a --full-refresh build of the versions table
+    fourth: Step
+    refreshed: Step
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +180,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     first = run()
     second = run(*scored, vars_override=metric_vars(tuned))
     third = run("--select", "dim_health_model_versions", as_of=EARLY)
-    return Runs(pinned_health_config(), tuned, first, second, third)
+    fourth = run("--select", "dim_health_model_versions")
+    refreshed = run("--select", "dim_health_model_versions", "--full-refresh")
+    return Runs(pinned_health_config(), tuned, first, second, third, fourth, refreshed)
 
 
 def test_every_health_risk_expansion_and_alert_row_names_the_model_that_scored_it(
@@ -223,3 +228,13 @@ def test_an_earlier_reporting_date_moves_first_scored_as_of_back_and_nothing_els
     }
     tuned = model_version(runs.tuned).version
     assert by_version[tuned] == second[tuned]
+
+
+def test_a_later_reporting_date_keeps_the_earliest_one(runs: Runs) -> None:
+    assert runs.fourth.table == runs.third.table
+
+
+def test_a_full_refresh_keeps_every_version(runs: Runs) -> None:
+    """The table is the only record of the versions that scored earlier runs: --full-refresh
+    (which rebuilds the incremental daily facts) must not empty it."""
+    assert runs.refreshed.table == runs.fourth.table
