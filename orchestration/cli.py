@@ -194,11 +194,10 @@ def _require_warehouse_writable(warehouse: Path) -> None:
 
     try:
         duckdb.connect(str(warehouse)).close()
-    except duckdb.IOException as exc:
-        if not is_duckdb_lock_error(str(exc)):
-            raise
-        _say("", compact_error(str(exc)))
-        raise typer.Exit(EXIT_BUSY) from None
+    except duckdb.Error as exc:  # anything but a lock conflict is the run's to report
+        if is_duckdb_lock_error(str(exc)):
+            _say("", compact_error(str(exc)))
+            raise typer.Exit(EXIT_BUSY) from None
 
 
 @contextmanager
@@ -511,9 +510,11 @@ def _print_publication(settings: Settings, outcomes: Sequence[RunOutcome]) -> No
         parts.append(f"finance close {close.get('month')}")
     if parts:
         _say("Published:", "; ".join(parts), "green")
-    for values in published.values():
-        for reason in values.get("forced") or ():
-            _say("published although held back (forced):", str(reason), "yellow")
+    forced = [str(reason) for values in published.values() for reason in values.get("forced") or ()]
+    if forced:
+        _say("Published although held back (--force-publish):", "", "yellow")
+        for reason in forced:
+            _say("", f"  {reason}")
     if not parts and not held:
         _say(
             "Nothing published:",

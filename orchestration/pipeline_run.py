@@ -255,10 +255,14 @@ def _python_helper(pid: int) -> bool:
     return b"from multiprocessing." in cmdline
 
 
-def stop_children(grace_s: float = CHILD_GRACE_S) -> tuple[int, ...]:
-    """SIGTERM this process's descendants (the ``dbt build``), SIGKILL those still there after
-    ``grace_s``."""
-    children = [pid for pid in descendants(os.getpid()) if not _python_helper(pid)]
+def stop_children(
+    grace_s: float = CHILD_GRACE_S, keep: frozenset[int] = frozenset()
+) -> tuple[int, ...]:
+    """SIGTERM this process's descendants but ``keep`` (those from before the run), e.g. the
+    ``dbt build``; SIGKILL those still there after ``grace_s``."""
+    children = [
+        pid for pid in descendants(os.getpid()) if pid not in keep and not _python_helper(pid)
+    ]
     for pid in children:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
@@ -297,8 +301,9 @@ def run_in_worker(work: Callable[[], T], tick: Callable[[], None], tick_s: float
     """Run ``work`` in a thread and return its result; call ``tick`` every ``tick_s`` meanwhile.
 
     Dagster installs no signal handlers off the main thread, so the stop signals stay ours: on
-    SIGTERM, SIGINT or SIGHUP this stops the process's children (the ``dbt build``), gives the
-    run's thread :data:`RUN_GRACE_S` to wind up, and raises :class:`RunInterruptedError`.
+    SIGTERM, SIGINT or SIGHUP this stops the child processes the run started (the ``dbt
+    build``), gives the run's thread :data:`RUN_GRACE_S` to wind up, and raises
+    :class:`RunInterruptedError`. A child still there when the run ends is stopped too.
     """
     if threading.current_thread() is not threading.main_thread():
         return work()
@@ -311,6 +316,7 @@ def run_in_worker(work: Callable[[], T], tick: Callable[[], None], tick_s: float
             box["error"] = exc
 
     worker = threading.Thread(target=target, name="csw-run", daemon=True)
+    before = frozenset(descendants(os.getpid()))
     with _stop_signals_raise():
         try:
             worker.start()
@@ -318,9 +324,12 @@ def run_in_worker(work: Callable[[], T], tick: Callable[[], None], tick_s: float
                 worker.join(tick_s)
                 tick()
         except _Stop as stop:
-            children = stop_children()
+            children = stop_children(keep=before)
             worker.join(RUN_GRACE_S)
             raise RunInterruptedError(stop.signum, children, not worker.is_alive()) from None
+        # A child the run left behind (a dbt build whose events dagster-dbt stopped reading
+        # after an error) would go on writing the warehouse after the command returned.
+        stop_children(keep=before)
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -20,7 +20,12 @@ import metrics.health_config
 from ingestion.synthetic import GeneratorConfig, generate_extracts
 from orchestration.cli import app
 from orchestration.defs.ingestion.summary import IngestionRun, TableSummary
-from orchestration.pipeline_run import compact_error, descendants
+from orchestration.pipeline_run import (
+    RunInterruptedError,
+    compact_error,
+    descendants,
+    run_in_worker,
+)
 
 SAMPLE = GeneratorConfig(accounts=12, months=3, seed=5, start=date(2024, 1, 1))
 AS_OF = SAMPLE.last_day.isoformat()
@@ -121,7 +126,7 @@ def test_a_held_back_publication_fails_the_run_and_says_how_to_force(runs: dict)
     code, output = runs["forced"]
     assert code == 0, output
     summary = "\n".join(_summary(output))
-    assert "published although held back (forced)" in summary and "Published:" in summary
+    assert "Published although held back (--force-publish)" in summary and "Published:" in summary
 
 
 def test_compact_error_drops_the_dbt_vars_and_shortens_a_duckdb_lock() -> None:
@@ -230,6 +235,37 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_child_the_run_leaves_behind_is_stopped_and_older_ones_are_kept() -> None:
+    older = subprocess.Popen(["sleep", "60"])
+    started: list[subprocess.Popen[bytes]] = []
+
+    def work() -> str:
+        started.append(subprocess.Popen(["sleep", "60"]))
+        return "done"
+
+    try:
+        assert run_in_worker(work, lambda: None) == "done"
+        assert started[0].wait(timeout=30) == -signal.SIGTERM
+        assert older.poll() is None
+    finally:
+        older.kill()
+        older.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_stop_signal_stops_the_runs_children_and_raises_with_its_exit_code() -> None:
+    def work() -> None:
+        child = subprocess.Popen(["sleep", "60"])
+        os.kill(os.getpid(), signal.SIGTERM)
+        child.wait()
+
+    with pytest.raises(RunInterruptedError) as stop:
+        run_in_worker(work, lambda: None)
+    assert stop.value.exit_code == 143
+    assert len(stop.value.children) == 1 and stop.value.run_finished
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
