@@ -537,3 +537,22 @@ def test_csw_ingest_runs_the_freshness_checks_without_failing_on_them(
     assert freshness["crm/accounts"] is True
     assert freshness["product/events"] is False
     assert not any("extract_freshness" in c for c in outcome.failed_checks)
+
+
+# --- one writer at a time -----------------------------------------------------------------------
+
+
+def test_every_step_that_opens_the_warehouse_is_in_the_writer_pool(defs: dg.Definitions) -> None:
+    """DuckDB allows one process per file: a check that only reads still opens it read-write
+    through the resource, so under a multi-process executor it must queue like the writers."""
+    from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL
+
+    graph = defs.resolve_asset_graph()
+    definitions = [*graph.assets_defs, *(defs.asset_checks or [])]
+    outside = [
+        d.node_def.name
+        for d in definitions
+        if "duckdb" in d.required_resource_keys
+        and getattr(d.node_def, "pool", None) != WAREHOUSE_WRITER_POOL
+    ]
+    assert outside == []

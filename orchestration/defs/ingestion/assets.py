@@ -219,6 +219,7 @@ def build_contract_check(schema: TableSchema) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(schema),
         name=CHECK_NAME,
+        pool=WAREHOUSE_WRITER_POOL,  # it opens the warehouse: one process at a time
         description=(
             f"Every {schema.asset_path} extract in the landing directory passed the contract"
             " (readable, required columns present); reports quarantined rows and failed"
