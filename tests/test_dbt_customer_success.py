@@ -20,10 +20,12 @@ from typing import Any
 import duckdb
 import pytest
 from dbt_harness import Dbt, create_raw_warehouse, d, failures, query, ts
+from pinned_model import pinned_health_config
 
 from ingestion.contract import TABLES
 from ingestion.loader import ingest_table
 from ingestion.synthetic import GeneratorConfig, generate_extracts
+from metrics.dbt_vars import model_version
 
 AS_OF = "2024-06-30"  # a Sunday: the last Mondays are 10, 17 and 24 June
 EARLY = "2024-06-10"  # the Monday of the point-in-time test
@@ -679,6 +681,9 @@ def test_risk_list(built) -> None:
             " champion left on 2024-06-10; usage down 80% vs previous 30 days;"
             " 6 tickets in 30 days vs 0.0 per 30 days before; NPS 4",
             "play": "save plan + executive escalation",
+            # the pinned model scored it (tests/test_model_versions.py)
+            "health_model_version": model_version(pinned_health_config()).version,
+            "health_model_name": None,
             "as_of_date": d(AS_OF),
         }
     ]
