@@ -26,10 +26,16 @@
 with user_events as (
 
     select * from {{ ref('int_user_daily_events') }}
-    where {{ counts_as_activity('event_name') }}
     {%- if is_incremental() %}
-      and ({{ in_date_ranges('activity_date', date_ranges) }})
+    where {{ in_date_ranges('activity_date', date_ranges) }}
     {%- endif %}
+
+),
+
+activity_events as (
+
+    select * from user_events
+    where {{ counts_as_activity('event_name') }}
 
 ),
 
@@ -42,7 +48,7 @@ final as (
         sum(events)        as events,
         max(max_loaded_at) as max_loaded_at,
         '{{ activity_events_hash() }}' as activity_events_hash
-    from user_events
+    from activity_events
     group by user_id, account_id, activity_date
 
 )
