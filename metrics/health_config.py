@@ -935,8 +935,8 @@ def load_health_config(path: Path | None = None) -> HealthConfig:
         problems.append(
             Problem(
                 (),
-                "must be a mapping of the sections version, events, tier_features, onboarding, "
-                "health_score, churn_risk, lists, lifecycle",
+                "must be a mapping of the sections version, name (optional), events, "
+                "tier_features, onboarding, health_score, churn_risk, lists, lifecycle",
                 _flow(raw) if not isinstance(raw, str) else raw,
             )
         )
