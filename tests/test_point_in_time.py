@@ -6,7 +6,9 @@ are added to EVERY raw table and the warehouse is rebuilt as of D (incremental m
 new rows up, as a real run would). Every mart must be identical, row for row, value for value.
 
 The later rows are copies of a sample of each table's rows with fresh keys and every date and
-timestamp column (read from the extract contract) moved past D: new accounts created after D,
+timestamp column (read from the extract contract) moved past D, twice: once with the rows'
+spacing kept, once packed on the days right after D (see :func:`late_rows_sql`); new accounts
+created after D,
 users provisioned, events, tickets, NPS responses, contacts, meetings, deals, subscriptions,
 price versions and invoices dated after D on the EXISTING accounts, users and subscriptions (the
 foreign keys are kept, so a model that forgets a filter on D sees them), plus FX rates for
