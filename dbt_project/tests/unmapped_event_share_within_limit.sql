@@ -11,7 +11,7 @@
     tags=['vocabulary'],
 ) }}
 
-{%- set max_share = var('max_unmapped_event_share', 0.5) %}
+{%- set max_share = cs_metric_var('max_unmapped_event_share') %}
 
 with unknown as (
 
