@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from orchestration.settings import Settings
@@ -12,10 +16,28 @@ def duckdb_connection_config(settings: Settings) -> dict[str, str | int]:
     return {"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads}
 
 
+class WarehouseResource(DuckDBResource):
+    """dagster-duckdb's resource, but a connection is closed when the code using it fails too.
+
+    ``DuckDBResource.get_connection`` (dagster-duckdb 0.29) closes after its ``yield`` without
+    a ``finally``: an exception inside the ``with`` block (a publication held back, a crashed
+    load) left the connection, and DuckDB's file lock, to the garbage collector, so the next run
+    in the same process found the warehouse locked.
+    """
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as con:
+            try:
+                yield con
+            finally:
+                con.close()  # closing twice (theirs on success) is harmless
+
+
 def duckdb_resource(settings: Settings) -> DuckDBResource:
     """The warehouse as a dagster-duckdb resource: every connection gets the settings' memory
     limit and thread count."""
-    return DuckDBResource(
+    return WarehouseResource(
         database=str(settings.warehouse), connection_config=duckdb_connection_config(settings)
     )
 
