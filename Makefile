@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test test-bench lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not bench"
+
+# The benchmark smoke test (tier S end to end, about 2.5 min): CI runs it after `make test`.
+test-bench: $(STAMP)
+	$(BIN)/python -m pytest -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

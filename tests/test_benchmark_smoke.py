@@ -1,5 +1,6 @@
 """CI smoke test of the benchmark harness: tier S (the demo sample) end to end, no timing
-assertions (issue 7: CI runs the S benchmark only as a smoke test)."""
+assertions (issue 7: CI runs the S benchmark only as a smoke test). It takes about 2.5 minutes,
+so it is its own tier: `make test-bench`, which `.ci/run` calls after `make test`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ MEASUREMENTS = ["floor", "full", "ingest", "dbt", "publish", "incremental"]
 
 
 @pytest.mark.slow
+@pytest.mark.bench
 def test_bench_runs_every_measurement_on_tier_s(tmp_path: Path) -> None:
     data, results = tmp_path / "data", tmp_path / "results"
     outcome = CliRunner().invoke(
