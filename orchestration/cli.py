@@ -214,10 +214,13 @@ def _interruptible() -> Iterator[None]:
             f"{stopped}the run did not finish. What it had not published stays as it was;"
             " run again to finish (ingestion and dbt pick up where they are).",
         )
-        if not stop.run_finished:  # the run's thread is still inside a write: do not wait for it
-            sys.stdout.flush()
-            os._exit(stop.exit_code)
-        raise typer.Exit(stop.exit_code) from None
+        # Leave at once, without the interpreter's shutdown: the run's thread may still be inside
+        # a DuckDB write, and even once it has returned, finalising DuckDB's objects after an
+        # interrupted query aborted the process (SIGABRT instead of 128 + the signal) under
+        # load. The kernel releases the run lock; the next run removes what was left behind.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.exit_code)
 
 
 def _in_background(settings: Settings, work: Callable[[EventListener], T], dbt_nodes: int = 0) -> T:

@@ -295,3 +295,39 @@ def test_sigterm_stops_the_dbt_child_and_exits_143(tmp_path: Path) -> None:
     assert proc.returncode == 143, output
     _wait_for(lambda: not any(_alive(p) for p in dbt), 30, "the dbt child to end")
     assert "SIGTERM" in output and "Traceback" not in output, output
+
+
+def test_the_summary_and_the_check_share_one_quarantine_rule() -> None:
+    """A file whose every row was quarantined is named even when the share allows 100%, as the
+    contract check fails it; a file within the share is not named."""
+    import dagster as dg
+
+    from orchestration.defs.ingestion.summary import table_summaries
+
+    def file(name: str, read: int, quarantined: int) -> dict[str, object]:
+        return {
+            "source_file": f"crm/contacts/{name}",
+            "outcome": "loaded",
+            "rows_read": read,
+            "rows_loaded": read - quarantined,
+            "rows_quarantined": quarantined,
+            "message": "",
+        }
+
+    files = [file("all_bad.csv", 3, 3), file("mostly_good.csv", 10, 1)]
+    meta = {
+        "files_loaded": 2,
+        "files_skipped": 0,
+        "files_refused": 0,
+        "rows_loaded": 9,
+        "rows_quarantined": 4,
+        "rows_duplicate": 0,
+        "files": files,
+    }
+    (contacts,) = [
+        t
+        for t in table_summaries({dg.AssetKey(["crm", "contacts"]): meta}, {}, 1.0)
+        if t.table == "crm/contacts"
+    ]
+    assert [n.source_file for n in contacts.over_share_files] == ["crm/contacts/all_bad.csv"]
+    assert not contacts.over_share

@@ -179,20 +179,21 @@ def _quarantine_line(entry: ManifestEntry) -> str:
     )
 
 
+def quarantined_beyond(quarantined: int, read: int, max_share: float) -> bool:
+    """The one rule for "too many rows quarantined", of a file or a table: more than
+    ``max_share`` of the rows read, or every one of them (even when the share allows 100%)."""
+    return read > 0 and quarantined > 0 and (quarantined == read or quarantined / read > max_share)
+
+
 def over_quarantined(entries: list[ManifestEntry], max_share: float) -> list[ManifestEntry]:
-    """Loaded files that quarantined more than ``max_share`` of their rows, or all of them;
-    every loaded file with quarantined rows when the table as a whole is over ``max_share``."""
+    """Loaded files quarantined beyond ``max_share``; every loaded file with quarantined rows
+    when the table as a whole is."""
     loaded = [e for e in entries if e.status == "loaded"]
-    over = [
-        e
-        for e in loaded
-        if e.rows_read
-        and (
-            _share(e.rows_quarantined, e.rows_read) > max_share or e.rows_quarantined == e.rows_read
-        )
-    ]
-    table_share = _share(sum(e.rows_quarantined for e in loaded), sum(e.rows_read for e in loaded))
-    if not over and table_share > max_share:
+    over = [e for e in loaded if quarantined_beyond(e.rows_quarantined, e.rows_read, max_share)]
+    table_quarantined = sum(e.rows_quarantined for e in loaded)
+    if not over and quarantined_beyond(
+        table_quarantined, sum(e.rows_read for e in loaded), max_share
+    ):
         over = [e for e in loaded if e.rows_quarantined]
     return over
 

@@ -16,6 +16,7 @@ from orchestration.defs.ingestion.assets import (
     asset_key,
     ingestion_asset_checks,
     ingestion_assets,
+    quarantined_beyond,
 )
 from orchestration.resources import warehouse_resources
 from orchestration.settings import Settings
@@ -147,15 +148,11 @@ def materialised_metadata(result: dg.ExecuteInProcessResult) -> dict[dg.AssetKey
     }
 
 
-def _share(part: int, whole: int) -> float:
-    return part / whole if whole else 0.0
-
-
 def _notes(files: Sequence[Mapping[str, Any]], max_share: float) -> tuple[FileNote, ...]:
     notes = []
     for f in files:
         read, quarantined = int(f.get("rows_read") or 0), int(f.get("rows_quarantined") or 0)
-        if f.get("outcome") == "refused" or (quarantined and _share(quarantined, read) > max_share):
+        if f.get("outcome") == "refused" or quarantined_beyond(quarantined, read, max_share):
             notes.append(
                 FileNote(
                     str(f["source_file"]),
@@ -200,7 +197,9 @@ def table_summaries(
                 rows_duplicate=int(meta["rows_duplicate"]),
                 refused=tuple(f["message"] for f in files if f["outcome"] == "refused"),
                 notes=_notes(files, max_quarantine_share),
-                over_share=_share(int(meta["rows_quarantined"]), rows_read) > max_quarantine_share,
+                over_share=quarantined_beyond(
+                    int(meta["rows_quarantined"]), rows_read, max_quarantine_share
+                ),
             )
         )
     return tuple(tables)
