@@ -82,17 +82,22 @@ def metric_vars(config: HealthConfig | None = None) -> dict[str, Any]:
 #: Share of all events whose name the health model does not know above which the build fails
 #: (dbt test unmapped_event_share_within_limit); the setting max_unmapped_event_share.
 DEFAULT_MAX_UNMAPPED_EVENT_SHARE = 0.5
+#: Days after a scored date in which MRR going to 0 counts as churn (the setting
+#: churn_horizon_days): the backtest's outcome and what the learned churn model predicts.
+DEFAULT_CHURN_HORIZON_DAYS = 90
 
 
 def dbt_vars(
     as_of: date,
     config: HealthConfig | None = None,
     max_unmapped_event_share: float = DEFAULT_MAX_UNMAPPED_EVENT_SHARE,
+    churn_horizon_days: int = DEFAULT_CHURN_HORIZON_DAYS,
 ) -> dict[str, Any]:
     """All vars of a dbt invocation: the reporting date, the metric configuration (``config``,
-    the packaged default when None) and the vocabulary check's limit."""
+    the packaged default when None), the vocabulary check's limit and the churn horizon."""
     return {
         "as_of": as_of.isoformat(),
         **metric_vars(config),
         "max_unmapped_event_share": max_unmapped_event_share,
+        "churn_horizon_days": churn_horizon_days,
     }

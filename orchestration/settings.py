@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         description="Share of all events whose name the health model does not know above which"
         " the dbt build fails (unmapped_event_share_within_limit); below it they only warn",
     )
+    churn_horizon_days: int = Field(
+        default=90,
+        ge=1,
+        le=730,
+        description="Days after a scored date in which an account whose MRR goes to 0 counts as"
+        " churned: the outcome the backtest measures scores against and the learned churn"
+        " model predicts",
+    )
 
     @model_validator(mode="after")
     def _fill_dbt_threads(self) -> Settings:

@@ -50,6 +50,7 @@ class SettingsResource(dg.ConfigurableResource):
     #: The health-model YAML (absolute); empty = the shipped default.
     health_model: str = ""
     max_unmapped_event_share: float = 0.5
+    churn_horizon_days: int = 90
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsResource:
@@ -71,6 +72,7 @@ class SettingsResource(dg.ConfigurableResource):
             dagster_url=settings.dagster_url,
             health_model=str(settings.health_model or ""),
             max_unmapped_event_share=settings.max_unmapped_event_share,
+            churn_horizon_days=settings.churn_horizon_days,
         )
 
     def health_config(self) -> HealthConfig:
@@ -80,7 +82,9 @@ class SettingsResource(dg.ConfigurableResource):
 
     def dbt_vars(self, as_of: date) -> dict[str, Any]:
         """The vars of every dbt call of a run: ``as_of`` and the configured health model."""
-        return dbt_vars(as_of, self.health_config(), self.max_unmapped_event_share)
+        return dbt_vars(
+            as_of, self.health_config(), self.max_unmapped_event_share, self.churn_horizon_days
+        )
 
     def as_of_for(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
         """The run's reporting date: its ``csw/as_of`` tag, else the settings' date, else today."""
