@@ -23,7 +23,11 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from metrics.dbt_vars import DEFAULT_MAX_UNMAPPED_EVENT_SHARE, dbt_vars
+from metrics.dbt_vars import (
+    DEFAULT_CHURN_HORIZON_DAYS,
+    DEFAULT_MAX_UNMAPPED_EVENT_SHARE,
+    dbt_vars,
+)
 from metrics.health_config import HealthConfig
 from orchestration.defs.dbt import target_cleanup
 from orchestration.defs.dbt.project import dbt_project, prepared_manifest
@@ -96,10 +100,12 @@ def production_build_args(
     as_of: date,
     config: HealthConfig | None = None,
     max_unmapped_event_share: float = DEFAULT_MAX_UNMAPPED_EVENT_SHARE,
+    churn_horizon_days: int = DEFAULT_CHURN_HORIZON_DAYS,
 ) -> list[str]:
     """``dbt build`` as the pipeline runs it as of ``as_of`` with the health model ``config``
-    (the shipped default when None); the benchmark's dbt step too."""
-    return _build_args_with(dbt_vars(as_of, config, max_unmapped_event_share))
+    (the shipped default when None); the benchmark's dbt step and ``csw backtest --candidate``
+    too."""
+    return _build_args_with(dbt_vars(as_of, config, max_unmapped_event_share, churn_horizon_days))
 
 
 def _build_args_with(vars_: dict[str, Any]) -> list[str]:
