@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
+    from ingestion.synthetic import GenerationResult
     from metrics.health_config import HealthConfig
+    from orchestration.backtest_report import Backtest, Candidate
     from orchestration.defs.dbt.test_failures import StoredFailures
     from orchestration.defs.ingestion.summary import IgnoredFile, TableSummary
     from orchestration.pipeline_run import CheckOutcome, EventListener, RunOutcome
@@ -83,28 +85,65 @@ def generate(
     seed: int = typer.Option(
         42, "--seed", help="Random seed; the same arguments give byte-identical files."
     ),
-    events_per_user_day: float = typer.Option(
-        4.0, "--events-per-user-day", min=0.0, help="Mean events per active user per active day."
+    events_per_user_day: float | None = typer.Option(
+        None,
+        "--events-per-user-day",
+        min=0.0,
+        help="Mean events per active user per active day [b2b only; default 4.0].",
     ),
     start: str | None = typer.Option(
         None, "--start", help="First month YYYY-MM [default 2024-01, fixed]."
     ),
+    scenario: str = typer.Option(
+        "b2b",
+        "--scenario",
+        help="b2b (teams of users, the shipped health model's events) or consumer (one user per"
+        " account, its own events and health model; docs/synthetic-data.md).",
+    ),
 ) -> None:
     """Write synthetic extracts for all 14 contract tables in the landing layout."""
     first_month = _parse_month(start)
-    from ingestion.synthetic import GeneratorConfig, generate_extracts
-
+    if scenario not in SCENARIOS:
+        raise typer.BadParameter(f"--scenario takes {' or '.join(SCENARIOS)}, not {scenario!r}")
+    if scenario == "consumer" and events_per_user_day is not None:
+        raise typer.BadParameter("--events-per-user-day is for --scenario b2b only")
     target = out or _settings().landing
-    config = GeneratorConfig(
-        accounts=accounts,
-        months=months,
-        seed=seed,
-        events_per_user_day=events_per_user_day,
+    sized = {
+        "accounts": accounts,
+        "months": months,
+        "seed": seed,
         **({"start": first_month} if first_month else {}),
-    )
-    with console.status(f"Generating {accounts} accounts over {months} months..."):
-        result = generate_extracts(target, config)
+    }
+    with console.status(f"Generating {accounts} {scenario} accounts over {months} months..."):
+        if scenario == "consumer":
+            result = _generate_consumer(target, sized)
+        else:
+            from ingestion.synthetic import GeneratorConfig, generate_extracts
+
+            rate = (
+                {} if events_per_user_day is None else {"events_per_user_day": events_per_user_day}
+            )
+            config = GeneratorConfig(**sized, **rate)  # type: ignore[arg-type]
+            result = generate_extracts(target, config)
     console.print(result.summary())
+    if scenario == "consumer":
+        from ingestion.synthetic.consumer import CONSUMER_HEALTH_MODEL
+
+        console.print(
+            "Its events are the consumer product's: score them with its own model, e.g."
+            f" `csw run --landing {escape(str(target))} --health-model"
+            f" {escape(str(CONSUMER_HEALTH_MODEL))}`.",
+            highlight=False,
+        )
+
+
+SCENARIOS = ("b2b", "consumer")
+
+
+def _generate_consumer(target: Path, sized: Mapping[str, object]) -> GenerationResult:
+    from ingestion.synthetic.consumer import ConsumerConfig, generate_consumer_extracts
+
+    return generate_consumer_extracts(target, ConsumerConfig(**sized))  # type: ignore[arg-type]
 
 
 WaitOpt = typer.Option(
@@ -618,6 +657,239 @@ def dbt_vars(as_of: str | None = AsOfOpt, health_model: Path | None = HealthMode
     settings = _settings(as_of=as_of, health_model=health_model)
     config = _require_health_config(settings)
     typer.echo(json.dumps(vars_for(settings.as_of, config, settings.max_unmapped_event_share)))
+
+
+BacktestFormatOpt = typer.Option("table", "--format", help="table or json.")
+
+
+@app.command()
+def backtest(
+    warehouse: Path | None = WarehouseOpt,
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Evaluate as of this reporting date, YYYY-MM-DD [default: the date the warehouse's"
+        " backtest was computed as of]. Another date is evaluated on a copy of the warehouse.",
+    ),
+    candidate: list[Path] = typer.Option(
+        [],
+        "--candidate",
+        help="A health-model YAML to compare with the current one on the same history, scored"
+        " on a temporary copy of the warehouse (which is not changed); repeatable.",
+    ),
+    segment: str | None = typer.Option(
+        None, "--segment", help="One segment [default: all, plus an AUC table per segment]."
+    ),
+    fmt: str = BacktestFormatOpt,
+    health_model: Path | None = HealthModelOpt,
+) -> None:
+    """How well the health score, churn risk and fitted churn probability separated the accounts
+    that churned, against a 30-day activity baseline (marts.fct_health_backtest).
+
+    Reads the warehouse read-only, for the configured health model and churn horizon
+    (CSW_CHURN_HORIZON_DAYS). Exits 0 when a report was printed; 1 when there is nothing to
+    evaluate (no complete outcome window) or a candidate's build failed; 2 for bad usage or an
+    invalid health model or candidate; 3 when another process is writing the warehouse.
+    """
+    from orchestration import backtest_report as bt
+
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("--format takes table or json")
+    as_of_date = _parse_date(as_of, "--as-of")
+    settings = _settings(warehouse_path=warehouse, health_model=health_model)
+    config = _require_health_config(settings)
+    try:
+        candidates = bt.load_candidates(candidate)
+        current, compared = _backtests(settings, config, candidates, as_of_date)
+        for backtest in (current, *compared):
+            if segment is not None:
+                bt.require_segment(backtest, segment)
+    except bt.BacktestError as exc:
+        _say("", str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    if candidates:
+        _print_comparison(current, candidates, compared, segment or bt.ALL, fmt)
+    elif fmt == "json":
+        typer.echo(bt.dumps(bt.report_json(current, segment, _churn_fit(settings, current))))
+    else:
+        _print_backtest(current, segment, _churn_fit(settings, current))
+
+
+def _backtests(
+    settings: Settings,
+    config: HealthConfig,
+    candidates: Sequence[Candidate],
+    as_of: date | None,
+) -> tuple[Backtest, list[Backtest]]:
+    """The configured model's backtest and each candidate's, all as of one date: the stored
+    rows where the warehouse has them for that date, the others built on a copy of it."""
+    from orchestration import backtest_report as bt
+
+    current = bt.model_version(config)
+    horizon = settings.churn_horizon_days
+    with _closing(bt.open_read_only(settings.warehouse, settings.serving_copy)) as con:
+        stored = bt.read_backtest(con, current.version, horizon)
+        if stored is None and not candidates and as_of is None:
+            raise bt.nothing_to_evaluate(con, current, horizon)
+        target = bt.require_complete_window(
+            con, horizon, as_of or (stored.evaluated_as_of if stored else None)
+        )
+    known = {current.version: stored} if stored and stored.evaluated_as_of == target else {}
+    todo = {current.version: config, **{c.version.version: c.config for c in candidates}}
+    missing = [c for version, c in todo.items() if version not in known]
+    if missing:
+        progress = Console(file=sys.stderr, width=console.width)
+        built = bt.score_candidates(
+            settings, missing, target, lambda line: progress.print(escape(line), highlight=False)
+        )
+        known.update({b.version: b for b in built})
+    return known[current.version], [known[c.version.version] for c in candidates]
+
+
+def _churn_fit(settings: Settings, backtest: Backtest) -> dict[str, object] | None:
+    from orchestration import backtest_report as bt
+
+    with _closing(bt.open_read_only(settings.warehouse, settings.serving_copy)) as con:
+        return bt.churn_model_fit(con, backtest.version, backtest.horizon_days)
+
+
+@contextmanager
+def _closing(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _parse_date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{flag} {value!r} is not a date; write it as YYYY-MM-DD"
+        ) from None
+
+
+def _print_backtest(backtest: Backtest, segment: str | None, fit: dict | None) -> None:
+    from orchestration import backtest_report as bt
+    from orchestration.backtest_report import rich_table
+
+    shown = segment or bt.ALL
+    rows = bt.segment_rows(backtest, shown)
+    first = rows["first_scored_date"].min()
+    last = rows["last_scored_date"].max()
+    console.print(
+        f"Backtest of health model [bold]{escape(backtest.label)}[/bold], churn within"
+        f" {backtest.horizon_days} days (MRR went to 0), evaluated as of"
+        f" {backtest.evaluated_as_of}: scored dates {first} to {last}, segment {escape(shown)}",
+        highlight=False,
+    )
+    console.print(
+        rich_table(bt.scorer_table(backtest, shown), "AUC per scorer (1 = perfect, 0.5 = chance)")
+    )
+    _print_verdicts(rows)
+    bands = bt.bands_table(backtest, shown)
+    if not bands.is_empty():
+        console.print(rich_table(bands, "Churn by band"))
+    calibration = bt.calibration_table(backtest, shown)
+    if not calibration.is_empty():
+        console.print(rich_table(calibration, "Calibration: predicted probability against churn"))
+    if segment is None:
+        per_segment = bt.segment_table(backtest)
+        if not per_segment.is_empty():
+            console.print(rich_table(per_segment, "AUC per segment (--segment S for one in full)"))
+    for line in bt.churn_model_lines(fit):
+        _say("", line)
+
+
+def _print_verdicts(rows: pl.DataFrame) -> bool:
+    """The sentences against the baseline, worse ones in red, then what to do; True when one
+    scorer did worse."""
+    from orchestration import backtest_report as bt
+
+    said = bt.verdicts(rows)
+    for worse, sentence in said:
+        _say("", sentence) if not worse else console.print(f"[red]{escape(sentence)}[/red]")
+    if any(worse for worse, _ in said):
+        _say("", bt.WHAT_TO_DO)
+    return any(worse for worse, _ in said)
+
+
+def _print_comparison(
+    current: Backtest,
+    candidates: Sequence[Candidate],
+    compared: Sequence[Backtest],
+    segment: str,
+    fmt: str,
+) -> None:
+    from orchestration import backtest_report as bt
+    from orchestration.backtest_report import rich_table
+
+    named = [(str(c.path), b) for c, b in zip(candidates, compared, strict=True)]
+    if fmt == "json":
+        typer.echo(bt.dumps(bt.comparison_json(current, named, segment)))
+        return
+    console.print(
+        f"What-if as of {current.evaluated_as_of}, churn within {current.horizon_days} days,"
+        f" segment {escape(segment)}: the current model {escape(current.label)} against"
+        f" {len(named)} candidate(s) on the same history; the warehouse is unchanged.",
+        highlight=False,
+    )
+    for n, (path, backtest) in enumerate(named, start=1):
+        _say("", f"  candidate {n}: {path} = {backtest.label}")
+    table = bt.comparison_table(current, compared, segment)
+    console.print(rich_table(table, "AUC per scorer (change n: candidate n minus current)"))
+    for role, backtest in [("current", current), *(("candidate", b) for b in compared)]:
+        console.print(f"[bold]{role} {escape(backtest.label)}[/bold]")
+        _print_verdicts(bt.segment_rows(backtest, segment))
+        if not bt.same_history(current, backtest):
+            _say(
+                "not the same history:",
+                "its scored or churned rows differ from the current model's (extracts loaded"
+                " since the last `csw run`?); run `csw run`, then compare again.",
+                "yellow",
+            )
+
+
+@app.command("fit-churn-model")
+def fit_churn_model(
+    warehouse: Path | None = WarehouseOpt,
+    as_of: str | None = AsOfOpt,
+    wait: float | None = WaitOpt,
+    health_model: Path | None = HealthModelOpt,
+) -> None:
+    """Fit the churn model on the warehouse's history (the Dagster job churn_model), then say
+    whether it beat the configured score out of time and is used.
+
+    Exit codes as for `csw run`: 0 the job ran (whether or not the model was accepted), 1 a
+    step failed, 2 bad usage or configuration, 3 another run is writing the warehouse.
+    """
+    from orchestration import backtest_report as bt
+    from orchestration.defs.jobs import CHURN_MODEL_JOB
+
+    settings = _settings(warehouse_path=warehouse, as_of=as_of, health_model=health_model)
+    config = _require_health_config(settings)
+    if not settings.warehouse.is_file():
+        _say(
+            f"No warehouse at {settings.warehouse}.",
+            "Pass --warehouse or set CSW_WAREHOUSE_PATH, or build one with `csw run`.",
+        )
+        raise typer.Exit(EXIT_USAGE)
+    with _exclusive(settings, wait), _interruptible():
+        outcomes = _run_jobs(settings, (CHURN_MODEL_JOB,))
+    _finish(settings, outcomes)
+    with _closing(duckdb_read_only(settings.warehouse)) as con:
+        fit = bt.churn_model_fit(con, bt.model_version(config).version, settings.churn_horizon_days)
+    for line in bt.churn_model_lines(fit):
+        _say("", line)
+
+
+def duckdb_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=True)
 
 
 @app.command()

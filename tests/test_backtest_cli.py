@@ -1,0 +1,392 @@
+"""Issue 13 point 4: ``csw backtest`` reports the backtest marts, says plainly when the configured
+score does worse than the 30-day activity baseline, and compares candidate health models on the
+same history without touching the warehouse.
+
+Most tests write the marts' rows by hand into a tmp warehouse (the report only reads marts, so a
+hand-made ``marts`` schema is a cheap and exact fixture); the last ones build a small generated
+warehouse once for the module and run the report and a what-if on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from pinned_model import PINNED_HEALTH_MODEL, pinned_health_config
+from typer.testing import CliRunner
+
+from metrics.dbt_vars import model_version
+from orchestration.cli import app
+
+VERSION = model_version(pinned_health_config()).version
+HORIZON = 90
+EVALUATED = date(2025, 6, 30)
+FIRST = date(2024, 1, 8)
+WORSE = (
+    "The configured health score (AUC 0.58) separates churners worse than the 30-day activity"
+    " baseline (AUC 0.64)."
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CSW_HEALTH_MODEL", "CSW_CHURN_HORIZON_DAYS", "CSW_AS_OF", "CSW_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["backtest", *args], terminal_width=200)
+    return result.exit_code, result.output
+
+
+def _pinned(warehouse: Path, *args: str) -> tuple[int, str]:
+    return _invoke("--warehouse", str(warehouse), "--health-model", str(PINNED_HEALTH_MODEL), *args)
+
+
+# --- hand-made marts ------------------------------------------------------------------------------
+
+
+def _summary_row(scorer: str, segment: str, auc: float | None, baseline: float) -> dict[str, Any]:
+    return {
+        "evaluated_as_of": EVALUATED,
+        "horizon_days": HORIZON,
+        "health_model_version": VERSION,
+        "health_model_name": "default",
+        "churn_model_version": None,
+        "scorer": scorer,
+        "segment": segment,
+        "first_scored_date": FIRST,
+        "last_scored_date": EVALUATED - timedelta(days=HORIZON),
+        "scored_dates": 60,
+        "scored_rows": 1200,
+        "accounts": 90,
+        "churned_rows": 84,
+        "churn_rate": 0.07,
+        "auc": auc,
+        "baseline_auc": baseline,
+        "auc_minus_baseline": None if auc is None else auc - baseline,
+        "worse_than_baseline": auc is not None and auc < baseline,
+        "brier_score": None,
+    }
+
+
+def _marts(
+    path: Path,
+    health: dict[str, float],
+    baseline: float = 0.64,
+    history: tuple[date, date] = (FIRST, EVALUATED),
+    with_rows: bool = True,
+    probability: float | None = None,
+) -> Path:
+    """A warehouse with the four backtest marts (health_score AUC per segment from ``health``,
+    churn risk 0.70, the baseline ``baseline``, with ``probability`` a churn_probability of that
+    AUC, Brier score and calibration) and a scored history from ``history``."""
+    scorers = [("churn_probability", probability)] if probability is not None else []
+    rows = [
+        _summary_row(scorer, segment, auc, baseline)
+        for segment, health_auc in health.items()
+        for scorer, auc in (
+            ("health_score", health_auc),
+            ("churn_risk", 0.70),
+            *scorers,
+            ("baseline_activity_30d", baseline),
+        )
+    ]
+    for row in rows:
+        if row["scorer"] == "churn_probability":
+            row["brier_score"] = 0.0612
+    keys = {"evaluated_as_of": EVALUATED, "horizon_days": HORIZON, "health_model_version": VERSION}
+    bands = [
+        {
+            **keys,
+            "scorer": "health_score",
+            "segment": s,
+            "band": band,
+            "scored_rows": n,
+            "churned_rows": c,
+            "churn_rate": c / n,
+        }
+        for s in health
+        for band, n, c in (("red", 200, 40), ("green", 700, 14), ("yellow", 300, 30))
+    ]
+    deciles = [
+        {
+            **keys,
+            "scorer": scorer,
+            "segment": s,
+            "decile": d,
+            "scored_rows": 120,
+            "churned_rows": 30 if d == 1 else 6,
+            "churn_rate": (30 if d == 1 else 6) / 120,
+            "lift": (30 / 120) / 0.07 if d == 1 else (6 / 120) / 0.07,
+        }
+        for s in health
+        for scorer in ("health_score", "churn_risk", "baseline_activity_30d")
+        for d in range(1, 11)
+    ]
+    calibration = {
+        **keys,
+        "scorer": "churn_probability",
+        "segment": "all",
+        "probability_bin": 3,
+        "scored_rows": 40,
+        "mean_probability": 0.3472,
+        "churn_rate": 0.275,
+    }
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema marts")
+        for name, data in (
+            ("fct_health_backtest", rows),
+            ("fct_health_backtest_bands", bands),
+            ("fct_health_backtest_deciles", deciles),
+            ("fct_health_backtest_calibration", [calibration]),
+        ):
+            frame = pl.DataFrame(data, infer_schema_length=None)
+            con.register("frame", frame)
+            con.execute(f"create table marts.{name} as select * from frame")
+            con.unregister("frame")
+            if not with_rows or (name.endswith("calibration") and probability is None):
+                con.execute(f"delete from marts.{name}")
+        con.execute("create table marts.fct_account_health (account_id varchar, as_of_date date)")
+        con.execute("insert into marts.fct_account_health values ('a1', ?), ('a1', ?)", history)
+    finally:
+        con.close()
+    return path
+
+
+def test_the_report_says_plainly_when_the_health_score_does_worse_than_the_baseline(
+    tmp_path: Path,
+) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.58, "smb": 0.55})
+    code, out = _pinned(warehouse)
+    assert code == 0, out
+    assert WORSE in " ".join(out.split())
+    assert "csw backtest --candidate" in out  # what to do next
+    # The churn risk beat the baseline on the same rows: said, and not as worse.
+    assert "The configured churn risk (AUC 0.70) separates churners better than" in out
+
+
+def test_no_worse_sentence_when_the_mart_says_the_score_beats_the_baseline(
+    tmp_path: Path,
+) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.71, "smb": 0.69})
+    code, out = _pinned(warehouse)
+    assert code == 0, out
+    assert "worse than" not in out
+    assert "The configured health score (AUC 0.71) separates churners better than" in out
+
+
+def test_the_report_shows_each_scorer_the_bands_the_top_decile_and_each_segment(
+    tmp_path: Path,
+) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.71, "smb": 0.55, "mid": 0.8})
+    code, out = _pinned(warehouse)
+    assert code == 0, out
+    lines = out.splitlines()
+    scorer_line = next(line for line in lines if "│ health_score" in line)
+    assert "0.71" in scorer_line and "0.64" in scorer_line  # AUC and baseline AUC
+    assert "3.57" in scorer_line  # lift of the riskiest tenth: 0.25 / 0.07
+    bands = [line.split("│")[2].strip() for line in lines if "│ health_score │" in line]
+    assert bands[-3:] == ["green", "yellow", "red"]  # least to most risky
+    # Overall better, but one segment worse: the per-segment table names it.
+    smb = next(line for line in lines if line.startswith("│ smb"))
+    assert "health_score" in smb and "0.55" in smb
+    mid = next(line for line in lines if line.startswith("│ mid"))
+    assert "health_score" not in mid
+
+
+def test_segment_reports_that_segment_and_its_verdict(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.71, "smb": 0.58})
+    code, out = _pinned(warehouse, "--segment", "smb")
+    assert code == 0, out
+    assert "segment smb" in out
+    assert WORSE in " ".join(out.split())
+    code, out = _pinned(warehouse, "--segment", "enterprise")
+    assert code == 2
+    assert "smb" in out  # the segments there are
+
+
+def test_json_carries_the_same_figures(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.58, "smb": 0.75})
+    code, out = _pinned(warehouse, "--format", "json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["health_model_version"] == VERSION
+    assert report["worse_than_baseline"] == ["health_score"]
+    by_scorer = {s["scorer"]: s for s in report["scorers"]}
+    assert by_scorer["health_score"]["auc"] == pytest.approx(0.58)
+    assert by_scorer["baseline_activity_30d"]["auc"] == pytest.approx(0.64)
+    assert by_scorer["health_score"]["top_decile_lift"] == pytest.approx(0.25 / 0.07)
+    assert report["segments"][0]["segment"] == "smb"
+    assert report["segments"][0]["worse_than_baseline"] in (None, "")
+    assert report["churn_model"] is None
+
+
+def test_nothing_to_evaluate_exits_1_and_names_the_dates_needed(tmp_path: Path) -> None:
+    warehouse = _marts(
+        tmp_path / "warehouse.duckdb",
+        {"all": 0.6},
+        history=(date(2025, 5, 5), date(2025, 6, 30)),
+        with_rows=False,
+    )
+    code, out = _pinned(warehouse)
+    assert code == 1, out
+    said = " ".join(out.split())
+    assert "Nothing to evaluate" in said
+    assert "2025-08-03" in said  # 2025-05-05 + 90 days: the first reporting date that would do
+    assert "--as-of" in said and "CSW_CHURN_HORIZON_DAYS" in said
+    assert "at most 56 days" in said  # 2025-05-05 .. 2025-06-30
+
+
+def test_rows_of_another_version_only_are_named_with_what_to_do(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    con = duckdb.connect(str(warehouse))
+    con.execute("update marts.fct_health_backtest set health_model_version = 'abcdef012345'")
+    con.close()
+    code, out = _pinned(warehouse)
+    assert code == 1
+    said = " ".join(out.split())
+    assert "abcdef012345" in said and VERSION in said and "--candidate" in said
+
+
+def test_a_missing_warehouse_or_an_invalid_model_exits_2(tmp_path: Path) -> None:
+    code, out = _pinned(tmp_path / "nowhere" / "warehouse.duckdb")
+    assert code == 2
+    assert "No warehouse at" in out
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(PINNED_HEALTH_MODEL.read_text().replace("green: 80", "green: 180"))
+    code, out = _invoke("--warehouse", str(warehouse), "--health-model", str(broken))
+    assert code == 2
+    assert "broken.yaml" in out
+
+
+def test_an_invalid_candidate_exits_2_naming_the_file_and_line(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    before = _digest(warehouse)
+    text = PINNED_HEALTH_MODEL.read_text()
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if "green: 80" in row)
+    candidate = tmp_path / "tuned.yaml"
+    candidate.write_text(text.replace("green: 80", "green: 180"))
+    code, out = _pinned(warehouse, "--candidate", str(candidate))
+    assert code == 2, out
+    assert f"tuned.yaml:{line}" in " ".join(out.split())
+    assert _digest(warehouse) == before
+
+
+def test_a_warehouse_locked_by_a_job_points_at_the_serving_copy(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    with _locked(warehouse):
+        code, out = _invoke(
+            "--warehouse", str(warehouse), "--health-model", str(PINNED_HEALTH_MODEL)
+        )
+    assert code == 3, out
+    said = " ".join(out.split())
+    assert "open for writing in another process" in said
+    assert "--warehouse" in said and "published/warehouse.duckdb" in said
+
+
+def _locked(warehouse: Path) -> Any:
+    """A process holding ``warehouse`` open for writing, as a running job does."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def held() -> Iterator[None]:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+                " sys.stdin.read()",
+                str(warehouse),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "held"
+            yield
+        finally:
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(timeout=30)
+
+    return held()
+
+
+def test_the_fitted_churn_model_is_reported_with_its_verdict(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6}, probability=0.61)
+    fit = {
+        "churn_model_version": "cm0123456789",
+        "fitted_at": datetime(2025, 7, 1, 6, 0),
+        "as_of": EVALUATED,
+        "horizon_days": HORIZON,
+        "health_model_version": VERSION,
+        "train_from": FIRST,
+        "train_to": date(2024, 12, 30),
+        "validation_from": date(2025, 1, 6),
+        "validation_to": date(2025, 4, 1),
+        "train_rows": 800,
+        "train_churned": 50,
+        "validation_rows": 300,
+        "validation_churned": 20,
+        "auc_model": 0.61,
+        "auc_health_score": 0.66,
+        "auc_churn_risk": 0.63,
+        "auc_baseline": 0.64,
+        "brier_score": 0.06,
+        "accepted": False,
+        "verdict": "AUC 0.61 out of time, below the health score's 0.66: not used",
+        "intercept": -2.0,
+        "calibration_slope": 1.0,
+        "calibration_intercept": 0.0,
+        "artifact": "{}",
+    }
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema ml")
+    con.register("fit", pl.DataFrame([fit]))
+    con.execute("create table ml.churn_model_fits as select * from fit")
+    con.close()
+    code, out = _pinned(warehouse)
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "cm0123456789" in said and "NOT USED" in said
+    assert "below the health score's 0.66: not used" in said
+    assert "AUC model 0.610" in said and "baseline 0.640" in said
+    # The probability's own line, with its Brier score, and its calibration.
+    probability = next(line for line in out.splitlines() if "│ churn_probability" in line)
+    assert "0.610" in probability and "0.061" in probability
+    assert "Calibration" in out
+    calibration = [line for line in out.splitlines() if "0.347" in line]
+    assert len(calibration) == 1 and "0.275" in calibration[0]
+    code, out = _pinned(warehouse, "--format", "json")
+    assert json.loads(out)["churn_model"]["accepted"] is False
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_as_of_too_early_for_any_outcome_exits_1_before_building_anything(
+    tmp_path: Path,
+) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    code, out = _pinned(warehouse, "--as-of", "2024-03-01")
+    assert code == 1, out
+    said = " ".join(out.split())
+    assert "Nothing to evaluate" in said
+    assert "2024-04-07" in said  # 2024-01-08, the first scored date, + 90 days
+    code, out = _pinned(warehouse, "--as-of", "2024-13-01")
+    assert code == 2
+    assert "YYYY-MM-DD" in out
