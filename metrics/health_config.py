@@ -103,6 +103,7 @@ Name = Annotated[
     _rule(lambda v: v != "" and v == v.strip(), "must be a non-empty name without outer spaces"),
 ]
 Band = Literal["green", "yellow", "red"]
+RankBy = Literal["arr", "expected_arr_lost"]
 
 
 class _Strict(BaseModel):
@@ -288,6 +289,10 @@ class RiskList(_Strict):
     min_churn_risk: Count
     renewal_within_days: Days
     renewal_health_below: ScoreValue
+    #: The order of the risk list: ``arr`` (ARR at risk, largest first) or ``expected_arr_lost``
+    #: (the learned churn model's probability x ARR, largest first, when an accepted fit scores
+    #: the date; else ARR, with the reason in the list's ranked_by column). docs/churn-model.md.
+    rank_by: RankBy = "arr"
 
 
 class TeamGrowth(_Strict):

@@ -681,6 +681,11 @@ def test_risk_list(built) -> None:
             " champion left on 2024-06-10; usage down 80% vs previous 30 days;"
             " 6 tickets in 30 days vs 0.0 per 30 days before; NPS 4",
             "play": "save plan + executive escalation",
+            # no churn model fitted: no probability, ARR order (tests/test_churn_model.py)
+            "churn_probability": None,
+            "churn_model_version": None,
+            "expected_arr_lost_usd": None,
+            "ranked_by": "arr_at_risk_usd",
             # the pinned model scored it (tests/test_model_versions.py)
             "health_model_version": model_version(pinned_health_config()).version,
             "health_model_name": None,

@@ -34,12 +34,14 @@
 {%- endmacro %}
 
 {#-
-    source('ml', table_name) as a subquery of its typed columns, or an empty relation with the
-    same columns when the table does not exist yet. source() is always called, so dbt (and
-    Dagster's lineage: meta.dagster.asset_key) know the dependency either way.
+    An ml table as a subquery of its typed columns, or an empty relation with the same columns
+    when the table does not exist yet. source('ml', 'churn_model_fits') is always called, so dbt
+    (and Dagster's lineage: meta.dagster.asset_key ml/churn_model) know the dependency either
+    way; ml.churn_model_coefficients, written by the same asset, is read next to it (one source
+    per asset key: dagster-dbt refuses two sources with the same key).
 -#}
 {% macro churn_model_source(table_name) -%}
-    {%- set relation = source('ml', table_name) -%}
+    {%- set relation = source('ml', 'churn_model_fits').incorporate(path={'identifier': table_name}) -%}
     {%- set columns = churn_model_source_columns(table_name) -%}
     {%- set found = none -%}
     {%- if execute -%}

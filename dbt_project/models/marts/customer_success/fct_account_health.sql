@@ -5,6 +5,10 @@
 -- and measure, the change against health_score.change_days earlier, drivers, churn risk with
 -- each signal's points, renewal date, MRR and ARR on the day. docs/health-model.md explains each
 -- rule and its configuration key.
+-- churn_probability: the learned churn model's calibrated probability of churning within the
+-- churn horizon (int_churn_predictions: the latest accepted fit, out-of-sample dates only; null
+-- otherwise), churn_model_version the fit that gave it, expected_arr_lost_usd = probability x ARR
+-- (docs/churn-model.md).
 {%- set as_of = as_of_date() %}
 {%- set change_days = health_model()['health_score']['change_days'] %}
 
@@ -17,6 +21,12 @@ with scores as (
 crm_accounts as (
 
     select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+predictions as (
+
+    select * from {{ ref('int_churn_predictions') }}
 
 ),
 
@@ -85,13 +95,21 @@ final as (
         cast(s.active_users_in_previous_team_window as bigint)  as active_users_in_previous_team_window,
         cast(s.active_users_in_team_window as bigint)           as active_users_in_team_window,
         cast(s.health_model_version as varchar)                 as health_model_version,
-        cast(s.health_model_name as varchar)                    as health_model_name
+        cast(s.health_model_name as varchar)                    as health_model_name,
+        cast(predictions.churn_probability as double)           as churn_probability,
+        cast(predictions.churn_model_version as varchar)        as churn_model_version,
+        cast(
+            round(predictions.churn_probability * cast(s.arr_usd as double), 4) as decimal(18, 4)
+        )                                                       as expected_arr_lost_usd
     from scores as s
     left join scores as earlier
         on  earlier.account_id = s.account_id
         and earlier.as_of_date = s.as_of_date - {{ change_days }}
     left join crm_accounts
         on crm_accounts.account_id = s.account_id
+    left join predictions
+        on  predictions.account_id = s.account_id
+        and predictions.as_of_date = s.as_of_date
     where s.is_reported
 
 )
