@@ -29,6 +29,7 @@ def with_default_owner(spec: dg.AssetSpec) -> dg.AssetSpec:
 def build_definitions(settings: Settings) -> dg.Definitions:
     from metrics.health_config import load_health_config
     from orchestration.defs.alerts import run_failure_alert
+    from orchestration.defs.churn_model import churn_model_asset
     from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
     from orchestration.defs.ingestion.assets import ingestion_asset_checks, ingestion_assets
     from orchestration.defs.ingestion.freshness import freshness_checks
@@ -41,7 +42,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # the configured model (settings.health_model, else the shipped one); raises
     # HealthConfigError naming the file, field and value
     load_health_config(settings.health_model)
-    assets = [*ingestion_assets, *build_dbt_assets(), *build_publishing_assets()]
+    assets = [
+        *ingestion_assets,
+        *build_dbt_assets(),
+        churn_model_asset,
+        *build_publishing_assets(),
+    ]
     return dg.Definitions(
         assets=dg.map_asset_specs(with_default_owner, assets),
         asset_checks=[*ingestion_asset_checks, *freshness_checks],

@@ -3,7 +3,12 @@ tick's date in the schedules' timezone, so a late or retried run still reports t
 
 import dagster as dg
 
-from orchestration.defs.jobs import FINANCE_CLOSE_JOB, PIPELINE_JOB, WEEKLY_LISTS_JOB
+from orchestration.defs.jobs import (
+    CHURN_MODEL_JOB,
+    FINANCE_CLOSE_JOB,
+    PIPELINE_JOB,
+    WEEKLY_LISTS_JOB,
+)
 from orchestration.defs.settings_resource import AS_OF_TAG
 
 #: (name, job, cron, description)
@@ -20,6 +25,13 @@ SCHEDULES: tuple[tuple[str, str, str, str], ...] = (
         FINANCE_CLOSE_JOB,
         "0 7 2 * *",
         "The 2nd at 07:00: publish the closed month.",
+    ),
+    (
+        "monthly_churn_model",
+        CHURN_MODEL_JOB,
+        "30 6 1 * *",
+        "The 1st at 06:30, after the daily pipeline: fit the learned churn model and rebuild the "
+        "models that apply it.",
     ),
 )
 
