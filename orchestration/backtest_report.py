@@ -47,8 +47,15 @@ BACKTEST_MARTS: tuple[str, ...] = (
     "fct_health_backtest_deciles",
     "fct_health_backtest_calibration",
 )
-#: What the what-if builds in its copy: the four backtest marts and every model they read.
-BACKTEST_SELECTION: tuple[str, ...] = tuple(f"+{mart}" for mart in BACKTEST_MARTS)
+#: What the what-if builds in its copy: the four backtest marts and every model they read, with
+#: the tests of those models only (``cautious``: dbt's default would add every test touching one
+#: of them, e.g. a test that also reads dim_accounts, which the selection does not rebuild).
+BACKTEST_SELECTION: tuple[str, ...] = (
+    "--select",
+    *(f"+{mart}" for mart in BACKTEST_MARTS),
+    "--indirect-selection",
+    "cautious",
+)
 
 #: Exit codes (as for every csw command): nothing to evaluate or a build failed; bad usage or
 #: configuration; the warehouse is being written by another process.
@@ -497,7 +504,8 @@ def segment_table(backtest: Backtest) -> pl.DataFrame:
         return pl.DataFrame()
     scorers = [s for s in SCORERS if s in set(rows["scorer"].to_list())]
     wide = rows.pivot(on="scorer", index="segment", values="auc").select(
-        "segment", *(pl.col(s).alias(f"auc_{s}") for s in scorers)
+        "segment",
+        *(pl.col(s).alias("auc_baseline" if s == BASELINE else f"auc_{s}") for s in scorers),
     )
     sizes = rows.filter(pl.col("scorer") == BASELINE).select("segment", "scored_rows", "churn_rate")
     worse = rows.group_by("segment").agg(
@@ -582,6 +590,32 @@ def comparison_table(
     return table
 
 
+def comparison_bands(
+    current: Backtest, candidates: Sequence[Backtest], segment: str
+) -> pl.DataFrame:
+    """Per scorer and band: each model's rows and churn rate side by side (a tuned band edge
+    moves rows between bands without changing an AUC)."""
+    table = None
+    for n, backtest in enumerate((current, *candidates)):
+        name = "current" if n == 0 else f"candidate {n}"
+        rows = bands_table(backtest, segment).select(
+            "scorer",
+            "band",
+            pl.col("scored_rows").alias(f"rows {name}"),
+            pl.col("churn_rate").alias(f"churn_rate {name}"),
+        )
+        table = (
+            rows
+            if table is None
+            else table.join(rows, on=["scorer", "band"], how="full", coalesce=True)
+        )
+    assert table is not None
+    rank = {b: i for i, b in enumerate(BAND_ORDER)}
+    return table.sort(
+        "scorer", pl.col("band").replace_strict(rank, default=len(rank), return_dtype=pl.Int32)
+    )
+
+
 def same_history(current: Backtest, candidate: Backtest) -> bool:
     """Whether both were evaluated on the same rows: the baseline's scored and churned rows
     over all segments do not depend on the health model."""
@@ -617,6 +651,7 @@ def comparison_json(
                 ],
                 "verdicts": [s for _, s in verdicts(segment_rows(backtest, segment))],
                 "scorers": segment_rows(backtest, segment).drop("segment").to_dicts(),
+                "bands": bands_table(backtest, segment).to_dicts(),
             }
             for source, backtest in models
         ],
@@ -704,7 +739,9 @@ def score_candidates(
                     as_of, config, settings.max_unmapped_event_share, settings.churn_horizon_days
                 )
                 runner.build(args, version.version)
-        con = duckdb.connect(str(copy), read_only=True)
+        # Read-write, as dbt-duckdb opened it in this process (DuckDB refuses a second
+        # connection to one file with another configuration); it is the temporary copy.
+        con = duckdb.connect(str(copy))
         try:
             results = []
             for config in configs:
@@ -755,7 +792,7 @@ class _DbtRunner:
     def build(self, build_args: list[str], label: str) -> None:
         from dbt.cli.main import dbtRunner
 
-        args = [*build_args, "--select", *BACKTEST_SELECTION, *self.common]
+        args = [*build_args, *BACKTEST_SELECTION, *self.common]
         result = self._invoke(dbtRunner(manifest=self.manifest), args)
         if result.success:
             return

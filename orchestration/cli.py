@@ -841,6 +841,9 @@ def _print_comparison(
         _say("", f"  candidate {n}: {path} = {backtest.label}")
     table = bt.comparison_table(current, compared, segment)
     console.print(rich_table(table, "AUC per scorer (change n: candidate n minus current)"))
+    bands = bt.comparison_bands(current, compared, segment)
+    if not bands.is_empty():
+        console.print(rich_table(bands, "Churn by band"))
     for role, backtest in [("current", current), *(("candidate", b) for b in compared)]:
         console.print(f"[bold]{role} {escape(backtest.label)}[/bold]")
         _print_verdicts(bt.segment_rows(backtest, segment))

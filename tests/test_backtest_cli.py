@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,10 +23,15 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+from dbt_harness import Dbt, failures, query
 from pinned_model import PINNED_HEALTH_MODEL, pinned_health_config
+from test_point_in_time import _ingest
 from typer.testing import CliRunner
 
+from ingestion.synthetic import GeneratorConfig, generate_extracts
 from metrics.dbt_vars import model_version
+from metrics.health_config import load_health_config
+from orchestration.backtest_report import BACKTEST_SELECTION
 from orchestration.cli import app
 
 VERSION = model_version(pinned_health_config()).version
@@ -390,3 +397,93 @@ def test_an_as_of_too_early_for_any_outcome_exits_1_before_building_anything(
     code, out = _pinned(warehouse, "--as-of", "2024-13-01")
     assert code == 2
     assert "YYYY-MM-DD" in out
+
+
+# --- a built warehouse ---------------------------------------------------------------------------
+
+#: Small: 30 accounts over 8 months, so a few months of scored dates have a complete 90-day
+#: outcome as of the last day, and some accounts churned in them.
+SAMPLE = GeneratorConfig(accounts=30, months=8, seed=3, start=date(2024, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse generated, ingested and built (the backtest marts and their parents) once."""
+    root = tmp_path_factory.mktemp("backtest")
+    generate_extracts(root / "landing", SAMPLE)
+    warehouse = _ingest(root / "landing", root)
+    dbt = Dbt(tmp_path_factory.mktemp("dbt"), as_of=SAMPLE.last_day.isoformat())
+    result = dbt.build(
+        warehouse,
+        *BACKTEST_SELECTION,
+        "--exclude-resource-type",
+        "unit_test",
+    )
+    assert result.success, failures(result)
+    # dbt-duckdb keeps its connection to the file open in this process, and DuckDB refuses a
+    # read-only one beside it (csw opens warehouses read-only): checkpoint, then report on a copy.
+    con = duckdb.connect(str(warehouse))
+    con.execute("checkpoint")
+    con.close()
+    copy = root / "copy" / "warehouse.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(warehouse, copy)
+    return copy
+
+
+def _mart(warehouse: Path) -> dict[str, tuple[float | None, bool]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = query(
+            con,
+            "select scorer, auc, worse_than_baseline from marts.fct_health_backtest"
+            f" where segment = 'all' and health_model_version = '{VERSION}'",
+        )
+    finally:
+        con.close()
+    return {scorer: (auc, worse) for scorer, auc, worse in rows}
+
+
+def test_the_report_on_a_built_warehouse_shows_its_marts_figures(built: Path) -> None:
+    mart = _mart(built)
+    assert {"health_score", "churn_risk", "baseline_activity_30d"} <= set(mart)
+    assert all(auc is not None for auc, _ in mart.values())  # some churned, some did not
+    code, out = _pinned(built, "--format", "json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["evaluated_as_of"] == SAMPLE.last_day.isoformat()
+    assert {s["scorer"]: s["auc"] for s in report["scorers"]} == pytest.approx(
+        {scorer: auc for scorer, (auc, _) in mart.items()}
+    )
+    assert report["worse_than_baseline"] == [s for s, (_, worse) in mart.items() if worse]
+    code, out = _pinned(built)
+    assert code == 0, out
+    said = " ".join(out.split())
+    for scorer, name in (("health_score", "health score"), ("churn_risk", "churn risk")):
+        how = re.search(
+            rf"The configured {name} \(AUC [0-9.]+\) separates churners (.+?) the", said
+        )
+        assert how is not None, said
+        assert (how.group(1) == "worse than") == mart[scorer][1], (scorer, how.group(1))
+
+
+def test_a_what_if_leaves_the_warehouse_byte_identical_and_shows_both_versions(
+    built: Path, tmp_path: Path
+) -> None:
+    text = PINNED_HEALTH_MODEL.read_text()
+    assert text.count("green: 80") == 1
+    candidate = tmp_path / "tuned.yaml"
+    candidate.write_text("name: tuned\n" + text.replace("green: 80", "green: 70"))
+    tuned = model_version(load_health_config(candidate)).version
+    assert tuned != VERSION
+    before = _digest(built)
+    code, out = _pinned(built, "--candidate", str(candidate))
+    assert code == 0, out
+    assert _digest(built) == before
+    said = " ".join(out.split())
+    assert f"current {VERSION} " in said and f"candidate {tuned} (tuned)" in said
+    assert f"auc {VERSION} " in said and f"auc {tuned} (tuned)" in said
+    assert "not the same history" not in said
+    # The bands moved: the tuned green band starts lower, so it holds more rows.
+    green = next(line for line in out.splitlines() if "│ green" in line).split("│")
+    assert int(green[5]) > int(green[3])
