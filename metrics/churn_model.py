@@ -17,9 +17,10 @@ docs/churn-model.md describes the method; this module is its one implementation.
   standardised, L2 logistic regression, fitted on the older training dates; sigmoid (Platt)
   calibration on the latest ``calibration_share`` of the training dates (CalibratedClassifierCV
   on a FrozenEstimator), whose slope and intercept SQL applies to the model's linear score.
-* Accepted when its AUC on the validation rows beats the configured score out of time: the
-  better of the health score (as -health_score) and churn risk. Otherwise it is recorded with a
-  verdict saying why, and SQL does not use it.
+* Accepted when its AUC on the validation rows beats the configured score out of time (the
+  better of the health score, as -health_score, and churn risk) and is above chance by more than
+  ``chance_margin_se`` standard errors. Otherwise it is recorded with a verdict saying why, and
+  SQL does not use it.
 """
 
 from __future__ import annotations
@@ -119,6 +120,11 @@ class ChurnModelSettings:
     regularisation_c: float = 0.1
     max_iter: int = 2000
     random_state: int = 0
+    #: The model must also separate churners better than chance: its validation AUC above 0.5
+    #: by more than this many standard errors of the AUC of a score without signal
+    #: (sqrt((n0 + n1 + 1) / (12 n0 n1)), Mann-Whitney), so noise that happens to edge past the
+    #: configured score is not used.
+    chance_margin_se: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -466,7 +472,9 @@ def _calibration_table(churned: np.ndarray, probability: np.ndarray) -> tuple[di
     return tuple(table.to_dicts())
 
 
-def _verdict(metrics: dict[str, float | None], split: Split) -> tuple[bool, str]:
+def _verdict(
+    metrics: dict[str, float | None], split: Split, settings: ChurnModelSettings
+) -> tuple[bool, str]:
     model = metrics["auc_model"]
     configured = {
         name: metrics[f"auc_{name}"]
@@ -485,9 +493,29 @@ def _verdict(metrics: dict[str, float | None], split: Split) -> tuple[bool, str]
         return False, f"not used: no configured score to compare with{notes}"
     best = max(configured, key=lambda n: (configured[n], n))
     label, value = SCORER_LABELS[best], configured[best]
-    if model > value:
-        return True, f"used: AUC {model:.3f} > {label} {value:.3f} {where}{notes}"
-    return False, f"not used: AUC {model:.3f} <= {label} {value:.3f} {where}{notes}"
+    if model <= value:
+        return False, f"not used: AUC {model:.3f} <= {label} {value:.3f} {where}{notes}"
+    chance = _chance_level(split, settings)
+    if model <= chance:
+        return False, (
+            f"not used: AUC {model:.3f} is within chance (needs > {chance:.3f}, 0.5 +"
+            f" {_fmt(settings.chance_margin_se)} standard errors with"
+            f" {split.validation_churned} churned of {split.validation_rows} rows), although"
+            f" above {label} {value:.3f} {where}{notes}"
+        )
+    return True, f"used: AUC {model:.3f} > {label} {value:.3f} {where}{notes}"
+
+
+def _chance_level(split: Split, settings: ChurnModelSettings) -> float:
+    """The AUC a score without signal stays under (0.5 + chance_margin_se standard errors)."""
+    churned = split.validation_churned
+    retained = split.validation_rows - churned
+    se = math.sqrt((churned + retained + 1) / (12 * churned * retained))
+    return 0.5 + settings.chance_margin_se * se
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
 
 
 def _version(payload: dict[str, Any]) -> str:
@@ -597,7 +625,7 @@ def fit_churn_model(
         estimator, coefficients, extra = _fit_and_evaluate(
             split, fit_rows, calibration, validation, kinds, settings
         )
-        accepted, verdict = _verdict(extra["metrics"], split)
+        accepted, verdict = _verdict(extra["metrics"], split, settings)
         version = _version(
             {
                 **common,

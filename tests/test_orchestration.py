@@ -31,6 +31,7 @@ def _settings_resource(home: Path) -> SettingsResource:
         ("daily_pipeline", "pipeline", "0 6 * * *", datetime(2026, 11, 23, 6, 0)),
         ("weekly_lists", "weekly_lists", "0 7 * * 1", datetime(2026, 11, 23, 7, 0)),
         ("monthly_finance_close", "finance_close", "0 7 2 * *", datetime(2026, 12, 2, 7, 0)),
+        ("monthly_churn_model", "churn_model", "30 6 1 * *", datetime(2026, 12, 1, 6, 30)),
     ],
 )
 def test_schedules_fire_at_their_times_and_tag_the_reporting_date(

@@ -1,0 +1,469 @@
+"""The learned churn model (metrics/churn_model.py, docs/churn-model.md): fitted out of time,
+accepted only when it beats the configured score, applied in SQL exactly as scikit-learn does.
+
+One small generated warehouse is built once for the module (a 30-day churn horizon, so a short
+history has complete outcome windows on both sides of the split). Each test copies it and
+replaces the churn outcomes by a rule of its own, so what should predict churn is known: one
+event name's usage (the model must find it), or nothing at all (the model must be refused).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from dbt_harness import Dbt, failures, query
+from ingestion_fixtures import open_warehouse
+from pinned_model import pinned_dbt_vars
+
+from ingestion.contract import TABLES
+from ingestion.synthetic import GeneratorConfig, generate_extracts
+from metrics.churn_model import (
+    ChurnModelError,
+    ChurnModelFit,
+    ChurnModelSettings,
+    fit_churn_model,
+)
+from metrics.health_config import HealthConfigError, load_health_config
+
+SAMPLE = GeneratorConfig(accounts=60, months=8, seed=5, start=date(2024, 1, 1))
+AS_OF = SAMPLE.last_day
+HORIZON = 30
+OUTCOMES = "intermediate.int_account_churn_outcomes"
+FEATURES = "intermediate.int_account_churn_features"
+#: The models that apply a fit, rebuilt after one.
+APPLY = ("int_churn_predictions", "fct_account_health", "risk_list")
+
+
+@dataclass(frozen=True)
+class Base:
+    dbt: Dbt
+    warehouse: Path
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A copy of the base warehouse with its own outcomes, fitted, and the models rebuilt."""
+
+    warehouse: Path
+    fit: ChurnModelFit
+    publish: Path
+
+
+def _vars(**risk: Any) -> dict[str, Any]:
+    """The dbt vars of the tests' model with the test horizon (and risk-list keys changed)."""
+    vars_ = pinned_dbt_vars(AS_OF)
+    vars_["health_model"]["lists"]["risk"].update(risk)
+    return {**vars_, "churn_horizon_days": HORIZON}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
+    root = tmp_path_factory.mktemp("churn_base")
+    generate_extracts(root / "landing", SAMPLE)
+    loaded = open_warehouse(root)
+    try:
+        for schema in TABLES:
+            assert loaded.ingest(schema.name).files_refused == 0, schema.name
+    finally:
+        loaded.conn.close()
+    dbt = Dbt(root / "dbt", AS_OF.isoformat())
+    warehouse = root / "warehouse.duckdb"
+    # unit tests have their own module (tests/test_dbt_*.py); models and data tests here
+    result = dbt.build(warehouse, "--exclude-resource-type", "unit_test", vars_override=_vars())
+    assert result.success, failures(result)
+    return Base(dbt, warehouse)
+
+
+def _copy(base: Base, root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / "warehouse.duckdb"
+    with duckdb.connect(str(base.warehouse)) as con:
+        con.execute("checkpoint")  # dbt's in-process connection may hold the rest in the WAL
+    shutil.copyfile(base.warehouse, target)
+    return target
+
+
+def _relabel(warehouse: Path, churned_sql: str) -> None:
+    """Replace churned_within_horizon of every complete outcome by ``churned_sql``, an expression
+    over the row's features (pivoted: feature names quoted) and a seeded random number ``r``."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("select setseed(0.13)")
+        con.execute(
+            f"""
+            create or replace temp table labels as
+            with wide as (
+                pivot (select account_id, as_of_date, feature, value from {FEATURES})
+                on feature using first(value) group by account_id, as_of_date
+            ),
+            drawn as (select *, random() as r from wide order by account_id, as_of_date)
+            select account_id, as_of_date, ({churned_sql}) as churned from drawn
+            """
+        )
+        con.execute(
+            f"""
+            update {OUTCOMES} set churned_within_horizon = labels.churned
+            from labels
+            where labels.account_id = {OUTCOMES}.account_id
+              and labels.as_of_date = {OUTCOMES}.as_of_date
+              and {OUTCOMES}.outcome_complete
+            """
+        )
+
+
+def _fit_and_apply(base: Base, root: Path, churned_sql: str, **risk: Any) -> Fitted:
+    warehouse = _copy(base, root)
+    _relabel(warehouse, churned_sql)
+    publish = root / "published"
+    with duckdb.connect(str(warehouse)) as con:
+        fit = fit_churn_model(con, as_of=AS_OF, horizon_days=HORIZON, publish_dir=publish)
+    result = base.dbt.invoke(warehouse, "run", "--select", *APPLY, vars_override=_vars(**risk))
+    assert result.success, failures(result)
+    return Fitted(warehouse, fit, publish)
+
+
+def _signal_event(base: Base) -> str:
+    """An event name that about half the complete rows used in their 30 days (not all, not none)."""
+    with duckdb.connect(str(base.warehouse)) as con:
+        [(name,)] = query(
+            con,
+            f"""
+            select feature from {FEATURES} join {OUTCOMES} using (account_id, as_of_date)
+            where outcome_complete and feature like 'event_30d:%'
+            group by feature
+            order by abs(avg(case when value > 0 then 1.0 else 0.0 end) - 0.5), feature
+            limit 1
+            """,
+        )
+    return name
+
+
+@pytest.fixture(scope="module")
+def signal(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Fitted:
+    """Churn follows one event name: an account churns when it used it in the 30 days (think
+    of a cancellation page), whatever else it does; more activity is no protection."""
+    name = _signal_event(base)
+    return _fit_and_apply(
+        base,
+        tmp_path_factory.mktemp("signal"),
+        f'"{name}" > 0',
+        rank_by="expected_arr_lost",
+        # every scored account on the list, so its order has something to show
+        health_bands=["red", "yellow", "green"],
+    )
+
+
+@pytest.fixture(scope="module")
+def noise(base: Base, tmp_path_factory: pytest.TempPathFactory) -> Fitted:
+    """Nothing predicts churn: a seeded coin, one in five."""
+    return _fit_and_apply(
+        base, tmp_path_factory.mktemp("noise"), "r < 0.2", rank_by="expected_arr_lost"
+    )
+
+
+def _rows(warehouse: Path, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(warehouse)) as con:
+        return con.sql(sql).pl()
+
+
+# --- before any fit ---------------------------------------------------------------------------
+
+
+def test_a_warehouse_never_fitted_builds_without_probabilities(base: Base) -> None:
+    with duckdb.connect(str(base.warehouse)) as con:
+        schemas = {s for (s,) in query(con, "select schema_name from information_schema.schemata")}
+        assert "ml" not in schemas
+        assert query(con, "select count(*) from intermediate.int_churn_predictions") == [(0,)]
+        assert query(
+            con, "select count(churn_probability), count(*) > 0 from marts.fct_account_health"
+        ) == [(0, True)]
+        assert {r for (r,) in query(con, "select distinct ranked_by from marts.risk_list")} <= {
+            "arr_at_risk_usd"
+        }
+
+
+def test_features_are_long_per_reported_date_with_every_event_name(base: Base) -> None:
+    with duckdb.connect(str(base.warehouse)) as con:
+        per_row = query(
+            con,
+            f"select count(distinct feature), min(n), max(n) from (select account_id, as_of_date,"
+            f" count(*) as n from {FEATURES} group by all), {FEATURES}",
+        )
+        events = {n for (n,) in query(con, "select distinct event_name from raw.events")}
+        named = {
+            f.removeprefix("event_30d:")
+            for (f,) in query(con, f"select distinct feature from {FEATURES}")
+            if f.startswith("event_30d:")
+        }
+        reported = query(
+            con,
+            "select count(*) from marts.fct_account_health h anti join"
+            f" (select distinct account_id, as_of_date from {FEATURES}) f"
+            " using (account_id, as_of_date)",
+        )
+    [(features, least, most)] = per_row
+    assert least == most == features, "every (account, date) has every feature"
+    assert named == events, "usage per event name, whether the feature map knows it or not"
+    assert reported == [(0,)]
+
+
+# --- the split ---------------------------------------------------------------------------------
+
+
+def test_no_training_outcome_window_reaches_into_the_validation_dates(signal: Fitted) -> None:
+    split = signal.fit.split
+    assert split is not None and split.kind == "out_of_time", signal.fit.verdict
+    assert split.train_to + timedelta(days=HORIZON) <= split.validation_from
+    assert split.calibration_to <= split.train_to
+    complete = _rows(
+        signal.warehouse,
+        f"select distinct as_of_date from {OUTCOMES} where outcome_complete order by 1",
+    )["as_of_date"].to_list()
+    assert split.validation_to == complete[-1], "validated on the latest complete dates"
+    assert split.validation_from < split.validation_to
+    fits = _rows(signal.warehouse, "select train_to, validation_from from ml.churn_model_fits")
+    assert fits.rows() == [(split.train_to, split.validation_from)]
+
+
+# --- accepted: churn follows one event name ---------------------------------------------------
+
+
+def test_a_model_finds_churn_that_follows_one_event_name(signal: Fitted) -> None:
+    fit, metrics = signal.fit, signal.fit.metrics
+    assert fit.accepted, fit.verdict
+    assert fit.verdict.startswith("used: AUC")
+    assert metrics["auc_model"] > 0.9
+    assert metrics["auc_model"] > metrics["auc_baseline"] + 0.2
+    assert metrics["auc_model"] > max(metrics["auc_health_score"], metrics["auc_churn_risk"])
+    artifact = json.loads(fit.artifact_path.read_text()) if fit.artifact_path else {}
+    assert fit.artifact_path == signal.publish / "models" / "churn" / f"{fit.version}.json"
+    assert artifact["churn_model_version"] == fit.version and artifact["accepted"] is True
+    assert len(artifact["coefficients"]) == len(fit.coefficients) > 0
+    stored = _rows(
+        signal.warehouse,
+        "select churn_model_version, accepted, auc_model, verdict from ml.churn_model_fits",
+    )
+    assert stored.rows() == [(fit.version, True, metrics["auc_model"], fit.verdict)]
+
+
+def test_sql_probabilities_equal_scikit_learns(signal: Fitted) -> None:
+    fit = signal.fit
+    assert fit.estimator is not None and fit.split is not None
+    predicted = _rows(
+        signal.warehouse,
+        "select account_id, as_of_date, churn_model_version, churn_probability"
+        " from intermediate.int_churn_predictions",
+    )
+    long = _rows(
+        signal.warehouse,
+        f"select account_id, as_of_date, feature, value from {FEATURES}"
+        f" where as_of_date >= date '{fit.split.validation_from}'",
+    )
+    wide = long.pivot(on="feature", index=["account_id", "as_of_date"], values="value")
+    joined = wide.join(predicted, on=["account_id", "as_of_date"], how="left")
+    assert joined.height == predicted.height > 0, "every out-of-sample row gets a probability"
+    assert set(predicted["churn_model_version"]) == {fit.version}
+    matrix = joined.select(pl.col(f).cast(pl.Float64) for f in fit.features).to_numpy()
+    expected = fit.estimator.predict_proba(matrix)[:, 1]
+    assert np.max(np.abs(joined["churn_probability"].to_numpy() - expected)) < 1e-9
+    assert predicted["as_of_date"].min() == fit.split.validation_from
+
+
+def test_fct_account_health_carries_probability_and_expected_arr_lost(signal: Fitted) -> None:
+    health = _rows(
+        signal.warehouse,
+        "select h.as_of_date, h.arr_usd, h.churn_probability, h.churn_model_version,"
+        " h.expected_arr_lost_usd, p.churn_probability as predicted"
+        " from marts.fct_account_health h left join intermediate.int_churn_predictions p"
+        " using (account_id, as_of_date)",
+    )
+    scored = health.filter(pl.col("churn_probability").is_not_null())
+    assert scored.height > 0
+    assert scored["as_of_date"].min() == signal.fit.split.validation_from  # type: ignore[union-attr]
+    assert (scored["churn_probability"] == scored["predicted"]).all()
+    assert set(scored["churn_model_version"]) == {signal.fit.version}
+    loss = (scored["churn_probability"] * scored["arr_usd"].cast(pl.Float64)).round(4)
+    assert (scored["expected_arr_lost_usd"].cast(pl.Float64) - loss).abs().max() < 1e-4
+
+
+def test_the_risk_list_ranks_by_expected_arr_lost_when_configured(signal: Fitted) -> None:
+    listed = _rows(
+        signal.warehouse,
+        "select list_rank, account_id, arr_at_risk_usd, expected_arr_lost_usd, ranked_by"
+        " from marts.risk_list order by list_rank",
+    )
+    assert listed.height >= 10, "a list long enough for the order to mean something"
+    assert listed["expected_arr_lost_usd"].null_count() == 0
+    expected = listed.sort(
+        ["expected_arr_lost_usd", "arr_at_risk_usd", "account_id"],
+        descending=[True, True, False],
+    )
+    assert listed["account_id"].to_list() == expected["account_id"].to_list()
+    by_arr = listed.sort(["arr_at_risk_usd", "account_id"], descending=[True, False])
+    assert listed["account_id"].to_list() != by_arr["account_id"].to_list(), (
+        "the data must tell the two orders apart"
+    )
+    assert set(listed["ranked_by"]) == {f"expected_arr_lost_usd (churn model {signal.fit.version})"}
+
+
+def test_the_risk_list_keeps_arr_order_by_default(signal: Fitted, base: Base) -> None:
+    result = base.dbt.invoke(
+        signal.warehouse, "run", "--select", "risk_list", vars_override=_vars()
+    )
+    assert result.success, failures(result)
+    listed = _rows(
+        signal.warehouse,
+        "select account_id, arr_at_risk_usd, ranked_by from marts.risk_list order by list_rank",
+    )
+    by_arr = listed.sort(["arr_at_risk_usd", "account_id"], descending=[True, False])
+    assert listed["account_id"].to_list() == by_arr["account_id"].to_list()
+    assert set(listed["ranked_by"]) == {"arr_at_risk_usd"}
+    # back to the fixture's configuration for the other tests
+    result = base.dbt.invoke(
+        signal.warehouse,
+        "run",
+        "--select",
+        "risk_list",
+        vars_override=_vars(rank_by="expected_arr_lost", health_bands=["red", "yellow", "green"]),
+    )
+    assert result.success, failures(result)
+
+
+def test_the_fit_asset_records_its_verdict_in_dagster(signal: Fitted, tmp_path: Path) -> None:
+    from orchestration.defs.churn_model import churn_model_asset
+    from orchestration.defs.settings_resource import SettingsResource
+    from orchestration.resources import WarehouseResource
+
+    warehouse = _copy(Base(Dbt.__new__(Dbt), signal.warehouse), tmp_path)
+    settings = SettingsResource(
+        landing_dir=str(tmp_path / "landing"),
+        warehouse_path=str(warehouse),
+        publish_dir=str(tmp_path / "published"),
+        as_of=AS_OF.isoformat(),
+        duckdb_memory_limit="1GB",
+        duckdb_threads=1,
+        dbt_threads=1,
+        churn_horizon_days=HORIZON,
+    )
+    result = dg.materialize(
+        [churn_model_asset],
+        resources={"duckdb": WarehouseResource(database=str(warehouse)), "settings": settings},
+    )
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("ml__churn_model")
+    meta = {k: v.value for k, v in materialization.metadata.items()}
+    assert meta["version"] == signal.fit.version, "same data, same settings: same version"
+    assert meta["accepted"] is True and meta["verdict"] == signal.fit.verdict
+    assert meta["auc_model"] == pytest.approx(signal.fit.metrics["auc_model"])
+    assert (tmp_path / "published" / "models" / "churn" / f"{signal.fit.version}.json").is_file()
+
+
+# --- refused: nothing predicts churn ------------------------------------------------------------
+
+
+def test_a_model_of_noise_is_refused_and_gives_no_probabilities(noise: Fitted) -> None:
+    fit = noise.fit
+    assert not fit.accepted
+    assert fit.verdict.startswith("not used: AUC"), fit.verdict
+    health = _rows(
+        noise.warehouse, "select count(churn_probability) as n from marts.fct_account_health"
+    )
+    assert health["n"].to_list() == [0]
+    stored = _rows(noise.warehouse, "select accepted, verdict from ml.churn_model_fits")
+    assert stored.rows() == [(False, fit.verdict)]
+    ranked = _rows(noise.warehouse, "select distinct ranked_by from marts.risk_list")
+    [reason] = ranked["ranked_by"].to_list()
+    assert reason.startswith("arr_at_risk_usd: lists.risk.rank_by is expected_arr_lost, but no")
+
+
+def test_too_little_history_is_a_verdict_not_a_crash(base: Base, tmp_path: Path) -> None:
+    warehouse = _copy(base, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update {OUTCOMES} set outcome_complete = false")
+        fit = fit_churn_model(con, as_of=AS_OF, horizon_days=HORIZON, publish_dir=tmp_path)
+        stored = query(con, "select accepted, verdict from ml.churn_model_fits")
+        coefficients = query(con, "select count(*) from ml.churn_model_coefficients")
+    assert not fit.accepted and fit.split is None
+    assert "too little history" in fit.verdict and f"{HORIZON}-day" in fit.verdict
+    assert stored == [(False, fit.verdict)] and coefficients == [(0,)]
+
+
+def test_a_fit_refuses_another_horizon_or_a_later_warehouse(base: Base) -> None:
+    with duckdb.connect(str(base.warehouse)) as con:
+        with pytest.raises(ChurnModelError, match="CSW_CHURN_HORIZON_DAYS=90"):
+            fit_churn_model(con, as_of=AS_OF, horizon_days=90, write=False)
+        with pytest.raises(ChurnModelError, match="after the fit's date"):
+            fit_churn_model(con, as_of=AS_OF - timedelta(days=7), horizon_days=HORIZON, write=False)
+
+
+def test_a_fit_is_deterministic(signal: Fitted) -> None:
+    with duckdb.connect(str(signal.warehouse)) as con:
+        again = fit_churn_model(con, as_of=AS_OF, horizon_days=HORIZON, write=False)
+        other = fit_churn_model(
+            con,
+            as_of=AS_OF,
+            horizon_days=HORIZON,
+            write=False,
+            settings=ChurnModelSettings(regularisation_c=1.0),
+        )
+    assert again.version == signal.fit.version
+    assert again.coefficients == signal.fit.coefficients
+    assert other.version != signal.fit.version, "settings are part of the version"
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+
+def test_rank_by_is_validated(tmp_path: Path) -> None:
+    from pinned_model import PINNED_HEALTH_MODEL
+
+    text = PINNED_HEALTH_MODEL.read_text()
+    assert "rank_by: arr " in text
+    bad = tmp_path / "health_model.yaml"
+    bad.write_text(text.replace("rank_by: arr ", "rank_by: expected_loss "))
+    with pytest.raises(HealthConfigError) as raised:
+        load_health_config(bad)
+    assert "lists.risk.rank_by = expected_loss: must be 'arr' or 'expected_arr_lost'" in str(
+        raised.value
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(text.replace("rank_by: arr ", "rank_by: expected_arr_lost "))
+    assert load_health_config(good).lists.risk.rank_by == "expected_arr_lost"
+
+
+def test_the_daily_pipeline_does_not_fit_and_the_churn_job_does(tmp_path: Path) -> None:
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.jobs import CHURN_MODEL_JOB, CHURN_MODEL_KEY, PIPELINE_JOB
+    from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL
+    from orchestration.settings import Settings
+
+    defs = build_definitions(Settings(home=tmp_path))
+    pipeline = defs.resolve_job_def(PIPELINE_JOB).asset_layer.selected_asset_keys
+    churn = defs.resolve_job_def(CHURN_MODEL_JOB).asset_layer.selected_asset_keys
+    assert CHURN_MODEL_KEY not in pipeline
+    names = {k.to_user_string() for k in churn}
+    assert {
+        "ml/churn_model",
+        "intermediate/int_churn_predictions",
+        "marts/fct_account_health",
+        "marts/risk_list",
+    } <= names
+    assert not any(n.startswith(("published/", "staging/")) for n in names)
+    assert "intermediate/int_account_churn_features" not in names
+    node = defs.resolve_asset_graph().get(CHURN_MODEL_KEY)
+    assert {k.to_user_string() for k in node.parent_keys} == {
+        "intermediate/int_account_churn_features",
+        "intermediate/int_account_churn_outcomes",
+        "intermediate/int_account_health_scores",
+    }
+    assert list(node.owners) == ["team:customer-success-ops"]
+    assert node.assets_def.node_def.pool == WAREHOUSE_WRITER_POOL
