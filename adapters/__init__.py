@@ -1,0 +1,15 @@
+"""Adapters: real source-system shapes into the extract contract v1 (``ingestion/contract.py``).
+
+An adapter reads one system's files as its connectors deliver them (Fivetran, Airbyte, the
+vendor's own CSV export), writes contract files into a landing directory and accounts for every
+source row: written (with lineage to the contract row it became), or rejected / excluded with a
+reason in a rejects file. ``docs/adapters.md`` documents each system.
+
+- ``adapters.core``: the shared part (reading a source directory, row accounting, writing the
+  contract files and the rejects and lineage files, the result type);
+- ``adapters.stripe``: Stripe billing (``adapt_stripe``, ``StripeMapping``).
+"""
+
+from adapters.core import AdaptResult, TableAccount
+
+__all__ = ["AdaptResult", "TableAccount"]
