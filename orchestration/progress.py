@@ -118,7 +118,9 @@ class RunState:
         return self._tenths() > before or len(self.dbt_nodes) == self.dbt_total
 
     def _tenths(self) -> int:
-        return len(self.dbt_nodes) * 10 // max(self.dbt_total, 1)
+        """Tenths of the dbt nodes done; 0 while the total is unknown (a job other than the
+        pipeline), whose nodes then show on the heartbeat, not one line each."""
+        return len(self.dbt_nodes) * 10 // self.dbt_total if self.dbt_total else 0
 
     def describe(self) -> str:
         text = f"{self.stage}: {self.current}" if self.current else self.stage
