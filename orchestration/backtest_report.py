@@ -372,8 +372,8 @@ def churn_model_lines(fit: dict[str, Any] | None) -> list[str]:
         else "NOT USED: it did not beat the configured score out of time"
     )
     lines = [
-        f"Fitted churn model {fit['churn_model_version']} (fitted {fit['fitted_at']}, as of"
-        f" {fit['as_of']}, horizon {fit['horizon_days']} days, health model"
+        f"Fitted churn model {fit['churn_model_version']} (fitted"
+        f" {fit['fitted_at']:%Y-%m-%d %H:%M}, as of {fit['as_of']}, horizon {fit['horizon_days']} days, health model"
         f" {fit['health_model_version']}): {status}.",
         f"  Verdict: {fit['verdict']}",
         f"  Out of time, {fit['validation_from']} to {fit['validation_to']}"

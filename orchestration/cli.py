@@ -89,7 +89,8 @@ def generate(
         None,
         "--events-per-user-day",
         min=0.0,
-        help="Mean events per active user per active day [b2b only; default 4.0].",
+        help="Mean events per active user per active day [default 4.0; consumer: per listener"
+        " per active day, default 8.0, at least 1].",
     ),
     start: str | None = typer.Option(
         None, "--start", help="First month YYYY-MM [default 2024-01, fixed]."
@@ -105,8 +106,6 @@ def generate(
     first_month = _parse_month(start)
     if scenario not in SCENARIOS:
         raise typer.BadParameter(f"--scenario takes {' or '.join(SCENARIOS)}, not {scenario!r}")
-    if scenario == "consumer" and events_per_user_day is not None:
-        raise typer.BadParameter("--events-per-user-day is for --scenario b2b only")
     target = out or _settings().landing
     sized = {
         "accounts": accounts,
@@ -114,16 +113,17 @@ def generate(
         "seed": seed,
         **({"start": first_month} if first_month else {}),
     }
+    rate = events_per_user_day
     with console.status(f"Generating {accounts} {scenario} accounts over {months} months..."):
         if scenario == "consumer":
-            result = _generate_consumer(target, sized)
+            result = _generate_consumer(target, sized, rate)
         else:
             from ingestion.synthetic import GeneratorConfig, generate_extracts
 
-            rate = (
-                {} if events_per_user_day is None else {"events_per_user_day": events_per_user_day}
+            config = GeneratorConfig(
+                **sized,  # type: ignore[arg-type]
+                **({} if rate is None else {"events_per_user_day": rate}),
             )
-            config = GeneratorConfig(**sized, **rate)  # type: ignore[arg-type]
             result = generate_extracts(target, config)
     console.print(result.summary())
     if scenario == "consumer":
@@ -140,10 +140,19 @@ def generate(
 SCENARIOS = ("b2b", "consumer")
 
 
-def _generate_consumer(target: Path, sized: Mapping[str, object]) -> GenerationResult:
+def _generate_consumer(
+    target: Path, sized: Mapping[str, object], rate: float | None
+) -> GenerationResult:
     from ingestion.synthetic.consumer import ConsumerConfig, generate_consumer_extracts
 
-    return generate_consumer_extracts(target, ConsumerConfig(**sized))  # type: ignore[arg-type]
+    try:
+        config = ConsumerConfig(
+            **sized,  # type: ignore[arg-type]
+            **({} if rate is None else {"events_per_active_day": rate}),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return generate_consumer_extracts(target, config)
 
 
 WaitOpt = typer.Option(
@@ -457,15 +466,20 @@ def _run_jobs(settings: Settings, jobs: tuple[str, ...] = ("pipeline",)) -> list
     return outcomes
 
 
-def _finish(settings: Settings, outcomes: Sequence[RunOutcome], jobs: int = 1) -> None:
-    """Print the run's summary and exit 1 unless every job ran and was ok."""
+def _finish(
+    settings: Settings, outcomes: Sequence[RunOutcome], jobs: int = 1, publishes: bool = True
+) -> None:
+    """Print the run's summary and exit 1 unless every job ran and was ok; ``publishes``: the
+    jobs publish, so the summary says what they published."""
     ok = len(outcomes) == jobs and all(o.ok for o in outcomes)
-    _print_summary(settings, outcomes, ok)
+    _print_summary(settings, outcomes, ok, publishes)
     if not ok:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _print_summary(settings: Settings, outcomes: Sequence[RunOutcome], ok: bool) -> None:
+def _print_summary(
+    settings: Settings, outcomes: Sequence[RunOutcome], ok: bool, publishes: bool = True
+) -> None:
     runs = ", ".join(f"{o.job} {o.run_id[:8]}" for o in outcomes)
     console.print(f"Summary of {runs} as of {settings.as_of}", highlight=False)
     tables = [t for o in outcomes for t in o.tables]
@@ -479,13 +493,12 @@ def _print_summary(settings: Settings, outcomes: Sequence[RunOutcome], ok: bool)
             if not step.startswith("published__"):
                 _say("failed", f"{step}: {error}")
     _print_checks([c for o in outcomes for c in o.checks], settings.warehouse)
-    _print_publication(settings, outcomes)
+    if publishes:
+        _print_publication(settings, outcomes)
     log = _run_log(settings)
     if ok:
-        console.print(
-            f"[green]Succeeded:[/green] everything loaded, checks passed, published. Log: {log}",
-            highlight=False,
-        )
+        done = "everything loaded, checks passed, published" if publishes else "checks passed"
+        console.print(f"[green]Succeeded:[/green] {done}. Log: {log}", highlight=False)
     else:
         console.print(
             "[red]Failed:[/red] see the lines above; fix the cause and run again (re-running is"
@@ -581,7 +594,7 @@ def demo(
     settings = _settings(health_model=health_model)
     _require_health_config(settings)
     config = GeneratorConfig()
-    jobs = ("pipeline", "weekly_lists", "finance_close")
+    jobs = DEMO_JOBS
     with _exclusive(settings, wait), _interruptible():
         if not any(settings.landing.glob("*/*/*")):
             with console.status("Generating the sample extracts..."):
@@ -599,6 +612,11 @@ def demo(
         outcomes = _run_jobs(settings, jobs)
     _finish(settings, outcomes, len(jobs))
     _show_demo_results(settings)
+
+
+#: What ``csw demo`` runs, in order: the pipeline, the churn model's fit (its probabilities then
+#: reach the risk list), the lists, the finance close.
+DEMO_JOBS = ("pipeline", "churn_model", "weekly_lists", "finance_close")
 
 
 def _show_demo_results(settings: Settings) -> None:
@@ -882,7 +900,7 @@ def fit_churn_model(
         raise typer.Exit(EXIT_USAGE)
     with _exclusive(settings, wait), _interruptible():
         outcomes = _run_jobs(settings, (CHURN_MODEL_JOB,))
-    _finish(settings, outcomes)
+    _finish(settings, outcomes, publishes=False)
     with _closing(duckdb_read_only(settings.warehouse)) as con:
         fit = bt.churn_model_fit(con, bt.model_version(config).version, settings.churn_horizon_days)
     for line in bt.churn_model_lines(fit):

@@ -487,3 +487,72 @@ def test_a_what_if_leaves_the_warehouse_byte_identical_and_shows_both_versions(
     # The bands moved: the tuned green band starts lower, so it holds more rows.
     green = next(line for line in out.splitlines() if "│ green" in line).split("│")
     assert int(green[5]) > int(green[3])
+
+
+# --- the other commands of issue 13 ---------------------------------------------------------------
+
+
+def _csw(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), terminal_width=200)
+    return result.exit_code, result.output
+
+
+def test_generate_writes_the_consumer_scenario_and_names_its_health_model(tmp_path: Path) -> None:
+    from ingestion.synthetic.consumer import CONSUMER_HEALTH_MODEL
+
+    consumer_events = set(load_health_config(CONSUMER_HEALTH_MODEL).events)
+    b2b_events = set(pinned_health_config().events)
+    landing = tmp_path / "landing"
+    code, out = _csw(
+        "generate", "--scenario", "consumer", "--out", str(landing), "--accounts", "4",
+        "--months", "2", "--seed", "1",
+    )  # fmt: skip
+    assert code == 0, out
+    assert str(CONSUMER_HEALTH_MODEL) in " ".join(out.split())
+    con = duckdb.connect()
+    names = {
+        row[0]
+        for row in query(
+            con,
+            f"select distinct event_name from read_parquet('{landing}/product/events/*')",
+        )
+    }
+    assert names and names <= consumer_events  # the consumer product's vocabulary
+    assert not names & (b2b_events - consumer_events)
+    code, out = _csw("generate", "--scenario", "retail", "--out", str(tmp_path / "x"))
+    assert code == 2 and "b2b or consumer" in out
+    code, out = _csw(
+        "generate", "--scenario", "consumer", "--out", str(tmp_path / "y"),
+        "--events-per-user-day", "0.5",
+    )  # fmt: skip
+    assert code == 2 and "events_per_active_day" in out
+
+
+def test_fit_churn_model_without_a_warehouse_exits_2_and_demo_fits_before_the_lists(
+    tmp_path: Path,
+) -> None:
+    from orchestration import cli
+    from orchestration.defs.jobs import CHURN_MODEL_JOB
+
+    code, out = _csw("fit-churn-model", "--warehouse", str(tmp_path / "none" / "warehouse.duckdb"))
+    assert code == 2, out
+    assert "No warehouse at" in out and not (tmp_path / "none").exists()
+    order = list(cli.DEMO_JOBS)
+    assert order.index(CHURN_MODEL_JOB) == order.index("pipeline") + 1
+    assert order.index(CHURN_MODEL_JOB) < order.index("weekly_lists")
+
+
+def test_a_job_of_unknown_dbt_size_prints_no_line_per_dbt_node() -> None:
+    """csw fit-churn-model's job rebuilds dbt models whose count the progress does not know:
+    its nodes show on the heartbeat, not one line each (it printed hundreds of lines)."""
+    from types import SimpleNamespace
+
+    from orchestration.progress import RunState
+
+    def node(n: int) -> Any:
+        data = SimpleNamespace(metadata={"unique_id": f"model.cs_warehouse.m{n}"})
+        return SimpleNamespace(event_specific_data=data, asset_key=None)
+
+    unknown, known = RunState(dbt_total=0), RunState(dbt_total=10)
+    assert [unknown._dbt_node(node(n)) for n in range(5)] == [False] * 5
+    assert [known._dbt_node(node(n)) for n in range(3)] == [True] * 3  # a tenth each
