@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from adapters import core
 from adapters.core import AdapterInputError, AdaptResult
 from adapters.stripe import StripeMapping, adapt_stripe
 from ingestion.contract import table
@@ -538,3 +539,27 @@ def test_bad_timestamp_is_rejected_naming_column_and_value(tmp_path: Path) -> No
 def test_missing_source_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AdapterInputError, match="does not exist"):
         adapt_stripe(tmp_path / "nope", tmp_path / "landing")
+
+
+def test_tables_it_does_not_read_are_named_not_counted(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "airbyte_current", source)
+    (source / "charges.csv").write_text("id,amount,currency\nch_1,100,usd\n")
+    result = adapt_stripe(source, tmp_path / "landing")
+    assert result.ok
+    assert result.details["tables_not_read"] == "charges"
+    assert "charges" not in {a.source_table for a in result.accounts}
+
+
+def test_a_row_no_step_decides_is_rejected_not_lost(tmp_path: Path) -> None:
+    """The accounting guarantee itself: a source row no step wrote, rejected or excluded is
+    rejected by close_accounting with its own reason, so counts still add up."""
+    (tmp_path / "thing.csv").write_text("id\na\nb\n")
+    con = duckdb.connect()
+    core.start_accounting(con)
+    tables = core.read_source_dir(con, tmp_path)
+    core.record(con, "thing", "SELECT 'thing.csv', 1, 'a', 'excluded', 'a rule'")
+    (account,) = core.close_accounting(con, tables.values())
+    assert (account.read, account.excluded, account.rejected, account.written) == (2, 1, 1, 0)
+    reason = con.execute("SELECT reason FROM _disposition WHERE source_row = 2").fetchone()
+    assert reason == ("not used by any contract row (the adapter has no rule for it)",)
