@@ -563,3 +563,15 @@ def test_a_row_no_step_decides_is_rejected_not_lost(tmp_path: Path) -> None:
     assert (account.read, account.excluded, account.rejected, account.written) == (2, 1, 1, 0)
     reason = con.execute("SELECT reason FROM _disposition WHERE source_row = 2").fetchone()
     assert reason == ("not used by any contract row (the adapter has no rule for it)",)
+
+
+def test_mapping_yaml_merges_defaults_and_names_unknown_fields(tmp_path: Path) -> None:
+    path = tmp_path / "stripe.yaml"
+    path.write_text("account_metadata_key: sf_id\nstatus_map: {unpaid: canceled}\n")
+    mapping = StripeMapping.from_yaml(path)
+    assert mapping.account_metadata_key == "sf_id"
+    assert mapping.status_map["unpaid"] == "canceled"
+    assert mapping.status_map["incomplete"] is None
+    path.write_text("acount_metadata_key: sf_id\n")
+    with pytest.raises(ValueError, match=r"acount_metadata_key.*account_metadata_key"):
+        StripeMapping.from_yaml(path)
