@@ -40,6 +40,11 @@ SAMPLE_ROWS = 40
 SAMPLE_EVENTS = 2000
 DATED = (ColumnType.DATE, ColumnType.TIMESTAMP)
 LATE = "late_"
+#: Churn horizon of the runs: short enough that dates before D have a complete outcome, so the
+#: backtest marts have rows (the default 90 days reaches past D on this sample).
+HORIZON_DAYS = 28
+#: Marts with no rows without a fitted churn model (no scorer has a probability to calibrate).
+EMPTY_WITHOUT_CHURN_MODEL = {"fct_health_backtest_calibration"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,9 @@ def mart_names(dbt: Dbt) -> tuple[str, ...]:
 
 
 def run(built: Built) -> None:
-    result = built.dbt.invoke(built.warehouse, "run")
+    result = built.dbt.invoke(
+        built.warehouse, "run", vars_override={"churn_horizon_days": HORIZON_DAYS}
+    )
     assert result.success, failures(result)
 
 
@@ -238,7 +245,11 @@ def test_rows_dated_after_d_change_no_mart_as_of_d(compared: Compared) -> None:
     assert {"dim_accounts", "fct_cohort_adoption", "fct_account_health"} <= set(before)
     # the dataset exercises every mart (an empty mart proves nothing) and every raw table got
     # later rows
-    assert {m: len(rows) for m, rows in before.items() if not rows} == {}
+    assert {
+        m: len(rows)
+        for m, rows in before.items()
+        if not rows and m not in EMPTY_WITHOUT_CHURN_MODEL
+    } == {}
     assert {t: n for t, n in compared.added.items() if n == 0} == {}
     changed = {m: _difference(before[m], after[m]) for m in before if before[m] != after[m]}
     assert changed == {}, "marts as of D changed by rows dated after D:\n" + "\n".join(
