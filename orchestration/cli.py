@@ -637,6 +637,7 @@ def _show_demo_results(settings: Settings) -> None:
                 f"Published marts, lists and finance close: {settings.publish}",
                 "Dagster UI: .venv/bin/dagster dev, then http://127.0.0.1:3000",
                 "Reports: .venv/bin/csw report retention --grain quarter --from 2024-07 --to 2025-04",
+                "How well the health score predicted churn: .venv/bin/csw backtest",
             ]
         )
     )
