@@ -204,22 +204,36 @@ def _describe(conn: duckdb.DuckDBPyConnection, file: LandingFile, reader: str) -
     return _fetch(conn, file, f"DESCRIBE SELECT * FROM {reader}")
 
 
-#: Parquet types read natively for a contract column of the given type.
+#: DuckDB types of Parquet integer columns.
+INTEGER_TYPES: frozenset[str] = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+)
+#: Integer types a date or timestamp column reads as epoch numbers (UBIGINT too: all fit).
+EPOCH_TYPES: frozenset[str] = INTEGER_TYPES | {"UBIGINT"}
+#: DuckDB types of Parquet timestamps: milli- and microsecond units read as ``TIMESTAMP``,
+#: nanoseconds as ``TIMESTAMP_NS``; with a time zone (``isAdjustedToUTC``) the ``TZ`` kinds.
+TIMESTAMP_TYPES: frozenset[str] = frozenset(
+    {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMPTZ_NS"}
+)
+
+#: Parquet types read natively for a contract column of the given type. A date column takes a
+#: timestamp (its UTC date) and a timestamp column a date (midnight UTC); both take an integer
+#: as an epoch number (:func:`ingestion.rules.typed_value`; a number of ambiguous magnitude is
+#: quarantined, so for these the type rule still applies).
 _NATIVE_TYPES: dict[ColumnType, frozenset[str]] = {
-    ColumnType.TIMESTAMP: frozenset({"TIMESTAMP", "TIMESTAMP WITH TIME ZONE"}),
-    ColumnType.DATE: frozenset({"DATE"}),
-    ColumnType.INTEGER: frozenset(
-        {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
-    ),
+    ColumnType.TIMESTAMP: TIMESTAMP_TYPES | {"DATE"} | EPOCH_TYPES,
+    ColumnType.DATE: TIMESTAMP_TYPES | {"DATE"} | EPOCH_TYPES,
+    ColumnType.INTEGER: INTEGER_TYPES,
     ColumnType.BOOLEAN: frozenset({"BOOLEAN"}),
 }
 
 
 def native_type_for(file: LandingFile, column: str, duckdb_type: str) -> str | None:
-    """The Parquet type when it already is the contract column's type, else None (read as text).
+    """The Parquet type when the contract column's type converts from it without text, else
+    None (read as text).
 
     Strings stay on the text path (enums are lower-cased, currencies upper-cased there), and so
-    do decimals and floats (the money rules parse their text).
+    do decimals and floats (the money rules parse their text; a float epoch is rare).
     """
     contract = {c.name: c for c in file.table.columns}.get(column)
     if contract is None:

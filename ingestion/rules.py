@@ -4,8 +4,9 @@
 set-based SELECT with, per row:
 
 * every contract column typed per ``ColumnType.duckdb_type`` (``TRY_CAST`` of the text; enums
-  lower-cased, currencies upper-cased, timestamps with an offset converted to naive UTC,
-  booleans from true/false/1/0/yes/no in any case, JSON objects validated), and
+  lower-cased, currencies upper-cased, booleans from true/false/1/0/yes/no in any case, JSON
+  objects validated; dates and timestamps by :func:`timestamp_from_text`: ISO 8601 with or
+  without an offset, or an epoch number, as naive UTC, a date column taking the UTC date), and
 * ``_violations``: a list of ``{rule, column_name, reason}`` structs, empty for a good row.
 
 Rules, in the order they are reported:
@@ -33,7 +34,7 @@ from __future__ import annotations
 import re
 
 from ingestion.contract import ISO_4217_CURRENCIES, Column, ColumnType, RowRule, TableSchema
-from ingestion.readers import FileSource
+from ingestion.readers import EPOCH_TYPES, FileSource
 from ingestion.sql import ident, literal
 
 #: Prefix of the original-text columns inside the generated statement.
@@ -42,7 +43,6 @@ TEXT_PREFIX = "__text__"
 DUPLICATE_KEY_RULE = "duplicate_key_in_file"
 
 _INTEGER_TEXT = r"[+-]?[0-9]+(\.0*)?"
-_DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _TRUE_TEXT = ("true", "1", "yes")
 _FALSE_TEXT = ("false", "0", "no")
 _SHOWN_CHARS = 120
@@ -53,11 +53,42 @@ _TYPE_LABELS: dict[ColumnType, str] = {
     ColumnType.MONEY: "a decimal amount",
     ColumnType.PERCENT: "a decimal percentage",
     ColumnType.RATE: "a decimal rate",
-    ColumnType.DATE: "a date (YYYY-MM-DD)",
-    ColumnType.TIMESTAMP: "an ISO 8601 timestamp",
     ColumnType.BOOLEAN: "a boolean (true/false, 1/0, yes/no)",
     ColumnType.JSON: "a JSON object",
 }
+
+
+_TEMPORAL = (ColumnType.DATE, ColumnType.TIMESTAMP)
+
+#: The ISO 8601 shapes a date or timestamp column reads: a date, optionally followed by ``T`` or
+#: a space and HH:MM, HH:MM:SS or HH:MM:SS.f (1 to 9 digits), optionally followed by ``Z`` or
+#: an offset (+HH:MM, +HHMM or +HH). DuckDB's own cast then reads the value (and refuses
+#: 2024-02-30); on its own it would also take ``infinity``, ``epoch``, ``2024/03/01``,
+#: ``2024 03 01`` and zone names (``10:00:00 EST``), which the contract does not.
+ISO_8601_TEXT = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?"
+)
+_EPOCH_TEXT = r"[0-9]+(\.[0-9]{1,9})?"
+#: Epoch numbers by magnitude: (lower bound, upper bound, microseconds per unit). Each unit
+#: covers 1973-03-03 to 2286-11-20 (9-10 digits seconds, 12-13 milliseconds, 15-16
+#: microseconds, 18-19 nanoseconds); the sizes between (and below 100000000) would name two
+#: plausible instants (``20240301``: a compact date, or 1970-08-23 in seconds) and are refused.
+EPOCH_UNITS: tuple[tuple[int, int, str], ...] = (
+    (10**8, 10**10, "1000000"),
+    (10**11, 10**13, "1000"),
+    (10**14, 10**16, "1"),
+    (10**17, 10**19, "0.001"),
+)
+NOT_A_TIMESTAMP = (
+    " is not an ISO 8601 date or timestamp (YYYY-MM-DD[THH:MM:SS[.fff][Z|±HH:MM]])"
+    " or epoch seconds/ms/µs/ns"
+)
+AMBIGUOUS_EPOCH = (
+    " is ambiguous as an epoch number: seconds have 9-10 digits, milliseconds 12-13,"
+    " microseconds 15-16, nanoseconds 18-19 (1973-03-03 to 2286-11-20);"
+    " send an ISO 8601 date or timestamp instead"
+)
 
 
 def text_column(column: str) -> str:
@@ -79,6 +110,62 @@ _KEY_WHITESPACE = " \t\r\n"
 
 def _trimmed_key(text: str) -> str:
     return f"NULLIF(trim({text}, {literal(_KEY_WHITESPACE)}), '')"
+
+
+def epoch_timestamp(number: str) -> str:
+    """SQL: naive UTC TIMESTAMP from an epoch number (a DECIMAL(38,9)), its unit told by its
+    magnitude (:data:`EPOCH_UNITS`), truncated to microseconds; NULL when ambiguous."""
+    cases = " ".join(
+        f"WHEN {number} >= {low} AND {number} < {high}"
+        f" THEN make_timestamp(CAST(floor({number} * {micros}) AS BIGINT))"
+        for low, high, micros in EPOCH_UNITS
+    )
+    return f"CASE {cases} END"
+
+
+def timestamp_from_text(text: str) -> str:
+    """SQL: naive UTC TIMESTAMP from trimmed text, NULL when it is neither ISO 8601
+    (:data:`ISO_8601_TEXT`) nor an epoch number of an unambiguous magnitude.
+
+    An offset is converted to UTC; without one (or with ``Z``) the time is UTC: the cast reads
+    it in the session's time zone, which :func:`ingestion.loader.prepare_connection` sets to
+    UTC. Digits past microseconds are dropped (DuckDB's cast truncates: ``.9999999`` is
+    ``.999999``). The epoch pattern is tried only on the rows that are not ISO 8601.
+    """
+    iso = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
+    number = f"TRY_CAST({text} AS DECIMAL(38,9))"
+    return (
+        f"CASE WHEN regexp_full_match({text}, {literal(ISO_8601_TEXT)}) THEN {iso}"
+        f" WHEN regexp_full_match({text}, {literal(_EPOCH_TEXT)})"
+        f" THEN {epoch_timestamp(number)} END"
+    )
+
+
+def _floor_div(number: str, divisor: int) -> str:
+    return f"({number} // {divisor} - CASE WHEN {number} % {divisor} < 0 THEN 1 ELSE 0 END)"
+
+
+def _native_temporal(column: Column, value: str, native_type: str) -> str:
+    """SQL: a Parquet timestamp, date or integer as the contract's DATE or TIMESTAMP.
+
+    A time zone is converted to UTC; nanoseconds are truncated to microseconds (DuckDB's cast
+    rounds them, unlike its text parsing); a date column takes the UTC date; integers are epoch
+    numbers (:func:`epoch_timestamp`)."""
+    if native_type in EPOCH_TYPES:
+        timestamp = epoch_timestamp(f"CAST({value} AS DECIMAL(38,9))")
+    elif native_type in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS"):
+        timestamp = f"make_timestamp({_floor_div(f'epoch_ns({value})', 1000)})"
+    elif native_type == "TIMESTAMP WITH TIME ZONE":
+        timestamp = f"timezone('UTC', {value})"
+    else:  # TIMESTAMP or DATE: a plain cast, midnight for a date, the date of a timestamp
+        return f"CAST({value} AS {column.type.duckdb_type})"
+    return timestamp if column.type is ColumnType.TIMESTAMP else f"CAST({timestamp} AS DATE)"
+
+
+def native_may_fail(column: Column, native_type: str | None) -> bool:
+    """Whether a natively read column can still break the type rule: an epoch integer of an
+    ambiguous magnitude."""
+    return native_type in EPOCH_TYPES and column.type in _TEMPORAL
 
 
 def blank(
@@ -110,8 +197,8 @@ def typed_value(
     of surrounding whitespace first (``is_key``).
     """
     if native_type is not None:
-        if native_type == "TIMESTAMP WITH TIME ZONE":
-            return f"timezone('UTC', {text})"
+        if column.type in _TEMPORAL:
+            return _native_temporal(column, text, native_type)
         return f"CAST({text} AS {column.type.duckdb_type})"
     if is_key:
         text = _trimmed_key(text)
@@ -129,12 +216,9 @@ def typed_value(
                 f" THEN TRY_CAST({trimmed} AS BIGINT) END"
             )
         case ColumnType.DATE:
-            return (
-                f"CASE WHEN regexp_full_match({trimmed}, {literal(_DATE_TEXT)})"
-                f" THEN TRY_CAST({trimmed} AS DATE) END"
-            )
+            return f"CAST({timestamp_from_text(trimmed)} AS DATE)"
         case ColumnType.TIMESTAMP:
-            return f"timezone('UTC', TRY_CAST({trimmed} AS TIMESTAMPTZ))"
+            return timestamp_from_text(trimmed)
         case ColumnType.BOOLEAN:
             return (
                 f"CASE WHEN lower({trimmed}) IN ({_in_list(list(_TRUE_TEXT))}) THEN true"
@@ -154,8 +238,20 @@ def _violation(rule: str, column: str, reason_sql: str) -> str:
 
 
 def _shown(text: str) -> str:
-    """SQL: the original text quoted for a reason message (long values are cut)."""
-    return f"'''' || left({text}, {_SHOWN_CHARS}) || ''''"
+    """SQL: the original text quoted for a reason message (long values are cut; a natively
+    typed Parquet value is shown as text)."""
+    return f"'''' || left(CAST({text} AS VARCHAR), {_SHOWN_CHARS}) || ''''"
+
+
+def _type_reason(column: Column, text: str) -> str:
+    """SQL: why the text does not parse as the column's type."""
+    if column.type not in _TEMPORAL:
+        return f"{_shown(text)} || ' is not {_TYPE_LABELS[column.type]}'"
+    number = f"regexp_full_match(trim(CAST({text} AS VARCHAR)), {literal(_EPOCH_TEXT)})"
+    return (
+        f"{_shown(text)} || CASE WHEN {number} THEN {literal(AMBIGUOUS_EPOCH)}"
+        f" ELSE {literal(NOT_A_TIMESTAMP)} END"
+    )
 
 
 def column_violations(
@@ -185,14 +281,10 @@ def column_violations(
                 f"{_shown(text)} || ' is not an ISO 4217 currency code'",
             )
         )
-    elif column.type is not ColumnType.STRING and native_type is None:
-        checks.append(
-            (
-                "type",
-                f"NOT {is_blank} AND {typed} IS NULL",
-                f"{_shown(text)} || ' is not {_TYPE_LABELS[column.type]}'",
-            )
-        )
+    elif column.type is not ColumnType.STRING and (
+        native_type is None or native_may_fail(column, native_type)
+    ):
+        checks.append(("type", f"NOT {is_blank} AND {typed} IS NULL", _type_reason(column, text)))
     if column.min_value is not None:
         bound = _number(column.min_value)
         checks.append(

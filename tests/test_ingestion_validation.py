@@ -45,7 +45,13 @@ def test_wrong_type_is_quarantined_with_rule_and_column(wh: Warehouse) -> None:
     assert (outcome.rows_loaded, outcome.rows_quarantined) == (1, 3)
     assert _quarantine(wh) == [
         (2, "type", "quantity", "'ten' is not a whole number"),
-        (3, "type", "valid_from", "'last tuesday' is not an ISO 8601 timestamp"),
+        (
+            3,
+            "type",
+            "valid_from",
+            "'last tuesday' is not an ISO 8601 date or timestamp"
+            " (YYYY-MM-DD[THH:MM:SS[.fff][Z|±HH:MM]]) or epoch seconds/ms/µs/ns",
+        ),
         (4, "type", "quantity", "'2.5' is not a whole number"),
     ]
     assert wh.scalar("SELECT item_id FROM raw.subscription_items") == "si_1"
