@@ -47,7 +47,7 @@ WEEKEND_BONUS = 0.4
 ACTIVE_F = 0.05
 #: Events per active day: down by exp(-VOLUME_F * f), and by CANCELLED_VOLUME once cancelled.
 VOLUME_F = 0.25
-CANCELLED_VOLUME = 0.5
+CANCELLED_VOLUME = 0.35
 #: Intensity (events per active day, relative) ~ lognormal(-0.1, INTENSITY_SD); a listener's taste
 #: for each event kind ~ lognormal(0, EVENT_TASTE_SD).
 INTENSITY_SD = 0.5
@@ -55,7 +55,7 @@ EVENT_TASTE_SD = 0.35
 #: Ads per track played on the basic plan, times the listener's ad load.
 AD_RATE = 0.3
 ERROR_RATE = 0.08
-ERROR_F = 0.9
+ERROR_F = 1.1
 #: Spread (hours) of listening around the listener's evening hour.
 HOUR_SPREAD = 2.5
 #: Share of activity events without properties.

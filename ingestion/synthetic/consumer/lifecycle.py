@@ -63,8 +63,8 @@ AD_LOAD_WEIGHT = 0.35
 AD_LOAD_SD = 0.4
 #: Daily hazard of cancelling: HAZARD_BASE * exp(HAZARD_F * f) * (1 + NEW_BOOST * exp(-tenure /
 #: NEW_DECAY_DAYS)); the cancellation takes effect at the end of the paid period.
-HAZARD_BASE = 0.0006
-HAZARD_F = 1.4
+HAZARD_BASE = 0.00045
+HAZARD_F = 1.7
 NEW_BOOST = 0.8
 NEW_DECAY_DAYS = 60.0
 #: Free trial: share of new listeners, days, conversion odds sigmoid(TRIAL_CONVERT - f).
