@@ -1,0 +1,217 @@
+"""The consumer scenario (ingestion/synthetic/consumer, issue 13 point 6): a product whose churn
+the default health model does not see, and the backtest and the learned churn model that do.
+
+One small consumer dataset is generated, ingested and built once for the module with the
+scenario's own health model (the default rules, the product's vocabulary) and a 30-day churn
+horizon. The contract tests read what was generated and ingested; the end-to-end tests read the
+backtest mart and fit the churn model on the warehouse, as a deployment would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt_harness import Dbt, failures, query
+from ingestion_fixtures import open_warehouse
+from pinned_model import pinned_health_config
+
+from ingestion.contract import TABLES
+from ingestion.loader import TableOutcome
+from ingestion.synthetic import GenerationResult
+from ingestion.synthetic.consumer import (
+    CONSUMER_HEALTH_MODEL,
+    ConsumerConfig,
+    generate_consumer_extracts,
+)
+from ingestion.synthetic.consumer.config import EVENT_NAMES, PLANS
+from metrics.churn_model import ChurnModelFit, fit_churn_model
+from metrics.dbt_vars import dbt_vars
+from metrics.health_config import load_health_config
+
+#: A few hundred listeners over a year: enough churn for a 30-day backtest, cheap to build.
+SAMPLE = ConsumerConfig(accounts=400, months=12, seed=7)
+HORIZON = 30
+
+
+@dataclass(frozen=True)
+class Built:
+    generated: GenerationResult
+    ingested: dict[str, TableOutcome]
+    warehouse: Path
+    fit: ChurnModelFit
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    root = tmp_path_factory.mktemp("consumer")
+    generated = generate_consumer_extracts(root / "landing", SAMPLE)
+    loaded = open_warehouse(root)
+    try:
+        ingested = {schema.asset_path: loaded.ingest(schema.name) for schema in TABLES}
+    finally:
+        loaded.conn.close()
+    as_of = generated.as_of
+    dbt = Dbt(root / "dbt", as_of.isoformat())
+    config = load_health_config(CONSUMER_HEALTH_MODEL)
+    result = dbt.build(
+        root / "warehouse.duckdb",
+        "--exclude-resource-type",
+        "unit_test",  # the unit tests pin the tests' own (B2B) model, not this one
+        vars_override=dbt_vars(as_of, config, churn_horizon_days=HORIZON),
+    )
+    assert result.success, failures(result)
+    with duckdb.connect(str(root / "warehouse.duckdb")) as con:
+        fit = fit_churn_model(con, as_of=as_of, horizon_days=HORIZON, write=False)
+    return Built(generated, ingested, root / "warehouse.duckdb", fit)
+
+
+def _rows(built: Built, sql: str) -> list[tuple]:
+    with duckdb.connect(str(built.warehouse)) as con:
+        return query(con, sql)
+
+
+# --- the generator --------------------------------------------------------------------------------
+
+
+def test_the_scenarios_health_model_is_the_default_rules_with_the_products_vocabulary() -> None:
+    config = load_health_config(CONSUMER_HEALTH_MODEL)
+    default = pinned_health_config()
+    for rules in ("health_score", "churn_risk", "lists", "lifecycle"):
+        assert getattr(config, rules) == getattr(default, rules), rules
+    assert set(config.events) == set(EVENT_NAMES)
+    assert not set(config.events) & set(default.events)
+    assert set(config.tier_features) == {p.tier for p in PLANS}
+    assert config.name == "consumer-default"
+
+
+def test_every_table_is_written_and_every_row_is_valid_under_the_contract(built: Built) -> None:
+    assert set(built.ingested) == {t.asset_path for t in TABLES}
+    for name, outcome in built.ingested.items():
+        assert outcome.files_refused == 0, name
+        assert outcome.rows_quarantined == 0, (name, [f.quarantine_by_rule for f in outcome.files])
+        assert outcome.rows_loaded == built.generated.rows[name], name
+    assert len(built.ingested["product/events"].files) == 366  # one file per day of 2024
+    assert built.generated.as_of == SAMPLE.last_day == date(2024, 12, 31)
+
+
+def test_the_same_config_gives_byte_identical_files(built: Built, tmp_path: Path) -> None:
+    again = generate_consumer_extracts(tmp_path, SAMPLE)
+    first = built.generated
+    assert [p.relative_to(first.out_dir) for p in first.files] == [
+        p.relative_to(tmp_path) for p in again.files
+    ]
+    for a, b in zip(first.files, again.files, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.relative_to(first.out_dir)
+
+
+def test_a_self_serve_consumer_product_with_one_listener_per_account(built: Built) -> None:
+    [(accounts, users, listeners)] = _rows(
+        built,
+        "select count(distinct account_id), count(*), count(distinct account_id)"
+        " filter (where n = 1) from (select account_id, count(*) n from raw.users group by all)",
+    )
+    assert accounts == users == listeners == SAMPLE.accounts
+    # no sales, no customer-success meetings, no executive sponsor
+    assert _rows(built, "select count(*) from raw.opportunities") == [(0,)]
+    assert _rows(built, "select count(*) from raw.activities") == [(0,)]
+    assert _rows(built, "select distinct role from raw.contacts") == [("user",)]
+    [(paid_months, tickets, responses)] = _rows(
+        built,
+        "select (select count(*) from raw.invoices), (select count(*) from raw.support_tickets),"
+        " (select count(*) from raw.nps_responses)",
+    )
+    assert tickets < 0.05 * paid_months and responses < 0.1 * paid_months
+
+
+def test_every_event_name_is_in_the_scenarios_feature_map(built: Built) -> None:
+    seen = _rows(
+        built, "select event_name, is_known from intermediate.int_event_vocabulary order by 1"
+    )
+    assert {name for name, _ in seen} == set(EVENT_NAMES)
+    assert all(known for _, known in seen)
+
+
+def test_listeners_skip_and_dislike_more_before_they_churn_but_use_the_app_as_often(
+    built: Built,
+) -> None:
+    """The 30 days before each scored date: rows that churn within the horizon against the rest.
+    Frustration drives both the churn and the mix of events, not how often the app is opened."""
+    by_group = {
+        churns: rest
+        for churns, *rest in _rows(
+            built,
+            """
+            with scored as (
+                select account_id, as_of_date, churned_within_horizon as churns
+                from intermediate.int_account_churn_outcomes
+                where outcome_complete
+            ),
+            windows as (
+                select
+                    scored.churns,
+                    count(*) filter (where event_name = 'track_skipped') as skips,
+                    count(*) filter (where event_name in ('track_played', 'track_skipped')) as tracks,
+                    count(*) filter (where event_name = 'thumbs_down') as downs,
+                    count(*) filter (where event_name in ('thumbs_up', 'thumbs_down')) as ratings,
+                    count(distinct cast(occurred_at as date))
+                        filter (where event_name = 'session_started') as active_days
+                from scored
+                join raw.events
+                    on  events.account_id = scored.account_id
+                    and cast(events.occurred_at as date) between scored.as_of_date - 29 and scored.as_of_date
+                group by scored.account_id, scored.as_of_date, scored.churns
+            )
+            select churns, count(*), sum(skips) / sum(tracks), sum(downs) / sum(ratings), avg(active_days)
+            from windows
+            group by churns
+            order by churns
+            """,
+        )
+    }
+    (rows_before, skips_before, downs_before, days_before) = by_group[True]
+    (rows, skips, downs, days) = by_group[False]
+    assert rows_before > 100 and rows > 10 * rows_before
+    assert skips_before > 1.3 * skips
+    assert downs_before > 1.3 * downs
+    assert 0.85 * days < days_before < 1.15 * days
+
+
+def test_churn_is_between_three_and_six_percent_a_month(built: Built) -> None:
+    [(rows, churned)] = _rows(
+        built,
+        "select count(*), count(*) filter (where churned_within_horizon)"
+        " from intermediate.int_account_churn_outcomes where outcome_complete",
+    )
+    assert rows > 5000
+    assert 0.03 <= churned / rows <= 0.06
+
+
+# --- what the backtest and the learned model make of it --------------------------------------------
+
+
+def test_the_backtest_reports_the_default_health_score_worse_than_the_baseline(
+    built: Built,
+) -> None:
+    [(auc, baseline_auc, worse)] = _rows(
+        built,
+        f"select auc, baseline_auc, worse_than_baseline from marts.fct_health_backtest"
+        f" where scorer = 'health_score' and segment = 'all' and horizon_days = {HORIZON}",
+    )
+    assert worse is True
+    assert auc < baseline_auc
+
+
+def test_the_fitted_churn_model_beats_the_health_score_and_the_baseline_out_of_time(
+    built: Built,
+) -> None:
+    fit = built.fit
+    assert fit.split is not None and fit.split.kind == "out_of_time"
+    assert fit.accepted, fit.verdict
+    metrics = fit.metrics
+    assert metrics["auc_model"] > metrics["auc_health_score"] + 0.05
+    assert metrics["auc_model"] > metrics["auc_baseline"] + 0.05
+    assert metrics["auc_model"] > metrics["auc_churn_risk"] + 0.05
