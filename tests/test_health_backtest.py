@@ -15,7 +15,7 @@ end. Two segments, built so that the health score and the 30-day activity baseli
 
 One module-scoped fixture builds the warehouse three times with dbt (only the backtest and what
 it reads): as of EARLIER, then as of AS_OF, then as of AS_OF with a tuned copy of the tests'
-health model (a second version), snapshotting after each build. The AUCs are checked against
+health model (a second version) and --full-refresh, snapshotting after each build. The AUCs are checked against
 scikit-learn's roc_auc_score computed here from int_backtest_scores.
 """
 
@@ -180,8 +180,14 @@ def _snapshot(warehouse: Path) -> Snapshot:
         con.close()
 
 
-def _run(dbt: Dbt, warehouse: Path, as_of: str, vars_override: dict[str, Any] | None = None):
-    result = dbt.invoke(warehouse, "run", *SELECT, as_of=as_of, vars_override=vars_override)
+def _run(
+    dbt: Dbt,
+    warehouse: Path,
+    as_of: str,
+    *args: str,
+    vars_override: dict[str, Any] | None = None,
+) -> None:
+    result = dbt.invoke(warehouse, "run", *SELECT, *args, as_of=as_of, vars_override=vars_override)
     assert result.success, failures(result)
 
 
@@ -209,7 +215,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
     tuned_yaml = root / "tuned.yaml"
     tuned_yaml.write_text(_tuned_text(), encoding="utf-8")
     tuned_config = load_health_config(tuned_yaml)
-    _run(dbt, warehouse, AS_OF, vars_override=dbt_vars(d(AS_OF), tuned_config))
+    # with --full-refresh: the backtest marts keep the other versions' rows even then
+    _run(dbt, warehouse, AS_OF, "--full-refresh", vars_override=dbt_vars(d(AS_OF), tuned_config))
     return Builds(
         earlier=earlier,
         as_of=as_of,
@@ -464,6 +471,8 @@ def test_a_rerun_of_the_same_version_replaces_its_rows(builds: Builds) -> None:
 
 
 def test_a_second_model_version_keeps_the_first_versions_rows(builds: Builds) -> None:
+    """Built with --full-refresh too: the marts are never fully refreshed (full_refresh=false),
+    as they are the only record of the earlier versions' backtests."""
     assert builds.tuned_version != builds.pinned_version
     assert set(builds.tuned.health["health_model_version"]) == {builds.tuned_version}
     for mart in MARTS:
