@@ -199,8 +199,10 @@ class ColumnType(StrEnum):
     PERCENT = "DECIMAL(9,4)"
     #: FX rates to USD.
     RATE = "DECIMAL(18,8)"
+    #: ISO 8601 date; a timestamp or an epoch number gives its UTC date (``ingestion.rules``).
     DATE = "DATE"
-    #: ISO 8601; an offset is converted to UTC, none means UTC. Stored as naive UTC.
+    #: ISO 8601; an offset is converted to UTC, none means UTC; a date is midnight UTC; epoch
+    #: seconds/ms/us/ns told apart by magnitude. Stored as naive UTC (``ingestion.rules``).
     TIMESTAMP = "TIMESTAMP"
     BOOLEAN = "BOOLEAN"
     #: A JSON object (or null), stored as DuckDB JSON.

@@ -37,8 +37,16 @@ columns below are never renamed or dropped.
 - `<system>` is one of {", ".join(f"`{s}`" for s in SYSTEMS)}; `<table>` is a table below. A table
   folder may hold many files (daily drops, backfills, re-sends); every file is one extract.
 - CSV: UTF-8 (a BOM is tolerated), header row, comma separated, RFC 4180 quoting, empty field = null.
-- Timestamps: ISO 8601. With an offset they are converted to UTC; without one they are UTC.
-  Dates: `YYYY-MM-DD`. Booleans: `true/false` (also `1/0`, `yes/no`, any case).
+- Dates and timestamps: ISO 8601, `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|±HH:MM]`: `T` or a space,
+  seconds optional, up to 9 fraction digits (truncated to microseconds), offsets `±HH:MM`,
+  `±HHMM` or `±HH`. An offset is converted to UTC; without one the time is UTC. A `date` column
+  takes a timestamp as its UTC date (`2024-03-01T23:30:00-05:00` is 2024-03-02), a `timestamp`
+  column a date as midnight UTC. Both take epoch numbers, the unit told by the size of the whole
+  part: 9-10 digits seconds, 12-13 milliseconds, 15-16 microseconds, 18-19 nanoseconds (each
+  1973-03-03 to 2286-11-20); other sizes (`20240301`, 11 digits) are ambiguous and quarantined.
+  Parquet `TIMESTAMP` (any unit, with or without a time zone), `DATE` and integer columns are
+  read as such. Anything else (`03/01/2024`, zone names such as `EST`) is quarantined.
+- Booleans: `true/false` (also `1/0`, `yes/no`, any case).
 - Money: decimal in major units (`1200.50`) plus an ISO 4217 `currency` column; stored as DECIMAL,
   never as a float.
 - Files directly under the landing directory or a system folder, and files in unknown system or
