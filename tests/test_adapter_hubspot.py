@@ -267,3 +267,50 @@ def test_round_trip_raw_crm_tables_identical(round_trip: dict[str, Any], name: s
     direct, adapted = round_trip["raw"][name]
     assert direct, f"the generated {name} is empty: the test would prove nothing"
     assert adapted == direct
+
+
+# --- hand-written Fivetran fixtures -----------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hubspot"
+
+
+def test_fixture_property_association_roles_and_left_out_rows(tmp_path: Path) -> None:
+    result = adapt_hubspot(FIXTURES / "fivetran", tmp_path)
+    assert_accounted(result)
+    assert not result.ok
+    # no contact_company table: a contact's company is its associatedcompanyid property
+    assert result.details["contact_company_from"] == "associatedcompanyid property"
+    account = rows(tmp_path, "accounts")[0]
+    assert (account["account_id"], account["segment"], account["owner"]) == (
+        "101",
+        "mid_market",
+        "ada@vendor.example",
+    )
+    contacts = {r["contact_id"]: r for r in rows(tmp_path, "contacts")}
+    assert set(contacts) == {"201", "202"}
+    # multi-select buying role: the first by contract precedence; epoch-ms createdate
+    assert (contacts["201"]["role"], contacts["201"]["started_at"]) == ("champion", "2024-03-02")
+    assert contacts["202"]["role"] == "other"
+    meeting = rows(tmp_path, "activities")[0]
+    assert (meeting["activity_id"], meeting["type"], meeting["attended"]) == ("501", "qbr", "true")
+    ticket = rows(tmp_path, "support_tickets")[0]
+    assert (ticket["ticket_id"], ticket["severity"], ticket["status"]) == ("301", "high", "closed")
+    expected = {
+        ("company.csv", "2"): ("excluded", "deleted company (is_deleted is true)"),
+        ("contact.csv", "3"): ("excluded", "its company 102 is excluded"),
+        ("contact.csv", "4"): ("rejected", "hs_buying_role: ARCHMAGE is not in role_map"),
+        ("contact.csv", "5"): ("excluded", "deleted contact (_fivetran_deleted is true)"),
+        ("ticket.csv", "2"): ("rejected", "hs_ticket_priority: SEVERE is not in priority_map"),
+        ("ticket.csv", "3"): ("rejected", "company: none associated (from the ticket_company"),
+        ("ticket_company.csv", "2"): ("excluded", "no written row uses this ticket link"),
+        ("ticket_pipeline_stage.csv", "1"): ("excluded", "no written row uses this ticket stage"),
+        ("engagement.csv", "2"): ("excluded", "engagement type EMAIL is not a meeting"),
+        ("engagement.csv", "3"): ("excluded", "no written row uses this meeting engagement"),
+        ("engagement_meeting.csv", "2"): ("excluded", "a canceled meeting"),
+        ("engagement_company.csv", "2"): ("excluded", "no written row uses this engagement link"),
+    }
+    got = rejects(result)
+    assert set(got) == set(expected)
+    for where, (disposition, reason) in expected.items():
+        assert got[where][0] == disposition, (where, got[where])
+        assert got[where][1].startswith(reason), (where, got[where][1])
