@@ -40,8 +40,15 @@ AS_OF = SAMPLE.last_day
 HORIZON = 30
 OUTCOMES = "intermediate.int_account_churn_outcomes"
 FEATURES = "intermediate.int_account_churn_features"
-#: The models that apply a fit, rebuilt after one.
-APPLY = ("int_churn_predictions", "fct_account_health", "risk_list")
+#: The models that apply a fit, rebuilt after one (the backtest too: it evaluates the fit).
+APPLY = (
+    "int_churn_predictions",
+    "fct_account_health",
+    "risk_list",
+    "int_backtest_scores",
+    "fct_health_backtest",
+    "fct_health_backtest_calibration",
+)
 
 
 @dataclass(frozen=True)
@@ -295,6 +302,29 @@ def test_fct_account_health_carries_probability_and_expected_arr_lost(signal: Fi
     assert set(scored["churn_model_version"]) == {signal.fit.version}
     loss = (scored["churn_probability"] * scored["arr_usd"].cast(pl.Float64)).round(4)
     assert (scored["expected_arr_lost_usd"].cast(pl.Float64) - loss).abs().max() < 1e-4
+
+
+def test_the_backtest_evaluates_the_fit_out_of_sample_as_the_fit_did(signal: Fitted) -> None:
+    """The SQL backtest's churn_probability rows are the fit's validation rows (its dates on or
+    after validation_from whose outcome is complete): its AUC and Brier score are the ones the fit
+    measured in Python, and its calibration bins hold every one of those rows."""
+    [row] = _rows(
+        signal.warehouse,
+        "select auc, brier_score, scored_rows, first_scored_date, baseline_auc"
+        " from marts.fct_health_backtest where scorer = 'churn_probability' and segment = 'all'",
+    ).to_dicts()
+    split = signal.fit.split
+    assert split is not None
+    assert row["first_scored_date"] == split.validation_from
+    assert row["auc"] == pytest.approx(signal.fit.metrics["auc_model"], abs=1e-9)
+    assert row["brier_score"] == pytest.approx(signal.fit.metrics["brier_score"], abs=1e-9)
+    assert row["baseline_auc"] == pytest.approx(signal.fit.metrics["auc_baseline"], abs=1e-9)
+    [(binned,)] = _rows(
+        signal.warehouse,
+        "select sum(scored_rows) from marts.fct_health_backtest_calibration"
+        " where scorer = 'churn_probability' and segment = 'all'",
+    ).rows()
+    assert binned == row["scored_rows"]
 
 
 def test_the_risk_list_ranks_by_expected_arr_lost_when_configured(signal: Fitted) -> None:

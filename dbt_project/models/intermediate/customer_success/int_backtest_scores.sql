@@ -11,6 +11,9 @@
 --   baseline_activity_30d  risk = -(events counting as activity in the 30 days to the date,
 --                          inclusive; int_account_daily_activity), no band. Fixed, whatever the
 --                          health model's windows: the yardstick every score must beat.
+--   churn_probability      risk = probability = the learned churn model's churn_probability
+--                          (fct_account_health, from int_churn_predictions): only the dates the
+--                          accepted fit scores, all out of sample (on or after its validation_from).
 -- A scorer with a probability (0..1) fills `probability`; the marts calibrate every such scorer.
 -- Rows whose risk_score is null are left out (a scorer that did not score the row).
 {%- set as_of = as_of_date() %}
@@ -27,7 +30,9 @@ with health as (
         health_score,
         health_band,
         churn_risk,
-        churn_risk_band
+        churn_risk_band,
+        churn_probability,
+        churn_model_version
     from {{ ref('fct_account_health') }}
 
 ),
@@ -79,9 +84,9 @@ baseline as (
 
 -- One select per scorer, all with the same columns: account_id, as_of_date, scorer, score,
 -- risk_score (higher = riskier; 0 - x, as -x gives -0.0 for 0), band, probability,
--- churn_model_version. A new scorer (the learned model's churn_probability from
--- int_churn_predictions) is one more `union all` here; the join below keeps only its evaluated
--- rows, so it may cover fewer dates (the marts compare it with the baseline on its own rows).
+-- churn_model_version. A new scorer is one more `union all` here; the join below keeps only its
+-- evaluated rows, so a scorer may cover fewer dates (churn_probability does: the marts compare
+-- it with the baseline on its own rows).
 scores as (
 
     select
@@ -120,6 +125,20 @@ scores as (
         cast(null as double)                        as probability,
         cast(null as varchar)                       as churn_model_version
     from baseline
+
+    union all
+
+    select
+        account_id,
+        as_of_date,
+        'churn_probability'                         as scorer,
+        cast(churn_probability as double)           as score,
+        cast(churn_probability as double)           as risk_score,
+        cast(null as varchar)                       as band,
+        cast(churn_probability as double)           as probability,
+        churn_model_version
+    from evaluated
+    where churn_probability is not null
 
 ),
 
