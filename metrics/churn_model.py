@@ -495,6 +495,12 @@ def _verdict(
     label, value = SCORER_LABELS[best], configured[best]
     if model <= value:
         return False, f"not used: AUC {model:.3f} <= {label} {value:.3f} {where}{notes}"
+    baseline = metrics.get("auc_baseline")
+    if baseline is not None and model <= baseline:
+        return False, (
+            f"not used: AUC {model:.3f} <= {SCORER_LABELS['baseline_activity_30d']}"
+            f" {baseline:.3f}, although above {label} {value:.3f} {where}{notes}"
+        )
     chance = _chance_level(split, settings)
     if model <= chance:
         return False, (

@@ -31,6 +31,8 @@ from metrics.churn_model import (
     ChurnModelError,
     ChurnModelFit,
     ChurnModelSettings,
+    Split,
+    _verdict,
     fit_churn_model,
 )
 from metrics.health_config import HealthConfigError, load_health_config
@@ -499,3 +501,45 @@ def test_the_daily_pipeline_does_not_fit_and_the_churn_job_does(tmp_path: Path) 
     }
     assert list(node.owners) == ["team:customer-success-ops"]
     assert node.assets_def.node_def.pool == WAREHOUSE_WRITER_POOL
+
+
+def _split(rows: int = 2000, churned: int = 100) -> Split:
+    day = date(2025, 1, 6)
+    return Split(
+        kind="out_of_time",
+        train_from=day - timedelta(days=300),
+        train_to=day - timedelta(days=60),
+        calibration_from=day - timedelta(days=90),
+        calibration_to=day - timedelta(days=60),
+        validation_from=day,
+        validation_to=day + timedelta(days=60),
+        train_rows=rows * 3,
+        train_churned=churned * 3,
+        calibration_rows=rows,
+        calibration_churned=churned,
+        validation_rows=rows,
+        validation_churned=churned,
+    )
+
+
+@pytest.mark.parametrize(
+    ("baseline", "accepted"),
+    [(0.80, False), (0.72, False), (0.60, True), (None, True)],
+)
+def test_a_model_that_does_not_beat_the_activity_baseline_is_not_used(
+    baseline: float | None, accepted: bool
+) -> None:
+    """Beating the configured score is not enough when counting 30 days of activity ranks the
+    churners at least as well: the verdict names the baseline."""
+    metrics = {
+        "auc_model": 0.72,
+        "auc_health_score": 0.55,
+        "auc_churn_risk": 0.60,
+        "auc_baseline": baseline,
+        "brier_score": 0.04,
+    }
+    used, verdict = _verdict(metrics, _split(), ChurnModelSettings())
+    assert used is accepted
+    if not accepted:
+        assert "30-day activity baseline" in verdict
+        assert verdict.startswith("not used: AUC 0.720 <= 30-day activity baseline")
