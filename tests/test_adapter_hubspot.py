@@ -19,9 +19,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from vendor_shapes import HUBSPOT_MAPPING as ROUND_TRIP_MAPPING
+from vendor_shapes import render_hubspot
 
 from adapters.core import AdaptResult
-from adapters.hubspot import HubSpotMapping, adapt_hubspot
+from adapters.hubspot import adapt_hubspot
 from ingestion.contract import table
 from ingestion.loader import ingest_table
 from ingestion.synthetic import GeneratorConfig, generate_extracts
@@ -45,169 +47,6 @@ def rejects(result: AdaptResult) -> dict[tuple[str, str], tuple[str, str]]:
 def assert_accounted(result: AdaptResult) -> None:
     for a in result.accounts:
         assert a.read == a.written + a.rejected + a.excluded, a
-
-
-# --- the renderer: contract CRM rows -> Fivetran's HubSpot tables -------------------------------
-
-_HS_TS = "'%Y-%m-%dT%H:%M:%S.%gZ'"
-
-
-def _ts(expr: str) -> str:
-    return f"strftime(CAST({expr} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', {_HS_TS})"
-
-
-def _epoch_ms(expr: str) -> str:
-    """HubSpot's API form of a date property: epoch milliseconds of midnight UTC."""
-    return f"CAST(epoch_ms(CAST({expr} AS DATE)::TIMESTAMP) AS VARCHAR)"
-
-
-ROUND_TRIP_MAPPING = HubSpotMapping.from_dict(
-    {
-        "region_property": "region",
-        "role_map": {"technical_admin": "admin"},
-        "contact_started_property": "cs_role_start_date",
-        "contact_ended_property": "cs_role_end_date",
-        "contact_active_property": "cs_is_active",
-        "contract_start_property": "contract_start_date",
-        "contract_end_property": "contract_end_date",
-        "ticket_status_map": {"waiting on customer": "pending"},
-    }
-)
-
-
-def render_hubspot(contract_landing: Path, out: Path) -> None:
-    """Render the CRM tables of a contract landing directory as Fivetran lands HubSpot: the
-    company keeps segment, region and contact role dates in custom properties, buying roles in
-    hs_buying_role (its own TECHNICAL_ADMIN value for admins), deal stages in a pipeline,
-    company links in association tables, meetings as engagements."""
-    out.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name in CRM:
-        con.execute(
-            f"CREATE VIEW c_{name} AS SELECT * FROM read_csv("
-            f"'{contract_landing}/crm/{name}/*.csv', all_varchar = true, header = true)"
-        )
-
-    def copy(name: str, sql: str) -> None:
-        con.execute(f"COPY ({sql}) TO '{out / name}.csv' (FORMAT csv, HEADER true)")
-
-    synced = "'2025-01-01 00:00:00.000'"
-    con.execute(
-        """CREATE TABLE owners AS SELECT CAST(40000000 + row_number() OVER (ORDER BY owner)
-           AS VARCHAR) AS owner_id, owner FROM (SELECT DISTINCT owner FROM c_accounts
-           WHERE owner IS NOT NULL)"""
-    )
-    copy(
-        "owner",
-        f"""SELECT owner_id, {synced} AS _fivetran_synced, '2023-01-01 00:00:00' AS created_at,
-                   '123' AS portal_id, 'PERSON' AS type, owner AS email, owner AS first_name,
-                   'CSM' AS last_name FROM owners""",
-    )
-    copy(
-        "company",
-        f"""SELECT a.account_id AS id, false AS is_deleted, {synced} AS _fivetran_synced,
-                   a.name AS property_name, upper(a.segment) AS property_segment,
-                   a.industry AS property_industry, upper(a.region) AS property_region,
-                   o.owner_id AS property_hubspot_owner_id,
-                   {_ts("a.created_at")} AS property_createdate,
-                   {_ts("a.updated_at")} AS property_hs_lastmodifieddate,
-                   'United States' AS property_country
-            FROM c_accounts a LEFT JOIN owners o ON o.owner = a.owner""",
-    )
-    copy(
-        "contact",
-        f"""SELECT contact_id AS id, false AS _fivetran_deleted, {synced} AS _fivetran_synced,
-                   email AS property_email, title AS property_jobtitle,
-                   CASE role WHEN 'user' THEN 'END_USER' WHEN 'admin' THEN 'TECHNICAL_ADMIN'
-                        ELSE upper(role) END AS property_hs_buying_role,
-                   started_at AS property_cs_role_start_date,
-                   ended_at AS property_cs_role_end_date, is_active AS property_cs_is_active,
-                   {_ts("updated_at")} AS property_createdate,
-                   {_ts("updated_at")} AS property_lastmodifieddate
-            FROM c_contacts""",
-    )
-    copy(
-        "contact_company",
-        "SELECT account_id AS company_id, contact_id, 1 AS type_id FROM c_contacts",
-    )
-    copy(
-        "deal_pipeline_stage",
-        f"""SELECT * FROM (VALUES
-                (false, {synced}, true, false, false, 0, 0.2, 'st_open', 'Negotiation', 'default'),
-                (false, {synced}, true, true, true, 1, 1.0, 'st_won', 'Closed won', 'default'),
-                (false, {synced}, true, false, true, 2, 0.0, 'st_lost', 'Closed lost', 'default'))
-              AS v(_fivetran_deleted, _fivetran_synced, active, closed_won, is_closed,
-                   display_order, probability, stage_id, label, pipeline_id)""",
-    )
-    copy(
-        "deal",
-        f"""SELECT opportunity_id AS deal_id, false AS is_deleted, {synced} AS _fivetran_synced,
-                   'default' AS deal_pipeline_id,
-                   CASE stage WHEN 'closed_won' THEN 'st_won' WHEN 'closed_lost' THEN 'st_lost'
-                        ELSE 'st_open' END AS deal_pipeline_stage_id,
-                   'Deal ' || opportunity_id AS property_dealname,
-                   CASE type WHEN 'new_business' THEN 'newbusiness'
-                        WHEN 'expansion' THEN 'existingbusiness' ELSE 'renewal' END
-                       AS property_dealtype,
-                   amount AS property_amount, currency AS property_deal_currency_code,
-                   {_epoch_ms("close_date")} AS property_closedate,
-                   contract_start_date AS property_contract_start_date,
-                   contract_end_date AS property_contract_end_date,
-                   {_ts("updated_at")} AS property_hs_lastmodifieddate
-            FROM c_opportunities""",
-    )
-    copy(
-        "deal_company",
-        "SELECT account_id AS company_id, opportunity_id AS deal_id, 5 AS type_id,"
-        " 'HUBSPOT_DEFINED' AS category FROM c_opportunities",
-    )
-    copy(
-        "ticket_pipeline_stage",
-        f"""SELECT * FROM (VALUES
-                ('tst_1', 'New', false), ('tst_2', 'Waiting on customer', false),
-                ('tst_3', 'Solved', true), ('tst_4', 'Closed', true))
-              AS v(stage_id, label, is_closed), (SELECT {synced} AS _fivetran_synced)""",
-    )
-    copy(
-        "ticket",
-        f"""SELECT ticket_id AS id, false AS is_deleted, {synced} AS _fivetran_synced,
-                   {_ts("created_at")} AS property_createdate,
-                   {_ts("resolved_at")} AS property_closed_date,
-                   CASE severity WHEN 'normal' THEN 'MEDIUM' WHEN 'critical' THEN 'URGENT'
-                        ELSE upper(severity) END AS property_hs_ticket_priority,
-                   CASE status WHEN 'open' THEN 'tst_1' WHEN 'pending' THEN 'tst_2'
-                        WHEN 'solved' THEN 'tst_3' ELSE 'tst_4' END
-                       AS property_hs_pipeline_stage,
-                   {_ts("updated_at")} AS property_hs_lastmodifieddate
-            FROM c_support_tickets""",
-    )
-    copy(
-        "ticket_company",
-        "SELECT account_id AS company_id, ticket_id, 26 AS type_id FROM c_support_tickets",
-    )
-    copy(
-        "engagement",
-        f"""SELECT activity_id AS id, 'MEETING' AS type, {synced} AS _fivetran_synced,
-                   '123' AS portal_id FROM c_activities""",
-    )
-    copy(
-        "engagement_meeting",
-        f"""SELECT activity_id AS engagement_id, {synced} AS _fivetran_synced,
-                   {_ts("occurred_at")} AS property_hs_timestamp,
-                   {_ts("occurred_at")} AS property_hs_meeting_start_time,
-                   CASE WHEN attended = 'true' THEN 'COMPLETED' ELSE 'NO_SHOW' END
-                       AS property_hs_meeting_outcome,
-                   CASE type WHEN 'check_in' THEN 'Check-in' WHEN 'qbr' THEN 'QBR'
-                        ELSE type END AS property_hs_activity_type,
-                   {_ts("updated_at")} AS property_hs_lastmodifieddate
-            FROM c_activities""",
-    )
-    copy(
-        "engagement_company",
-        "SELECT activity_id AS engagement_id, account_id AS company_id FROM c_activities",
-    )
-    con.close()
 
 
 SMALL = GeneratorConfig(accounts=30, months=8, seed=21, start=date(2024, 1, 1))

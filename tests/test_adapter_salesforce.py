@@ -20,6 +20,8 @@ from typing import Any
 
 import duckdb
 import pytest
+from vendor_shapes import SALESFORCE_MAPPING as ROUND_TRIP_MAPPING
+from vendor_shapes import render_salesforce
 
 from adapters.core import AdapterInputError, AdaptResult
 from adapters.salesforce import SalesforceMapping, adapt_salesforce
@@ -51,146 +53,6 @@ def rejects(result: AdaptResult) -> dict[tuple[str, str], tuple[str, str]]:
 def assert_accounted(result: AdaptResult) -> None:
     for a in result.accounts:
         assert a.read == a.written + a.rejected + a.excluded, a
-
-
-# --- the renderer: contract CRM rows -> Fivetran's Salesforce tables ----------------------------
-
-_SF_TS = "'%Y-%m-%dT%H:%M:%S.000+0000'"
-
-
-def _ts(expr: str) -> str:
-    """A Salesforce datetime text (``2024-05-11T11:00:00.000+0000``) of an ISO text column."""
-    return f"strftime(CAST({expr} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', {_SF_TS})"
-
-
-ROUND_TRIP_MAPPING = SalesforceMapping(
-    region_field="Region__c",
-    owner_user_field="Name",
-    contact_role_field="Role__c",
-    contact_started_field="Role_Start_Date__c",
-    contact_ended_field="Role_End_Date__c",
-    contact_active_field="Active__c",
-    contract_start_field="Contract_Start_Date__c",
-    contract_end_field="Contract_End_Date__c",
-    attended_field="Attended__c",
-    nps_object="NPS_Response__c",
-)
-
-
-def render_salesforce(contract_landing: Path, out: Path) -> None:
-    """Render the CRM tables of a contract landing directory as Fivetran lands Salesforce:
-    the company keeps segment, region, contact role and dates, contract dates, attendance and
-    NPS in custom fields (the ones :data:`ROUND_TRIP_MAPPING` names), uses the standard
-    picklists' labels (``Existing Customer - Upgrade``, ``Medium``, ``On Hold``), its own
-    activity type labels (``Check-in``, ``QBR``), and owners are Users (events and tasks
-    split the activities)."""
-    out.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name in CRM:
-        con.execute(
-            f"CREATE VIEW c_{name} AS SELECT * FROM read_csv("
-            f"'{contract_landing}/crm/{name}/*.csv', all_varchar = true, header = true)"
-        )
-
-    def copy(name: str, sql: str) -> None:
-        con.execute(f"COPY ({sql}) TO '{out / name}.csv' (FORMAT csv, HEADER true)")
-
-    con.execute(
-        """CREATE TABLE users AS SELECT '0055g00000' || lpad(CAST(row_number() OVER (ORDER BY
-           owner) AS VARCHAR), 5, '0') AS id, owner FROM (SELECT DISTINCT owner FROM c_accounts
-           WHERE owner IS NOT NULL)"""
-    )
-    synced = "'2025-01-01 00:00:00.000'"
-    copy(
-        "user",
-        f"""SELECT id, {synced} AS _fivetran_synced, owner AS name, owner || '@example.com'
-                   AS email, true AS is_active, 'Standard' AS user_type, false AS is_deleted
-            FROM users""",
-    )
-    copy(
-        "account",
-        f"""SELECT a.account_id AS id, {synced} AS _fivetran_synced, a.name,
-                   CASE a.segment WHEN 'enterprise' THEN 'Enterprise'
-                        WHEN 'mid_market' THEN 'Mid-Market' ELSE 'SMB' END AS segment_c,
-                   a.industry, upper(a.region) AS region_c, u.id AS owner_id,
-                   'Customer' AS type, NULL AS billing_country, NULL AS number_of_employees,
-                   {_ts("a.created_at")} AS created_date,
-                   {_ts("a.updated_at")} AS last_modified_date,
-                   {_ts("a.updated_at")} AS system_modstamp, false AS is_deleted
-            FROM c_accounts a LEFT JOIN users u ON u.owner = a.owner""",
-    )
-    copy(
-        "contact",
-        f"""SELECT contact_id AS id, {synced} AS _fivetran_synced, account_id, email, title,
-                   'Contact ' || contact_id AS last_name,
-                   CASE role WHEN 'executive_sponsor' THEN 'Executive Sponsor'
-                        ELSE upper(role[1]) || role[2:] END AS role_c,
-                   started_at AS role_start_date_c, ended_at AS role_end_date_c,
-                   is_active AS active_c, {_ts("updated_at")} AS created_date,
-                   {_ts("updated_at")} AS system_modstamp, false AS is_deleted
-            FROM c_contacts""",
-    )
-    copy(
-        "opportunity",
-        f"""SELECT opportunity_id AS id, {synced} AS _fivetran_synced, account_id,
-                   'Deal ' || opportunity_id AS name,
-                   CASE type WHEN 'new_business' THEN 'New Customer'
-                        WHEN 'expansion' THEN 'Existing Customer - Upgrade'
-                        ELSE 'Renewal' END AS type,
-                   CASE stage WHEN 'closed_won' THEN 'Closed Won'
-                        WHEN 'closed_lost' THEN 'Closed Lost' ELSE 'Negotiation' END
-                       AS stage_name,
-                   stage <> 'open' AS is_closed, stage = 'closed_won' AS is_won, amount,
-                   currency AS currency_iso_code, close_date,
-                   contract_start_date AS contract_start_date_c,
-                   contract_end_date AS contract_end_date_c,
-                   {_ts("updated_at")} AS system_modstamp, false AS is_deleted
-            FROM c_opportunities""",
-    )
-    activity = f"""SELECT activity_id AS id, {synced} AS _fivetran_synced, account_id,
-                   CASE type WHEN 'check_in' THEN 'Check-in' WHEN 'qbr' THEN 'QBR'
-                        WHEN 'ebr' THEN 'EBR' WHEN 'value_review' THEN 'Value Review'
-                        ELSE upper(type[1]) || type[2:] END AS type,
-                   'Meeting' AS subject, attended AS attended_c,
-                   {_ts("updated_at")} AS system_modstamp, false AS is_deleted, {{when}}
-            FROM (SELECT *, row_number() OVER (ORDER BY activity_id) AS n FROM c_activities)
-            WHERE n % 2 = {{parity}}"""
-    copy(
-        "event",
-        activity.format(
-            when=f"{_ts('occurred_at')} AS activity_date_time, 30 AS duration_in_minutes",
-            parity=0,
-        ),
-    )
-    copy(
-        "task",
-        activity.format(
-            when=f"{_ts('occurred_at')} AS completed_date_time, 'Completed' AS status,"
-            " CAST(CAST(occurred_at AS TIMESTAMPTZ) AS DATE) AS activity_date",
-            parity=1,
-        ),
-    )
-    copy(
-        "case",
-        f"""SELECT ticket_id AS id, {synced} AS _fivetran_synced, account_id,
-                   {_ts("created_at")} AS created_date, {_ts("resolved_at")} AS closed_date,
-                   CASE severity WHEN 'normal' THEN 'Medium'
-                        ELSE upper(severity[1]) || severity[2:] END AS priority,
-                   CASE status WHEN 'open' THEN 'New' WHEN 'pending' THEN 'On Hold'
-                        ELSE upper(status[1]) || status[2:] END AS status,
-                   'Email' AS origin, {_ts("updated_at")} AS system_modstamp,
-                   false AS is_deleted
-            FROM c_support_tickets""",
-    )
-    copy(
-        "nps_response_c",
-        f"""SELECT response_id AS id, {synced} AS _fivetran_synced, account_id AS account_c,
-                   contact_id AS contact_c, score AS score_c, comment AS comment_c,
-                   {_ts("responded_at")} AS created_date, false AS is_deleted
-            FROM c_nps_responses""",
-    )
-    con.close()
 
 
 # --- the round trip ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from vendor_shapes import render_segment
 
 from adapters.core import AdapterInputError, AdaptResult
 from adapters.segment import SegmentMapping, adapt_segment
@@ -258,85 +259,6 @@ def test_mapping_yaml(tmp_path: Path) -> None:
     path.write_text("acount_source: group\n")
     with pytest.raises(ValueError, match=r"acount_source.*account_source"):
         SegmentMapping.from_yaml(path)
-
-
-# --- the renderer: contract product rows -> Segment's S3 destination -----------------------------
-
-_ISO = "'%Y-%m-%dT%H:%M:%S.%fZ'"
-
-
-def render_segment(contract_landing: Path, out: Path, duplicate_every: int = 37) -> None:
-    """Render product users and events as the S3 destination lands Segment calls: one identify
-    per user at provisioning (traits company.id, role, createdAt) and one more at
-    deprovisioning (traits.deprovisionedAt); one track per event, its name title-cased as
-    sent ('Dashboard Viewed'), ``timestamp`` exact while originalTimestamp/sentAt carry a
-    one-hour device skew; every ``duplicate_every``-th event again (a retry, received later);
-    one anonymous page-view track per user, never identified. Files per received day:
-    ``segment-logs/src1/<day epoch ms>/<n>.gz``."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(
-        f"""CREATE TABLE u AS SELECT * FROM read_csv('{contract_landing}/product/users/*.csv',
-            all_varchar = true, header = true)"""
-    )
-    con.execute(
-        f"""CREATE TABLE e AS SELECT * FROM read_parquet(
-            '{contract_landing}/product/events/*.parquet')"""
-    )
-    common = """'anonymousId', 'anon-' || user_id, 'channel', 'server', 'version', 2,
-                'integrations', json_object(),
-                'context', json_object('library', json_object('name', 'analytics-python',
-                                                              'version', '2.3.2'))"""
-    calls = f"""
-        SELECT CAST(provisioned_at AS TIMESTAMPTZ) AS received, json_object(
-            'type', 'identify', 'messageId', 'idf-1-' || user_id, 'userId', user_id, {common},
-            'timestamp', strftime(CAST(provisioned_at AS TIMESTAMPTZ), {_ISO}),
-            'traits', json_object('company', json_object('id', account_id), 'role', role,
-                                  'createdAt', provisioned_at, 'email', user_id || '@x.example'))
-            AS line FROM u
-        UNION ALL
-        SELECT CAST(deprovisioned_at AS TIMESTAMPTZ), json_object(
-            'type', 'identify', 'messageId', 'idf-2-' || user_id, 'userId', user_id, {common},
-            'timestamp', strftime(CAST(deprovisioned_at AS TIMESTAMPTZ), {_ISO}),
-            'traits', json_object('company', json_object('id', account_id), 'role', role,
-                                  'createdAt', provisioned_at, 'deprovisionedAt', deprovisioned_at))
-        FROM u WHERE deprovisioned_at IS NOT NULL
-        UNION ALL
-        SELECT occurred_at + INTERVAL 2 SECOND * copy, json_object(
-            'type', 'track', 'messageId', event_id, 'userId', user_id, {common},
-            'event', array_to_string(list_transform(string_split(event_name, '_'),
-                                                    lambda w: upper(w[1]) || w[2:]), ' '),
-            'properties', coalesce(CAST(properties AS JSON), json_object()),
-            'timestamp', strftime(occurred_at, {_ISO}),
-            'originalTimestamp', strftime(occurred_at + INTERVAL 1 HOUR, {_ISO}),
-            'sentAt', strftime(occurred_at + INTERVAL 1 HOUR + INTERVAL 1 SECOND, {_ISO}),
-            'receivedAt', strftime(occurred_at + INTERVAL 2 SECOND * copy, {_ISO}))
-        FROM (SELECT *, unnest(CASE WHEN row_number() OVER (ORDER BY event_id)
-                                         % {duplicate_every} = 0 THEN [1, 2] ELSE [1] END) AS copy
-              FROM e)
-        UNION ALL
-        SELECT CAST(provisioned_at AS TIMESTAMPTZ) - INTERVAL 1 DAY, json_object(
-            'type', 'track', 'messageId', 'anon-page-' || user_id, 'anonymousId',
-            'visitor-' || user_id, 'event', 'Pricing Viewed', 'properties', json_object(),
-            'timestamp', strftime(CAST(provisioned_at AS TIMESTAMPTZ) - INTERVAL 1 DAY, {_ISO}))
-        FROM u
-    """
-    con.execute(f"CREATE TABLE calls AS {calls}")
-    days = con.execute(
-        "SELECT DISTINCT CAST(epoch(date_trunc('day', received)) * 1000 AS BIGINT) FROM calls"
-        " ORDER BY 1"
-    ).fetchall()
-    for (day_ms,) in days:  # one folder per received day, as Segment writes them
-        folder = out / "segment-logs" / "src1" / str(day_ms)
-        folder.mkdir(parents=True)
-        con.execute(
-            f"""COPY (SELECT line FROM calls
-                      WHERE CAST(epoch(date_trunc('day', received)) * 1000 AS BIGINT) = {day_ms}
-                      ORDER BY received, line)
-                TO '{folder}/{day_ms + 3_600_000}.gz' (FORMAT csv, HEADER false, QUOTE '',
-                ESCAPE '', DELIMITER E'\\x01', COMPRESSION gzip)"""
-        )
-    con.close()
 
 
 # --- the round trip ------------------------------------------------------------------------------
