@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="Share of all events whose name the health model does not know above which"
         " the dbt build fails (unmapped_event_share_within_limit); below it they only warn",
     )
+    adapters: Path | None = Field(
+        default=None,
+        description="YAML listing the source-system adapters the pipeline runs before ingestion"
+        ' (system, source folder, mapping file; docs/adapters.md, "Running adapters"); a'
+        " relative path resolves against the working directory; unset: no adapter assets",
+    )
     churn_horizon_days: int = Field(
         default=90,
         ge=1,
@@ -121,6 +127,13 @@ class Settings(BaseSettings):
         and dbt calls may start elsewhere."""
         if self.health_model is not None and not self.health_model.is_absolute():
             self.health_model = Path.cwd() / self.health_model
+        return self
+
+    @model_validator(mode="after")
+    def _absolute_adapters(self) -> Settings:
+        """As the health model: a relative CSW_ADAPTERS is from where the command runs."""
+        if self.adapters is not None and not self.adapters.is_absolute():
+            self.adapters = Path.cwd() / self.adapters
         return self
 
     @model_validator(mode="after")

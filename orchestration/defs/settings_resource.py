@@ -51,6 +51,8 @@ class SettingsResource(dg.ConfigurableResource):
     health_model: str = ""
     max_unmapped_event_share: float = 0.5
     churn_horizon_days: int = 90
+    #: The adapters YAML (absolute, CSW_ADAPTERS); empty = no adapter assets.
+    adapters: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsResource:
@@ -73,6 +75,7 @@ class SettingsResource(dg.ConfigurableResource):
             health_model=str(settings.health_model or ""),
             max_unmapped_event_share=settings.max_unmapped_event_share,
             churn_horizon_days=settings.churn_horizon_days,
+            adapters=str(settings.adapters or ""),
         )
 
     def health_config(self) -> HealthConfig:
