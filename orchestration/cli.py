@@ -219,6 +219,19 @@ def _require_health_config(settings: Settings) -> HealthConfig:
         raise typer.Exit(EXIT_USAGE) from None
 
 
+def _require_adapters_config(settings: Settings) -> None:
+    """Stop with exit code 2 before anything runs when CSW_ADAPTERS names a bad file."""
+    if settings.adapters is None:
+        return
+    from orchestration.defs.adapters.config import AdaptersConfigError, load_adapters_config
+
+    try:
+        load_adapters_config(settings.adapters)
+    except AdaptersConfigError as exc:
+        _say("Invalid adapters configuration:", str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+
+
 @contextmanager
 def _exclusive(settings: Settings, wait: float | None) -> Iterator[None]:
     """Hold the warehouse's run lock; exit with code 3 when another run keeps it."""
@@ -435,6 +448,7 @@ def run(
         health_model=health_model,
     )
     _require_health_config(settings)
+    _require_adapters_config(settings)
     _require_landing(settings)
     with _exclusive(settings, wait), _interruptible():
         outcomes = _run_jobs(settings)
@@ -664,6 +678,63 @@ DEMO_LIST_COLUMNS: dict[str, tuple[str, ...]] = {
         "estimated_opportunity_usd",
     ),
 }
+
+
+@app.command()
+def adapt(
+    system: str = typer.Argument(..., help="stripe, salesforce, hubspot or segment."),
+    source: Path = typer.Option(
+        ..., "--from", help="The folder of the system's files (connector tables or export)."
+    ),
+    to: Path | None = typer.Option(
+        None, "--to", help="Landing directory to write contract files into [env CSW_LANDING_DIR]."
+    ),
+    mapping: Path | None = typer.Option(
+        None, "--mapping", help="The mapping YAML (docs/adapters.md) [default: the defaults]."
+    ),
+) -> None:
+    """Turn one system's export into contract files in a landing directory (one-off load).
+
+    Prints what happened to every source table's rows (read, written, rejected, excluded), the
+    method used and any warnings. Exits 0 when every row was written or excluded with its
+    reason; 1 when any row was rejected (the rejects file is named); 2 for a bad system, mapping
+    or unreadable source (nothing written).
+    """
+    from adapters.core import AdapterInputError
+    from orchestration.defs.adapters.registry import SYSTEMS
+
+    if system not in SYSTEMS:
+        _say("Unknown system:", f"{system!r}; adapt takes {', '.join(SYSTEMS)}.")
+        raise typer.Exit(EXIT_USAGE)
+    landing = to or _settings().landing
+    try:
+        loaded = SYSTEMS[system].load_mapping(mapping)
+    except (OSError, ValueError) as exc:
+        _say("Invalid mapping:", f"{exc}. Fix the file (docs/adapters.md); nothing was written.")
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        result = SYSTEMS[system].adapt(source, landing, loaded)
+    except AdapterInputError as exc:
+        _say("Cannot adapt:", str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    _say("", result.summary())
+    if not result.ok:
+        unbalanced = [a.source_table for a in result.accounts if not a.balanced]
+        _say(
+            "Failed:",
+            f"{result.rejected} {system} source row(s) were rejected; each is listed with its file,"
+            f" row and reason in {result.rejects_file}. The other rows were written to {landing};"
+            " fix the rejected ones at the source or in the mapping and run csw adapt again"
+            " before ingesting, or the warehouse will miss them."
+            if result.rejected
+            else f"the row counts of {', '.join(unbalanced)} do not add up (read != written +"
+            " rejected + excluded): an adapter bug; report it with the source files.",
+        )
+        raise typer.Exit(EXIT_FAILED)
+    console.print(
+        f"[green]Adapted.[/green] Contract files in {escape(str(landing))}; load them with"
+        f" `csw ingest --landing {escape(str(landing))}` (or `csw run`)."
+    )
 
 
 @app.command("dbt-vars")

@@ -1,4 +1,5 @@
-"""The one ``Definitions`` object: ingestion assets, dbt assets and checks, jobs, resources.
+"""The one ``Definitions`` object: adapter assets (when ``CSW_ADAPTERS`` configures any),
+ingestion assets, dbt assets and checks, jobs, resources.
 
 ``dagster dev`` and ``dagster definitions validate`` load :func:`defs` (see ``[tool.dagster]`` in
 pyproject.toml); ``csw`` builds the same definitions with its own settings.
@@ -31,7 +32,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from orchestration.defs.alerts import run_failure_alert
     from orchestration.defs.churn_model import churn_model_asset
     from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
-    from orchestration.defs.ingestion.assets import ingestion_asset_checks, ingestion_assets
+    from orchestration.defs.ingestion.assets import ingestion_asset_checks
     from orchestration.defs.ingestion.freshness import freshness_checks
     from orchestration.defs.ingestion.sensors import landing_sensor
     from orchestration.defs.jobs import build_jobs
@@ -43,7 +44,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # HealthConfigError naming the file, field and value
     load_health_config(settings.health_model)
     assets = [
-        *ingestion_assets,
+        *_adapters_and_ingestion(settings),
         *build_dbt_assets(),
         churn_model_asset,
         *build_publishing_assets(),
@@ -56,6 +57,20 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[landing_sensor, run_failure_alert],
         resources={**warehouse_resources(settings), "dbt": dbt_resource()},
     )
+
+
+def _adapters_and_ingestion(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The ingestion assets, after the adapters CSW_ADAPTERS configures (read and validated
+    now: AdaptersConfigError names the file and every problem); unset: ingestion alone."""
+    from orchestration.defs.ingestion.assets import ingestion_assets
+
+    if settings.adapters is None:
+        return list(ingestion_assets)
+    from orchestration.defs.adapters.assets import build_adapter_assets, with_adapter_deps
+    from orchestration.defs.adapters.config import load_adapters_config
+
+    configs = load_adapters_config(settings.adapters)
+    return [*build_adapter_assets(configs), *with_adapter_deps(ingestion_assets, configs)]
 
 
 @dg.definitions

@@ -21,6 +21,7 @@ in ``raw.ingest_ignored`` and in its metadata; its check ``no_blocking_files`` f
 them looks like data (a typo such as ``crm/acounts/``, a file one level too high).
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,12 @@ def outcome_metadata(outcome: TableOutcome, row_count: int) -> dict[str, Any]:
     }
 
 
-def build_raw_asset(schema: TableSchema) -> dg.AssetsDefinition:
+def build_raw_asset(schema: TableSchema, deps: Sequence[dg.AssetKey] = ()) -> dg.AssetsDefinition:
+    """``deps``: assets that write the table's extracts (the adapters, orchestration/defs/adapters)."""
+
     @dg.asset(
         key=asset_key(schema),
+        deps=list(deps),
         group_name=schema.system,
         description=(
             f"raw.{schema.name}: {schema.description} Loaded from"
