@@ -32,6 +32,8 @@ import duckdb
 import polars as pl
 
 from ingestion.contract import ColumnType, TableSchema
+from ingestion.rules import _EPOCH_TEXT as EPOCH_TEXT
+from ingestion.rules import AMBIGUOUS_EPOCH, NOT_A_TIMESTAMP, timestamp_from_text
 
 SOURCE_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 OutputFormat = Literal["csv", "parquet"]
@@ -236,19 +238,22 @@ def read_source_dir(con: duckdb.DuckDBPyConnection, source: Path) -> dict[str, S
 
 # --- SQL helpers -------------------------------------------------------------------------------
 
-#: Text -> naive UTC TIMESTAMP, or NULL when blank or unparseable. Accepts epoch seconds (as
-#: Airbyte and the Stripe API send them), epoch milliseconds (13 digits), and ISO 8601 / SQL
-#: timestamps with or without an offset (no offset = UTC), as Fivetran and exports send them.
-_MACROS = r"""
+#: Text -> naive UTC TIMESTAMP, or NULL when blank or not a timestamp: the contract's own rule
+#: (:func:`ingestion.rules.timestamp_from_text`), so an adapter writes exactly the values
+#: ingestion would load and refuses the ones it would quarantine: ISO 8601 with or without an
+#: offset (no offset = UTC; ``T`` or a space, as Fivetran writes them), or an epoch number whose
+#: magnitude names its unit (seconds, milliseconds, ...; ``20240301`` or ``0`` are ambiguous and
+#: refused). Needs the session time zone UTC (:func:`start_accounting` sets it).
+_CSW_TS = (
+    "CREATE OR REPLACE MACRO csw_ts(x) AS CASE WHEN csw_blank(x) THEN NULL"
+    f" ELSE {timestamp_from_text('trim(x)')} END;"
+)
+_MACROS = (
+    r"""
 CREATE OR REPLACE MACRO csw_blank(x) AS x IS NULL OR trim(x) = '';
-CREATE OR REPLACE MACRO csw_ts(x) AS CASE
-    WHEN csw_blank(x) THEN NULL
-    WHEN regexp_full_match(trim(x), '-?[0-9]{1,11}(\.0+)?')
-        THEN make_timestamp(CAST(CAST(trim(x) AS DECIMAL(18, 0)) AS BIGINT) * 1000000)
-    WHEN regexp_full_match(trim(x), '[0-9]{12,13}')
-        THEN make_timestamp(CAST(trim(x) AS BIGINT) * 1000)
-    ELSE CAST(timezone('UTC', try_cast(trim(x) AS TIMESTAMPTZ)) AS TIMESTAMP)
-END;
+"""
+    + _CSW_TS
+    + r"""
 CREATE OR REPLACE MACRO csw_bool(x) AS CASE
     WHEN lower(trim(x)) IN ('true', 't', '1', 'yes') THEN true
     WHEN lower(trim(x)) IN ('false', 'f', '0', 'no') THEN false
@@ -256,14 +261,31 @@ END;
 CREATE OR REPLACE MACRO csw_dec(x) AS try_cast(trim(x) AS DECIMAL(38, 12));
 CREATE OR REPLACE MACRO csw_int(x) AS try_cast(try_cast(trim(x) AS DECIMAL(38, 0)) AS BIGINT);
 """
+)
+
+
+def is_epoch_number(expr: str) -> str:
+    """SQL: the text is a plain number, read as an epoch (and refused when its size is
+    ambiguous)."""
+    return f"regexp_full_match(trim({expr}), {quote(EPOCH_TEXT)})"
+
+
+def timestamp_reason(expr: str) -> str:
+    """SQL: why the non-blank text ``expr`` is not a timestamp, in the contract's words (an
+    epoch number of an ambiguous size, or not ISO 8601 at all)."""
+    return (
+        f"CASE WHEN {is_epoch_number(expr)} THEN {quote(AMBIGUOUS_EPOCH)}"
+        f" ELSE {quote(NOT_A_TIMESTAMP)} END"
+    )
 
 
 def bad_timestamp(column: str, expr: str | None = None) -> str:
     """A CASE branch rejecting a non-blank value that is not a timestamp."""
     e = expr or column
     return (
-        f"WHEN NOT csw_blank({e}) AND csw_ts({e}) IS NULL THEN"
-        f" '{column}: ' || {e} || ' is not a timestamp (epoch seconds or ISO 8601)'"
+        f"WHEN NOT csw_blank({e}) AND csw_ts({e}) IS NULL THEN '{column}: ' || {e}"
+        f" || CASE WHEN {is_epoch_number(e)} THEN {quote(AMBIGUOUS_EPOCH)}"
+        " ELSE ' is not a timestamp (epoch seconds or ISO 8601)' END"
     )
 
 

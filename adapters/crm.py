@@ -100,7 +100,7 @@ def date_sql(expr: str) -> str:
 def bad_ts(label: str, expr: str) -> tuple[str, str]:
     return (
         f"{expr} IS NOT NULL AND csw_ts({expr}) IS NULL",
-        f"'{label}: ' || {expr} || ' is not a date or timestamp (ISO 8601 or epoch)'",
+        f"'{label}: ' || {expr} || {core.timestamp_reason(expr)}",
     )
 
 

@@ -292,3 +292,88 @@ def test_mapping_yaml_merges_maps_and_checks_targets(tmp_path: Path) -> None:
     path.write_text("segment_feild: Tier__c\n")
     with pytest.raises(ValueError, match=r"segment_feild.*segment_field"):
         SalesforceMapping.from_yaml(path)
+
+
+# --- one timestamp rule: the adapters read a date or timestamp as the contract does -------------
+
+#: Texts a source may hold in a date or timestamp field, each read through the contract (a
+#: contract file ingested) and through an adapter (a Salesforce event adapted, then ingested).
+#: Both must load the same instant, or both refuse the value.
+TIMESTAMP_TEXTS = (
+    "2024-03-01T10:00:00Z",
+    "2024-03-01 10:00:00",  # Fivetran
+    "2024-03-01T10:00:00.000+0000",  # Salesforce API / Data Loader
+    "2024-03-01T05:00:00-05:00",
+    "2024-03-01 10:00:00.123456789",
+    "2024-03-01",
+    "1709287200",  # epoch seconds
+    "1709287200000",  # epoch milliseconds (HubSpot's API)
+    "1709287200.25",  # epoch seconds with a fraction: the contract takes it
+    "20240301",  # a compact date or 1970-08-23 in seconds: ambiguous, refused
+    "0",  # 1970-01-01 in seconds: ambiguous, refused
+    "2024-03-01 10:00:00 EST",  # a zone name: refused
+    "05/02/2024",
+    "2024-02-30",
+    "infinity",
+)
+
+
+def _timestamp_outcomes(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """activity_id -> the loaded occurred_at (None: the row was not loaded)."""
+    loaded = dict(con.execute("SELECT activity_id, occurred_at FROM raw.activities").fetchall())
+    return {f"act{i}": loaded.get(f"act{i}") for i in range(len(TIMESTAMP_TEXTS))}
+
+
+def test_adapters_read_timestamps_by_the_contracts_rule(tmp_path: Path) -> None:
+    from ingestion_fixtures import example_row, write_csv
+
+    # the contract path: the texts as occurred_at of a contract activities file
+    direct = tmp_path / "direct"
+    write_csv(
+        direct,
+        "activities",
+        "direct.csv",
+        [
+            example_row("activities", activity_id=f"act{i}", occurred_at=text)
+            for i, text in enumerate(TIMESTAMP_TEXTS)
+        ],
+    )
+    # the adapter path: the same texts as ActivityDateTime of Salesforce events
+    source = tmp_path / "salesforce"
+    source.mkdir()
+    (source / "account.csv").write_text(
+        "id,name,segment_c,owner_id,created_date,system_modstamp\n"
+        "acc_00042,Acme,SMB,005X,2024-01-05 09:00:00,2024-01-05 09:00:00\n"
+    )
+    (source / "user.csv").write_text("id,email\n005X,ada@vendor.example\n")
+    events = "".join(
+        f'act{i},acc_00042,QBR,"{text}",2024-01-05 09:00:00\n'
+        for i, text in enumerate(TIMESTAMP_TEXTS)
+    )
+    (source / "event.csv").write_text(
+        "id,account_id,type,activity_date_time,system_modstamp\n" + events
+    )
+    adapted = tmp_path / "adapted"
+    result = adapt_salesforce(source, adapted)
+    assert_accounted(result)
+    outcomes = {}
+    for name, landing in (("direct", direct), ("adapted", adapted)):
+        (tmp_path / f"w_{name}").mkdir()
+        con = duckdb.connect(str(tmp_path / f"w_{name}" / "warehouse.duckdb"))
+        try:
+            for contract in ("accounts", "activities"):
+                ingest_table(con, table(contract), landing, validation_dir=tmp_path / f"v_{name}")
+            outcomes[name] = _timestamp_outcomes(con)
+        finally:
+            con.close()
+    assert outcomes["adapted"] == outcomes["direct"]
+    # the table holds both kinds: values read and values refused
+    loaded = {TIMESTAMP_TEXTS[int(k[3:])] for k, v in outcomes["direct"].items() if v is not None}
+    assert {"1709287200.25", "2024-03-01 10:00:00", "1709287200000"} <= loaded
+    assert not {"20240301", "0", "2024-03-01 10:00:00 EST"} & loaded
+    # a refused value is rejected by the adapter, with the contract's reason
+    reasons = {r[1]: r for w, r in rejects(result).items() if w[0] == "event.csv"}
+    assert len(reasons) == len(TIMESTAMP_TEXTS) - len(loaded)
+    ambiguous = [r for _, r in rejects(result).items() if "20240301" in r[1]]
+    assert ambiguous and ambiguous[0][0] == "rejected"
+    assert "is ambiguous as an epoch number" in ambiguous[0][1]
