@@ -382,3 +382,63 @@ def test_mapping_yaml_merges_defaults_and_names_unknown_fields(tmp_path: Path) -
     path.write_text("acount_metadata_key: sf_id\n")
     with pytest.raises(ValueError, match=r"acount_metadata_key.*account_metadata_key"):
         StripeMapping.from_yaml(path)
+
+
+# --- history mode on subscriptions and customers: one contract row per id ------------------------
+
+
+def _history_source(tmp_path: Path) -> Path:
+    """``fivetran_lines`` with its ``subscription`` and ``customer`` tables replaced by the
+    history-mode ones of ``fivetran_history``: ``subscription_history`` (Fivetran's current
+    name; newer connections sync only it) with three versions of sub_SaA1 (active, past_due,
+    active again) and ``customer`` in history mode with two versions of cus_PaA1 and of
+    cus_PaM3 (whose latest version is rejected: no CRM account key)."""
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "fivetran_lines", source)
+    (source / "subscription.csv").unlink()
+    for f in (FIXTURES / "fivetran_history").iterdir():
+        shutil.copy(f, source / f.name)
+    return source
+
+
+def test_history_versions_write_one_row_per_id_and_ingest_cleanly(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    result = adapt_stripe(_history_source(tmp_path), landing)
+    assert_accounted(result)
+    subs = rows(landing, "subscriptions")
+    assert sorted(r["subscription_id"] for r in subs) == ["sub_SaA1", "sub_SaJ2"]
+    latest = by(subs, "subscription_id")["sub_SaA1"]
+    assert (latest["status"], latest["current_period_end"], latest["updated_at"]) == (
+        "active",
+        "2024-04-05T10:00:00Z",
+        "2024-02-05T10:06:00Z",
+    )
+    customers = rows(landing, "customers")
+    assert sorted(r["billing_customer_id"] for r in customers) == ["cus_PaA1", "cus_PaJ2"]
+    assert by(customers, "billing_customer_id")["cus_PaA1"]["account_id"] == "acc_00001"
+    earlier = {
+        (r["source_table"], r["source_row"]): (r["disposition"], r["reason"])
+        for r in rejects(result)
+        if "earlier version" in r["reason"]
+    }
+    assert set(earlier) == {
+        ("subscription_history", "1"),
+        ("subscription_history", "3"),
+        ("customer", "1"),
+        ("customer", "4"),
+    }
+    assert {d for d, _ in earlier.values()} == {"excluded"}
+    # the customer whose only version is rejected still rejects its subscription (not excluded
+    # as if it were an earlier version)
+    reasons = {(r["source_table"], r["source_id"]): r for r in rejects(result)}
+    sub_m4 = reasons[("subscription_history", "sub_SaM4")]
+    assert sub_m4["disposition"] == "rejected"
+    assert sub_m4["reason"].startswith("customer_id: customer cus_PaM3 was rejected (metadata")
+    # ingestion keeps every written row: no duplicate keys quarantined
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        for name in ("customers", "subscriptions"):
+            outcome = ingest_table(con, table(name), landing, validation_dir=tmp_path / "v")
+            assert (outcome.rows_loaded, outcome.rows_quarantined) == (2, 0), name
+    finally:
+        con.close()

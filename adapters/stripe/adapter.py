@@ -40,6 +40,14 @@ CONTRACT_TABLES = ("customers", "plans", "subscriptions", "subscription_items", 
 INTERVALS = ("month", "year")
 SUB_STATUSES = ("trialing", "active", "past_due", "paused", "canceled")
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+#: ``updated_at`` of a customer / subscription / invoice row: when this version began (history
+#: mode), else when the connector saw it, else the object's own latest timestamp.
+_CUSTOMER_UPDATED = "coalesce(csw_ts(h_start), csw_ts(synced), csw_ts(created))"
+_SUBSCRIPTION_UPDATED = (
+    "coalesce(csw_ts(h_start), csw_ts(synced),"
+    " greatest(csw_ts(created), csw_ts(canceled_at), csw_ts(ended_at)))"
+)
+_INVOICE_UPDATED = "coalesce(csw_ts(h_start), csw_ts(synced), csw_ts(paid_at), csw_ts(created))"
 
 
 def _sql_list(values: object) -> str:
@@ -81,6 +89,27 @@ def _excluded_common(mapping: StripeMapping, what: str) -> str:
         " set include_test_mode to keep it)'"
     )
     return f"WHEN coalesce(csw_bool(deleted), false) THEN 'deleted {what}' {test_mode}"
+
+
+def _versions(view: str, updated: str) -> str:
+    """``view`` with ``is_latest``: whether the row is the version of its id that is written.
+    History-mode tables (``subscription_history``, ``customer`` with ``_fivetran_start``) hold
+    one row per version; the contract keeps one row per id: the active one (``_fivetran_active``
+    unknown counts as active), then the latest ``updated`` (the row's ``updated_at``)."""
+    return f"""(SELECT *, NOT csw_blank(id) AND row_number() OVER (
+                   PARTITION BY trim(id) ORDER BY coalesce(csw_bool(h_active), true) DESC,
+                   {updated} DESC NULLS LAST, _source_file DESC, _source_row DESC) > 1
+                   AS is_earlier
+               FROM {view})"""
+
+
+def _earlier(what: str, alias: str = "") -> str:
+    """The first exclusion branch: an earlier version of an id (see :func:`_versions`)."""
+    a = f"{alias}." if alias else ""
+    return (
+        f"WHEN {a}is_earlier THEN 'an earlier version of {what} ' || trim({a}id)"
+        " || ' (history mode): the active, latest version is the one written'"
+    )
 
 
 def _decide(con: duckdb.DuckDBPyConnection, name: str, sources: dict[str, SourceTable]) -> None:
@@ -129,7 +158,7 @@ def _customers(
         f"""
         CREATE OR REPLACE TABLE customer_checked AS
         SELECT *,
-            CASE {_excluded_common(m, "customer")} END AS excl,
+            CASE {_earlier("customer")} {_excluded_common(m, "customer")} END AS excl,
             CASE WHEN csw_blank(id) THEN 'id: missing'
                  {bad_timestamp("created")}
                  {bad_timestamp("synced")}
@@ -140,7 +169,7 @@ def _customers(
                  WHEN stripe_bad_meta(metadata) THEN 'metadata: not a JSON object: ' || metadata
                  {missing}
             END AS rej
-        FROM stripe_customer
+        FROM {_versions("stripe_customer", _CUSTOMER_UPDATED)}
         """
     )
     _decide(con, "customer", src)
@@ -149,7 +178,7 @@ def _customers(
         CREATE OR REPLACE TABLE out_customers AS
         SELECT trim(id) AS billing_customer_id, stripe_meta(metadata, {key}) AS account_id,
                upper(trim(currency)) AS currency, csw_ts(created) AS created_at,
-               coalesce(csw_ts(h_start), csw_ts(synced), csw_ts(created)) AS updated_at,
+               {_CUSTOMER_UPDATED} AS updated_at,
                _source_file, _source_row, id AS source_id
         FROM customer_checked WHERE excl IS NULL AND rej IS NULL
         """
@@ -297,7 +326,7 @@ def _subscriptions(
         CREATE OR REPLACE TABLE subscription_checked AS
         SELECT s.*, lower(trim(s.status)) AS stripe_status,
             CASE lower(trim(s.status)) {cases} END AS contract_status,
-            CASE {_excluded_common(m, "subscription")}
+            CASE {_earlier("subscription", "s")} {_excluded_common(m, "subscription")}
                  WHEN lower(trim(s.status)) IN ({never}) THEN 'status ' || s.status
                     || ': the subscription never started (status_map maps it to nothing)'
                  WHEN c.disposition = 'excluded' THEN 'its customer ' || s.customer_id
@@ -321,29 +350,27 @@ def _subscriptions(
                  {bad_timestamp("current_period_end", "s.current_period_end")}
                  WHEN csw_blank(coalesce(s.start_date, s.created)) THEN 'start_date: missing'
             END AS rej
-        FROM stripe_subscription s
+        FROM {_versions("stripe_subscription", _SUBSCRIPTION_UPDATED)} s
         LEFT JOIN (SELECT DISTINCT billing_customer_id FROM out_customers) oc
             ON oc.billing_customer_id = trim(s.customer_id)
         LEFT JOIN (
-            SELECT DISTINCT ON (source_id) source_id, disposition, reason FROM _disposition
-            WHERE source_table = {quote(src["customer"].name) if "customer" in src else "NULL"}
-              AND disposition <> 'written'
-            ORDER BY source_id, disposition
-        ) c ON c.source_id = s.customer_id AND oc.billing_customer_id IS NULL
+            -- the customer's written-or-not version decides (not its earlier versions)
+            SELECT trim(id) AS customer_key, coalesce(excl, rej) AS reason,
+                   CASE WHEN excl IS NOT NULL THEN 'excluded' ELSE 'rejected' END AS disposition
+            FROM customer_checked WHERE NOT is_earlier AND (excl IS NOT NULL OR rej IS NOT NULL)
+        ) c ON c.customer_key = trim(s.customer_id) AND oc.billing_customer_id IS NULL
         """
     )
     _decide(con, "subscription", src)
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TABLE out_subscriptions AS
         SELECT trim(id) AS subscription_id, trim(customer_id) AS billing_customer_id,
                contract_status AS status,
                coalesce(csw_ts(start_date), csw_ts(created)) AS started_at,
                csw_ts(trial_end) AS trial_end, csw_ts(canceled_at) AS canceled_at,
                csw_ts(ended_at) AS ended_at, csw_ts(current_period_end) AS current_period_end,
-               coalesce(csw_ts(h_start), csw_ts(synced),
-                        greatest(csw_ts(created), csw_ts(canceled_at), csw_ts(ended_at)))
-                   AS updated_at,
+               {_SUBSCRIPTION_UPDATED} AS updated_at,
                _source_file, _source_row, id AS source_id
         FROM subscription_checked WHERE excl IS NULL AND rej IS NULL
         """
@@ -716,10 +743,11 @@ def _invoices(
             FROM stripe_invoice_line_item GROUP BY 1
         )
         SELECT i.*, l.line_start, l.line_end,
-            CASE {_excluded_common(m, "invoice")}
+            CASE {_earlier("invoice", "i")} {_excluded_common(m, "invoice")}
                  WHEN NOT csw_blank(i.subscription_id) AND s.subscription_id IS NULL
-                      AND EXISTS (SELECT 1 FROM _disposition d WHERE d.source_id = i.subscription_id
-                                  AND d.disposition = 'excluded')
+                      AND EXISTS (SELECT 1 FROM subscription_checked x
+                                  WHERE trim(x.id) = trim(i.subscription_id)
+                                    AND NOT x.is_earlier AND x.excl IS NOT NULL)
                  THEN 'its subscription ' || i.subscription_id || ' is excluded'
             END AS excl,
             CASE WHEN csw_blank(i.id) THEN 'id: missing'
@@ -746,7 +774,7 @@ def _invoices(
                     || coalesce(i.amount_paid, 'missing') || ' is not a number'
                  {bad_number("attempt_count", "i.attempt_count")}
             END AS rej
-        FROM stripe_invoice i
+        FROM {_versions("stripe_invoice", _INVOICE_UPDATED)} i
         LEFT JOIN lines l ON l.invoice_key = trim(i.id)
         LEFT JOIN (SELECT DISTINCT billing_customer_id FROM out_customers) oc
             ON oc.billing_customer_id = trim(i.customer_id)
@@ -755,7 +783,7 @@ def _invoices(
     )
     _decide(con, "invoice", src)
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TABLE out_invoices AS
         WITH o AS (
             SELECT trim(id) AS invoice_id, trim(customer_id) AS billing_customer_id,
@@ -768,7 +796,7 @@ def _invoices(
                    stripe_major(amount_paid, currency) AS amount_paid,
                    upper(trim(currency)) AS currency, lower(trim(status)) AS status,
                    csw_int(attempt_count) AS attempt_count, csw_ts(paid_at) AS paid_at,
-                   coalesce(csw_ts(synced), csw_ts(paid_at), csw_ts(created)) AS updated_at,
+                   {_INVOICE_UPDATED} AS updated_at,
                    _source_file, _source_row, id AS source_id
             FROM invoice_checked WHERE excl IS NULL AND rej IS NULL
         )

@@ -192,6 +192,7 @@ OBJECTS: tuple[ObjectSpec, ...] = (
                 "paid at (utc)",
             ),
             **_COMMON,
+            **_HISTORY,
         },
     ),
     ObjectSpec(
