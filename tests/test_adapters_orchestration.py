@@ -21,7 +21,12 @@ from typer.testing import CliRunner
 from ingestion.contract import TABLES
 from orchestration.cli import app
 from orchestration.definitions import PIPELINE_JOB, build_definitions
-from orchestration.defs.adapters.assets import CHECK_NAME, adapter_key, with_adapter_deps
+from orchestration.defs.adapters.assets import (
+    CHECK_NAME,
+    WARNINGS_CHECK_NAME,
+    adapter_key,
+    with_adapter_deps,
+)
 from orchestration.defs.adapters.config import (
     AdapterConfig,
     AdaptersConfigError,
@@ -126,7 +131,7 @@ def test_without_adapters_the_definitions_are_as_before(tmp_path: Path) -> None:
     assert not [k for k in graph.get_all_asset_keys() if k.path[0] == "adapters"]
     # ingestion has no upstream asset and no adapter check exists
     assert all(not graph.get(dg.AssetKey([t.system, t.name])).parent_keys for t in TABLES)
-    assert not [k for k in graph.asset_check_keys if k.name == CHECK_NAME]
+    assert not [k for k in graph.asset_check_keys if k.name in (CHECK_NAME, WARNINGS_CHECK_NAME)]
 
 
 def _configured(tmp_path: Path, source: Path = OK_SOURCE) -> Settings:
@@ -153,6 +158,7 @@ def test_configured_adapters_are_assets_upstream_of_the_tables_they_write(tmp_pa
     assert node.group_name == "adapters"
     assert list(node.owners) == ["team:data-engineering"]
     assert dg.AssetCheckKey(stripe, CHECK_NAME) in graph.asset_check_keys
+    assert dg.AssetCheckKey(stripe, WARNINGS_CHECK_NAME) in graph.asset_check_keys
     # the daily pipeline adapts, then ingests
     pipeline = defs.resolve_job_def(PIPELINE_JOB).asset_layer.asset_graph
     assert {stripe, segment} <= set(pipeline.get_all_asset_keys())
@@ -211,14 +217,41 @@ def test_a_run_adapts_then_ingests_what_the_adapter_wrote(tmp_path: Path) -> Non
     for table in ("customers", "subscriptions", "subscription_items", "invoices"):
         assert rows[f"billing/{table}"] > 0
         assert _raw_count(settings, table) == rows[f"billing/{table}"], table
-    [check] = result.get_asset_check_evaluations()
-    assert check.passed and check.check_name == CHECK_NAME
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks[CHECK_NAME].passed
+
+
+def test_adapter_warnings_warn_in_the_run_and_its_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warning (a current-state Stripe export: past MRR cannot be reconstructed) fails the
+    WARN check ``no_warnings``: the run stays ok, and ``csw run``'s summary names it with the
+    warning's text."""
+    settings = _configured(tmp_path)
+    result = _materialize(settings)
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {CHECK_NAME, WARNINGS_CHECK_NAME}
+    warned = checks[WARNINGS_CHECK_NAME]
+    assert not warned.passed
+    assert warned.severity == dg.AssetCheckSeverity.WARN
+    assert "Past MRR cannot be reconstructed" in (warned.description or "")
+    assert warned.metadata["warnings_count"].value == 1
+    outcome = outcome_of(result, PIPELINE_JOB, settings.max_quarantine_share)
+    assert outcome.ok, "a warning does not fail the run"
+    assert outcome.warned_checks == ("adapters/stripe: no_warnings",)
+    from orchestration.cli import _print_checks
+
+    _print_checks(outcome.checks, settings.warehouse)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning adapters/stripe: no_warnings:" in out
+    assert "Past MRR cannot be reconstructed" in out
 
 
 def test_rejected_rows_fail_the_check_and_the_run_naming_the_rejects_file(tmp_path: Path) -> None:
     settings = _configured(tmp_path, REJECTING_SOURCE)
     result = _materialize(settings)
-    [check] = result.get_asset_check_evaluations()
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == CHECK_NAME]
     rejects = settings.landing / "_adapters" / "stripe" / "_rejects.csv"
     assert not check.passed
     assert check.severity == dg.AssetCheckSeverity.ERROR
@@ -231,6 +264,11 @@ def test_rejected_rows_fail_the_check_and_the_run_naming_the_rejects_file(tmp_pa
     outcome = outcome_of(result, PIPELINE_JOB, settings.max_quarantine_share)
     assert not outcome.ok
     assert "adapters/stripe: no_rejected_rows" in outcome.failed_checks
+    # no warning: the WARN check passes
+    warnings_check = next(
+        c for c in result.get_asset_check_evaluations() if c.check_name == WARNINGS_CHECK_NAME
+    )
+    assert warnings_check.passed
 
 
 def test_an_unreadable_source_fails_the_adapter_and_skips_its_tables(tmp_path: Path) -> None:

@@ -10,8 +10,11 @@ warnings, where the rejects are.
 Its check ``no_rejected_rows`` (ERROR) fails when any source row was rejected (or a table's
 counts do not add up), naming the rejects file: the rows that could be mapped are still written
 and ingested, and the run fails (``csw run`` exits 1), as a file with quarantined rows does in
-ingestion. A source that cannot be read at all (``AdapterInputError``) or a bad mapping file
-fails the asset, so the ingestion of its tables does not run.
+ingestion. Its check ``no_warnings`` (WARN) fails when the adapter warned (e.g. a current-state
+Stripe export: past MRR cannot be reconstructed), the warnings in its description: the run is
+not failed, but its summary lists the warning. A source that cannot be read at all
+(``AdapterInputError``) or a bad mapping file fails the asset, so the ingestion of its tables
+does not run.
 
 The ingestion asset of every table an adapter writes depends on the adapter's asset, so a run
 adapts, then ingests. Without adapters configured nothing here is added.
@@ -33,6 +36,7 @@ from orchestration.defs.settings_resource import SettingsResource
 
 GROUP = "adapters"
 CHECK_NAME = "no_rejected_rows"
+WARNINGS_CHECK_NAME = "no_warnings"
 OWNERS = ["team:data-engineering"]
 
 
@@ -100,6 +104,7 @@ def check_result(result: AdaptResult, config: AdapterConfig) -> dg.AssetCheckRes
         )
     excluded = sum(a.excluded for a in result.accounts)
     return dg.AssetCheckResult(
+        check_name=CHECK_NAME,
         passed=result.ok,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -112,6 +117,26 @@ def check_result(result: AdaptResult, config: AdapterConfig) -> dg.AssetCheckRes
         if problems
         else f"every {config.system} source row written, or excluded with its reason ({excluded}"
         f" excluded, listed in {result.rejects_file})",
+    )
+
+
+def warnings_check(result: AdaptResult, config: AdapterConfig) -> dg.AssetCheckResult:
+    """``no_warnings`` (WARN): fails when the adapter warned (e.g. past MRR cannot be
+    reconstructed, a table missing from the source), the warnings in its description, so a
+    run's summary (``csw run``) lists them as a warning without failing the run."""
+    warnings = list(result.warnings)
+    return dg.AssetCheckResult(
+        check_name=WARNINGS_CHECK_NAME,
+        passed=not warnings,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"warnings_count": len(warnings), "warnings": _md_list(warnings)},
+        description=(
+            f"{len(warnings)} {config.system} adapter warning(s): "
+            + " | ".join(warnings)
+            + " (the data was written; read the warning to see what it lacks)"
+        )
+        if warnings
+        else f"the {config.system} adapter gave no warning",
     )
 
 
@@ -136,7 +161,13 @@ def build_adapter_asset(config: AdapterConfig) -> dg.AssetsDefinition:
                 asset=key,
                 description=f"No {config.system} source row was rejected (every row written or"
                 " excluded with its reason, counts adding up per source table).",
-            )
+            ),
+            dg.AssetCheckSpec(
+                WARNINGS_CHECK_NAME,
+                asset=key,
+                description=f"The {config.system} adapter gave no warning (a warning, such as"
+                " 'past MRR cannot be reconstructed', warns the run without failing it).",
+            ),
         ],
     )
     def _adapt(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
@@ -156,7 +187,7 @@ def build_adapter_asset(config: AdapterConfig) -> dg.AssetsDefinition:
             context.log.error(result.summary())
         return dg.MaterializeResult(
             metadata=result_metadata(result, config),
-            check_results=[check_result(result, config)],
+            check_results=[check_result(result, config), warnings_check(result, config)],
         )
 
     return _adapt
