@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-bench lint bench lock clean
+.PHONY: demo test test-e2e test-bench lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not bench"
+	$(BIN)/python -m pytest -m "not bench and not e2e"
+
+# Scenarios end to end (vendor shapes through the adapters to the marts, the consumer scenario's
+# backtest and churn model; a few minutes): CI runs them after `make test`.
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e
 
 # The benchmark smoke test (tier S end to end, about 2.5 min): CI runs it after `make test`.
 test-bench: $(STAMP)

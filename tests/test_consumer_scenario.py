@@ -32,6 +32,9 @@ from metrics.churn_model import ChurnModelFit, fit_churn_model
 from metrics.dbt_vars import dbt_vars
 from metrics.health_config import load_health_config
 
+#: End to end (generate, ingest, dbt, backtest, fit): the e2e tier, `make test-e2e`.
+pytestmark = pytest.mark.e2e
+
 #: A few hundred listeners over a year: enough churn for a 30-day backtest, cheap to build.
 SAMPLE = ConsumerConfig(accounts=400, months=12, seed=7)
 HORIZON = 30
