@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import duckdb
 import yaml
@@ -106,6 +106,64 @@ def bad_ts(label: str, expr: str) -> tuple[str, str]:
 
 def missing(label: str, expr: str, advice: str = "") -> tuple[str, str]:
     return (f"{expr} IS NULL", quote(f"{label}: missing{advice}"))
+
+
+MissingAmount = Literal["reject", "exclude", "zero"]
+MISSING_AMOUNT: tuple[str, ...] = get_args(MissingAmount)
+
+
+@dataclass(frozen=True)
+class AmountRules:
+    """How a deal's amount is written and checked under a ``missing_amount`` policy."""
+
+    #: SQL of the contract amount.
+    value: str
+    excluded: list[tuple[str, str]]
+    rejected: list[tuple[str, str]]
+
+
+def amount_rules(policy: MissingAmount, label: str, expr: str) -> AmountRules:
+    """A blank amount (``expr`` is NULL) is rejected, excluded (the contract requires an
+    amount) or written as 0 (``zero``: the deal's stage and dates are kept); a present amount
+    must be a non-negative number whatever the policy."""
+    if policy not in MISSING_AMOUNT:
+        raise ValueError(f"missing_amount: {policy!r} is not one of {', '.join(MISSING_AMOUNT)}")
+    bad = (
+        f"{expr} IS NOT NULL AND (csw_dec({expr}) IS NULL OR csw_dec({expr}) < 0)",
+        f"'{label}: ' || {expr} || ' is not a non-negative number'",
+    )
+    if policy == "zero":
+        return AmountRules(f"CASE WHEN {expr} IS NULL THEN 0 ELSE csw_dec({expr}) END", [], [bad])
+    if policy == "exclude":
+        excluded = (
+            f"{expr} IS NULL",
+            quote(
+                f"{label}: missing (missing_amount: exclude; set missing_amount: zero to keep"
+                " the deal with amount 0)"
+            ),
+        )
+        return AmountRules(f"csw_dec({expr})", [excluded], [bad])
+    return AmountRules(f"csw_dec({expr})", [], [missing(label, expr), bad])
+
+
+def missing_amount_warning(con: duckdb.DuckDBPyConnection, label: str) -> list[str]:
+    """The warning when deals were excluded for a missing amount (``missing_amount: exclude``),
+    naming how many and the other options; none otherwise."""
+    row = con.execute(
+        "SELECT count(*) FROM chk_opportunities WHERE starts_with(excl, ?)",
+        [f"{label}: missing (missing_amount: exclude"],
+    ).fetchone()
+    n = int(row[0]) if row else 0
+    if not n:
+        return []
+    deals = (
+        "opportunity without an amount was" if n == 1 else "opportunities without an amount were"
+    )
+    return [
+        f"crm/opportunities: {n} {deals} excluded (missing_amount: exclude); set"
+        " missing_amount: zero to keep such deals (their stage and contract dates) with amount 0,"
+        " or reject to stop on them"
+    ]
 
 
 def common_exclusions(table: SourceTable, what: str) -> list[tuple[str, str]]:
@@ -356,6 +414,13 @@ def mapping_from_dict(
             values[name] = {**default, **{str(k): v for k, v in (value or {}).items()}}
         else:
             values[name] = value
+    hints = get_type_hints(cls)
+    for name, value in values.items():
+        allowed = get_args(hints[name]) if get_origin(hints[name]) is Literal else ()
+        if allowed and value not in allowed:
+            raise ValueError(
+                f"{name}: {value!r} is not one of {', '.join(str(a) for a in allowed)}"
+            )
     mapping = cls(**values)
     for name, allowed in checks.items():
         for k, v in getattr(mapping, name).items():

@@ -208,7 +208,7 @@ def test_fixture_every_row_left_out_has_its_reason(fivetran: tuple[AdaptResult, 
             "Role: Chief Wizard is not in role_map",
         ),
         ("opportunity.csv", "3"): ("rejected", "Type: Partner Deal is not in type_map"),
-        ("opportunity.csv", "4"): ("rejected", "Amount: missing"),
+        ("opportunity.csv", "4"): ("excluded", "Amount: missing (missing_amount: exclude"),
         ("opportunity.csv", "5"): ("rejected", "CurrencyIsoCode: missing"),
         ("event.csv", "2"): ("excluded", "Type: Email is not a customer-success meeting"),
         ("event.csv", "3"): ("excluded", "Type: Lunch is not in activity_type_map"),
@@ -377,3 +377,47 @@ def test_adapters_read_timestamps_by_the_contracts_rule(tmp_path: Path) -> None:
     ambiguous = [r for _, r in rejects(result).items() if "20240301" in r[1]]
     assert ambiguous and ambiguous[0][0] == "rejected"
     assert "is ambiguous as an epoch number" in ambiguous[0][1]
+
+
+# --- deals without an amount ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["exclude", "reject", "zero", None])
+def test_missing_amount_is_excluded_rejected_or_zero_as_mapped(tmp_path: Path, policy: str) -> None:
+    """A blank Amount is common (most rows of Fivetran's own Salesforce seed): the mapping says
+    what to do. The default (None) excludes the deal, with a warning naming the count and the
+    option; ``zero`` keeps it (its stage and contract dates) with amount 0."""
+    mapping = SalesforceMapping() if policy is None else SalesforceMapping(missing_amount=policy)
+    result = adapt_salesforce(FIXTURES / "fivetran", tmp_path, mapping)
+    assert_accounted(result)
+    disposition = rejects(result).get(("opportunity.csv", "4"))
+    opps = by(rows(tmp_path, "opportunities"), "opportunity_id")
+    warned = [w for w in result.warnings if "without an amount" in w]
+    assert result.details["missing_amount"] == (policy or "exclude")
+    if policy == "zero":
+        assert disposition is None
+        assert (opps["006d"]["amount"], opps["006d"]["stage"]) == ("0.0000", "closed_lost")
+        assert not warned
+    elif policy == "reject":
+        assert disposition is not None
+        assert disposition[0] == "rejected" and disposition[1].startswith("Amount: missing")
+        assert "006d" not in opps and not warned
+    else:
+        assert disposition is not None
+        assert disposition[0] == "excluded"
+        assert disposition[1].startswith("Amount: missing (missing_amount: exclude")
+        assert "006d" not in opps
+        assert warned == [
+            "crm/opportunities: 1 opportunity without an amount was excluded"
+            " (missing_amount: exclude); set missing_amount: zero to keep such deals (their"
+            " stage and contract dates) with amount 0, or reject to stop on them"
+        ]
+    # a present amount is never touched
+    assert opps["006a"]["amount"] == "12000.0000"
+
+
+def test_missing_amount_must_be_one_of_the_policies(tmp_path: Path) -> None:
+    path = tmp_path / "sf.yaml"
+    path.write_text("missing_amount: guess\n")
+    with pytest.raises(ValueError, match=r"missing_amount: 'guess' is not one of reject, exclude"):
+        SalesforceMapping.from_yaml(path)

@@ -364,6 +364,7 @@ def _deals(con: duckdb.DuckDBPyConnection, m: HubSpotMapping, t: Tables) -> None
         " WHEN is_closed THEN 'closed_lost' WHEN NOT is_closed THEN 'open' END)"
     )
     excl, rej = _company_checks(source)
+    amount = crm.amount_rules(m.missing_amount, m.amount_property, "amount")
     build_contract(
         con,
         "opportunities",
@@ -374,14 +375,14 @@ def _deals(con: duckdb.DuckDBPyConnection, m: HubSpotMapping, t: Tables) -> None
             "account_id": "company_key",
             "type": map_sql("type_value", m.type_map),
             "stage": stage,
-            "amount": "csw_dec(amount)",
+            "amount": amount.value,
             "currency": "currency",
             "close_date": date_sql("close"),
             "contract_start_date": date_sql("c_start"),
             "contract_end_date": date_sql("c_end"),
             "updated_at": "updated",
         },
-        [_common(), *excl],
+        [_common(), *excl, *amount.excluded],
         [
             missing("deal_id", "id"),
             *rej,
@@ -392,11 +393,7 @@ def _deals(con: duckdb.DuckDBPyConnection, m: HubSpotMapping, t: Tables) -> None
                 "'dealstage: ' || coalesce(stage_key, 'missing') || ' is not a known stage of"
                 " deal_pipeline_stage (nor in stage_map)'",
             ),
-            missing(m.amount_property, "amount"),
-            (
-                "csw_dec(amount) IS NULL OR csw_dec(amount) < 0",
-                f"'{m.amount_property}: ' || amount || ' is not a non-negative number'",
-            ),
+            *amount.rejected,
             missing("deal_currency_code", "currency", " (set default_currency in the mapping)"),
             bad_ts("closedate", "close"),
             bad_ts(m.contract_start_property or "start", "c_start"),
@@ -614,6 +611,7 @@ def adapt_hubspot(
         _companies(con, m, t)
         contact_source = _contacts(con, m, t)
         _deals(con, m, t)
+        amount_warnings = crm.missing_amount_warning(con, m.amount_property) if t["deal"] else []
         _tickets(con, m, t)
         _meetings(con, m, t)
         _associations(con, t)
@@ -648,14 +646,16 @@ def adapt_hubspot(
         files_written=tuple(files),
         rejects_file=rejects,
         lineage_file=lineage,
-        warnings=tuple(
-            f"{n}: its HubSpot table is not in the source; nothing written" for n in not_built
+        warnings=(
+            *amount_warnings,
+            *(f"{n}: its HubSpot table is not in the source; nothing written" for n in not_built),
         ),
         details={
             "tables_not_read": ", ".join(ignored) or "none",
             "contact_company_from": contact_source,
             "nps_responses": "not provided (HubSpot feedback surveys are not read yet)",
             "not_written": ", ".join(not_built) or "none",
+            "missing_amount": m.missing_amount,
         },
     )
     core.write_result_json(result)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from adapters.crm import mapping_from_dict, mapping_from_yaml
+from adapters.crm import MissingAmount, mapping_from_dict, mapping_from_yaml
 from adapters.salesforce.mapping import (
     ACTIVITY_TYPES,
     DEFAULT_ACTIVITY_TYPE_MAP,
@@ -111,6 +111,10 @@ class HubSpotMapping:
     #: is_closed / closed_won flags (deal_pipeline_stage).
     stage_map: dict[str, str | None] = field(default_factory=dict)
     amount_property: str = "amount"
+    #: A deal whose amount is blank: ``exclude`` it (the contract requires an amount; the run
+    #: warns with the count), ``zero`` (write it with amount 0, keeping its stage and contract
+    #: dates) or ``reject`` it.
+    missing_amount: MissingAmount = "exclude"
     default_currency: str | None = None
     contract_start_property: str | None = None
     contract_end_property: str | None = None

@@ -399,6 +399,7 @@ def _opportunities(con: duckdb.DuckDBPyConnection, m: SalesforceMapping, t: Tabl
         " WHEN is_closed THEN 'closed_lost' WHEN NOT is_closed THEN 'open' END)"
     )
     p_excl, p_rej = parent_checks("pa", "account_key", "AccountId", "account", "Account")
+    amount = crm.amount_rules(m.missing_amount, m.amount_field, "amount")
     build_contract(
         con,
         "opportunities",
@@ -409,14 +410,14 @@ def _opportunities(con: duckdb.DuckDBPyConnection, m: SalesforceMapping, t: Tabl
             "account_id": "account_key",
             "type": map_sql("type_value", m.type_map),
             "stage": stage,
-            "amount": "csw_dec(amount)",
+            "amount": amount.value,
             "currency": "currency",
             "close_date": date_sql("close"),
             "contract_start_date": date_sql("c_start"),
             "contract_end_date": date_sql("c_end"),
             "updated_at": "updated",
         },
-        [_common(), *p_excl],
+        [_common(), *p_excl, *amount.excluded],
         [
             missing("Id", "id"),
             *p_rej,
@@ -427,11 +428,7 @@ def _opportunities(con: duckdb.DuckDBPyConnection, m: SalesforceMapping, t: Tabl
                 "'StageName: ' || coalesce(stage_name, 'missing') || ' is not in stage_map and"
                 " the row has no IsClosed/IsWon to tell open from won or lost'",
             ),
-            missing(m.amount_field, "amount"),
-            (
-                "csw_dec(amount) IS NULL OR csw_dec(amount) < 0",
-                f"'{m.amount_field}: ' || amount || ' is not a non-negative number'",
-            ),
+            *amount.rejected,
             missing(
                 "CurrencyIsoCode",
                 "currency",
@@ -684,6 +681,9 @@ def adapt_salesforce(
         _contacts(con, m, t)
         _record_ocr(con, m, t)
         _opportunities(con, m, t)
+        amount_warnings = (
+            crm.missing_amount_warning(con, m.amount_field) if t["opportunity"] else []
+        )
         _activities(con, m, t)
         _cases(con, m, t)
         _nps(con, m, t)
@@ -712,7 +712,8 @@ def adapt_salesforce(
         ),
         "not_written": ", ".join(not_built) or "none",
     }
-    warnings = []
+    details["missing_amount"] = m.missing_amount
+    warnings = list(amount_warnings)
     if "nps_responses" not in names:
         details["nps_responses"] = "not provided (no nps_object in the mapping)"
     for n in not_built:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from adapters.crm import mapping_from_dict, mapping_from_yaml
+from adapters.crm import MissingAmount, mapping_from_dict, mapping_from_yaml
 
 SEGMENTS = ("enterprise", "mid_market", "smb")
 ROLES = ("champion", "executive_sponsor", "admin", "user", "other")
@@ -143,6 +143,10 @@ class SalesforceMapping:
     #: StageName -> contract stage; a stage not in it is read from IsClosed/IsWon.
     stage_map: dict[str, str | None] = field(default_factory=dict)
     amount_field: str = "Amount"
+    #: An opportunity whose amount is blank (common: most rows of many orgs): ``exclude`` it
+    #: (the contract requires an amount; the run warns with the count), ``zero`` (write it
+    #: with amount 0, keeping its stage and contract dates) or ``reject`` it.
+    missing_amount: MissingAmount = "exclude"
     #: Currency of an opportunity without CurrencyIsoCode (single-currency orgs); None = rejected.
     default_currency: str | None = None
     contract_start_field: str | None = None
