@@ -442,3 +442,98 @@ def test_history_versions_write_one_row_per_id_and_ingest_cleanly(tmp_path: Path
             assert (outcome.rows_loaded, outcome.rows_quarantined) == (2, 0), name
     finally:
         con.close()
+
+
+# --- invoice lines: an item removed from its subscription ends --------------------------------------
+
+
+def _removed_item_source(tmp_path: Path, *, stale_row: bool, credit: bool) -> Path:
+    """``fivetran_lines`` with a second item si_IaA9 on sub_SaA1 (``fivetran_removed_item``):
+    billed on the Jan 5 and Feb 5 cycle invoices, removed on Feb 20 (the proration credit
+    il_A9c for its unused time, no new state), so the Mar 5 cycle invoice has no line for it.
+    ``stale_row``: the current subscription_item table still holds a row for it (a connector
+    that never saw the deletion); ``credit``: the credit line is in the source."""
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "fivetran_lines", source)
+    lines = (FIXTURES / "fivetran_removed_item" / "invoice_line_item.csv").read_text()
+    if not credit:
+        lines = "".join(line for line in lines.splitlines(True) if not line.startswith("il_A9c"))
+    (source / "invoice_line_item.csv").write_text(lines)
+    if stale_row:
+        with (source / "subscription_item.csv").open("a") as f:
+            f.write(
+                "2024-02-05 11:00:00,2024-01-05 10:00:00,2024-03-05 10:00:00,"
+                "2024-02-05 10:00:00,si_IaA9,{},price_GrM1,1,sub_SaA1\n"
+            )
+    return source
+
+
+def _versions(landing: Path, item: str) -> list[tuple[str, str, str]]:
+    return [
+        (r["quantity"], r["valid_from"], r["valid_to"])
+        for r in rows(landing, "subscription_items")
+        if r["item_id"] == item
+    ]
+
+
+def test_lines_end_an_item_missing_from_the_current_items_at_its_credit(tmp_path: Path) -> None:
+    result = adapt_stripe(
+        _removed_item_source(tmp_path, stale_row=False, credit=True), tmp_path / "landing"
+    )
+    assert result.details["history_method"] == "invoice_line_items"
+    assert_accounted(result)
+    # removed on Feb 20: the credit line's period start; the discount from Mar 5 does not
+    # reopen it
+    assert _versions(tmp_path / "landing", "si_IaA9") == [
+        ("1", "2024-01-05T10:00:00Z", "2024-02-20T10:00:00Z")
+    ]
+    # the item kept on the subscription stays open
+    assert _versions(tmp_path / "landing", "si_IaA1")[-1] == ("12", "2024-03-05T10:00:00Z", "")
+    with result.lineage_file.open(newline="") as f:
+        fed = {
+            r["source_id"]
+            for r in csv.DictReader(f)
+            if r["contract_key"] == "si_IaA9@2024-01-05T10:00:00.000000Z"
+        }
+    assert {"il_A9a", "il_A9b", "il_A9c"} <= fed, "the credit line that ends it is its lineage"
+
+
+def test_lines_end_an_item_a_later_cycle_invoice_no_longer_bills(tmp_path: Path) -> None:
+    """The current table still lists the item (stale) and no credit line says when it went:
+    the Mar 5 cycle invoice of its subscription has no line for it, so it ends where its last
+    line's period ends."""
+    landing = tmp_path / "landing"
+    result = adapt_stripe(_removed_item_source(tmp_path, stale_row=True, credit=False), landing)
+    assert_accounted(result)
+    assert _versions(landing, "si_IaA9") == [("1", "2024-01-05T10:00:00Z", "2024-03-05T10:00:00Z")]
+    assert _versions(landing, "si_IaA1")[-1][2] == ""
+
+
+def test_lines_credit_ends_a_removed_item_still_listed(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    adapt_stripe(_removed_item_source(tmp_path, stale_row=True, credit=True), landing)
+    assert _versions(landing, "si_IaA9") == [("1", "2024-01-05T10:00:00Z", "2024-02-20T10:00:00Z")]
+
+
+def test_lines_end_items_missing_from_the_current_items_before_the_next_cycle(
+    tmp_path: Path,
+) -> None:
+    """No later cycle invoice yet (the Mar 5 lines are not synced) and neither item is in the
+    current subscription_item table any more: si_IaA9 ends at its removal credit; si_IaA1,
+    whose credit on Feb 20 came with a new state (12 seats), was not removed then: it ends
+    where its last line's period ends."""
+    source = _removed_item_source(tmp_path, stale_row=False, credit=True)
+    lines = (source / "invoice_line_item.csv").read_text().splitlines(True)
+    (source / "invoice_line_item.csv").write_text(
+        "".join(line for line in lines if not line.startswith(("il_A4,", "il_A5,")))
+    )
+    items = (source / "subscription_item.csv").read_text().splitlines(True)
+    (source / "subscription_item.csv").write_text("".join(i for i in items if "si_IaA1" not in i))
+    landing = tmp_path / "landing"
+    result = adapt_stripe(source, landing)
+    assert_accounted(result)
+    assert _versions(landing, "si_IaA9") == [("1", "2024-01-05T10:00:00Z", "2024-02-20T10:00:00Z")]
+    assert _versions(landing, "si_IaA1") == [
+        ("10", "2024-01-05T10:00:00Z", "2024-02-20T10:00:00Z"),
+        ("12", "2024-02-20T10:00:00Z", "2024-03-05T10:00:00Z"),
+    ]

@@ -411,7 +411,9 @@ def _history_method(con: duckdb.DuckDBPyConnection, src: dict[str, SourceTable],
     return "current_state"
 
 
-def _base_states(con: duckdb.DuckDBPyConnection, method: str, shape: str) -> None:
+def _base_states(
+    con: duckdb.DuckDBPyConnection, method: str, shape: str, has_current_items: bool
+) -> None:
     """``item_base``: (item_id, subscription_id, price_key, quantity, vf, item_end, source ...):
     a state of an item in force from ``vf`` until the next state of the item."""
     if method == "history_tables":
@@ -436,7 +438,7 @@ def _base_states(con: duckdb.DuckDBPyConnection, method: str, shape: str) -> Non
             SELECT trim(l.subscription_item_id) AS item_id,
                    trim(coalesce(l.subscription_id, i.subscription_id)) AS subscription_id,
                    trim(l.price_id) AS price_key, l.quantity, csw_ts(l.period_start) AS vf,
-                   NULL AS item_end, NULL AS gap_from, NULL AS created_at,
+                   CAST(NULL AS TIMESTAMP) AS item_end, NULL AS gap_from, NULL AS created_at,
                    l.period_start AS vf_text,
                    'period_start' AS vf_column,
                    CASE WHEN csw_blank(l.subscription_item_id)
@@ -446,6 +448,9 @@ def _base_states(con: duckdb.DuckDBPyConnection, method: str, shape: str) -> Non
                         THEN 'a proration credit (unused time): it describes the state before'
                              || ' a change, which earlier lines already state'
                    END AS skip,
+                   stripe_end(l.period_end) AS ve, trim(l.invoice_id) AS invoice_key,
+                   coalesce(csw_bool(l.proration), false) AS prorated,
+                   coalesce(csw_bool(l.proration) AND csw_dec(l.amount) < 0, false) AS credit,
                    l._source_table, l._source_file, l._source_row, l.id AS source_id
             FROM stripe_invoice_line_item l
             LEFT JOIN (SELECT DISTINCT ON (trim(id)) trim(id) AS id, subscription_id
@@ -454,7 +459,7 @@ def _base_states(con: duckdb.DuckDBPyConnection, method: str, shape: str) -> Non
         select = """
             SELECT trim(id) AS item_id, trim(id) AS subscription_id, trim(x_price_id) AS price_key,
                    x_quantity AS quantity, coalesce(csw_ts(start_date), csw_ts(created)) AS vf,
-                   NULL AS item_end, NULL AS gap_from, NULL AS created_at,
+                   CAST(NULL AS TIMESTAMP) AS item_end, NULL AS gap_from, NULL AS created_at,
                    coalesce(start_date, created) AS vf_text,
                    'start_date' AS vf_column, NULL AS skip,
                    _source_table, _source_file, _source_row, id AS source_id
@@ -464,7 +469,7 @@ def _base_states(con: duckdb.DuckDBPyConnection, method: str, shape: str) -> Non
             SELECT trim(i.id) AS item_id, trim(i.subscription_id) AS subscription_id,
                    trim(i.price_id) AS price_key, i.quantity,
                    coalesce(csw_ts(i.created), s.started_at) AS vf,
-                   NULL AS item_end, NULL AS gap_from, NULL AS created_at, i.created AS vf_text,
+                   CAST(NULL AS TIMESTAMP) AS item_end, NULL AS gap_from, NULL AS created_at, i.created AS vf_text,
                    'created' AS vf_column, NULL AS skip,
                    i._source_table, i._source_file, i._source_row, i.id AS source_id
             FROM stripe_subscription_item i
@@ -505,6 +510,8 @@ def _base_states(con: duckdb.DuckDBPyConnection, method: str, shape: str) -> Non
         ORDER BY item_id, vf, _source_file DESC, _source_row DESC
         """
     )
+    if method == "invoice_line_items":
+        _line_item_ends(con, has_current_items)
     # a gap in the history: from its start the item is in no state (no version is written)
     con.execute(
         """
@@ -514,6 +521,64 @@ def _base_states(con: duckdb.DuckDBPyConnection, method: str, shape: str) -> Non
         FROM item_base_checked
         WHERE gap_from IS NOT NULL AND excl IS NULL AND rej IS NULL AND late IS NULL
         """
+    )
+
+
+def _line_item_ends(con: duckdb.DuckDBPyConnection, has_current_items: bool) -> None:
+    """Invoice lines state an item while it is billed; nothing states that it was removed.
+    An item is gone when it is missing from the current subscription_item rows (when the
+    source has them), or when a later cycle invoice of its subscription (one with
+    non-proration subscription lines starting after the item's last line) has no line for it.
+    A gone item ends where a proration credit for it with no new state at that instant says it
+    was removed (the credit's period start), else where its last line's period ends."""
+    missing = (
+        """NOT EXISTS (SELECT 1 FROM stripe_subscription_item i WHERE trim(i.id) = l.item_id
+                          AND NOT coalesce(csw_bool(i.deleted), false))"""
+        if has_current_items
+        else "false"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE line_item_end AS
+        WITH states AS (
+            SELECT item_id, subscription_id, vf, ve FROM item_base_checked
+            WHERE excl IS NULL AND rej IS NULL AND late IS NULL
+        ),
+        last AS (
+            SELECT item_id, any_value(subscription_id) AS subscription_id, max(vf) AS last_vf,
+                   max(ve) AS last_ve
+            FROM states GROUP BY item_id
+        ),
+        removals AS (
+            SELECT c.item_id, arg_max(c.vf, (c.vf, c._source_row)) AS removed_at,
+                   arg_max(c._source_file, (c.vf, c._source_row)) AS _source_file,
+                   arg_max(c._source_row, (c.vf, c._source_row)) AS _source_row,
+                   arg_max(c.source_id, (c.vf, c._source_row)) AS source_id
+            FROM item_base_checked c JOIN last l ON l.item_id = c.item_id
+            WHERE c.credit AND c.rej IS NULL AND c.vf >= l.last_vf
+              AND NOT EXISTS (SELECT 1 FROM states s WHERE s.item_id = c.item_id AND s.vf = c.vf)
+            GROUP BY c.item_id
+        ),
+        cycles AS (
+            SELECT subscription_id, invoice_key, min(vf) AS cycle_start
+            FROM item_base_checked
+            WHERE excl IS NULL AND rej IS NULL AND NOT prorated
+            GROUP BY subscription_id, invoice_key
+        )
+        SELECT l.item_id, coalesce(r.removed_at, l.last_ve) AS item_end,
+               r._source_file, r._source_row, r.source_id
+        FROM last l LEFT JOIN removals r USING (item_id)
+        WHERE {missing}
+           OR EXISTS (SELECT 1 FROM cycles c
+                      WHERE c.subscription_id = l.subscription_id AND c.cycle_start > l.last_vf
+                        AND NOT EXISTS (SELECT 1 FROM item_base_all a
+                                        WHERE a.item_id = l.item_id
+                                          AND a.invoice_key = c.invoice_key))
+        """
+    )
+    con.execute(
+        """UPDATE item_base SET item_end = e.item_end FROM line_item_end e
+           WHERE item_base.item_id = e.item_id AND e.item_end IS NOT NULL"""
     )
 
 
@@ -666,6 +731,17 @@ def _items(
                  AND (o.valid_to IS NULL OR b.vf < o.valid_to)
                 WHERE b._source_table = {quote(table)} AND b.excl IS NULL AND b.rej IS NULL
                   AND b.late IS NULL""",
+        )
+    if method == "invoice_line_items" and "invoice_line_item" in src:
+        # the credit line that says when a removed item went: lineage of its last version
+        core.record_lineage(
+            con,
+            "subscription_items",
+            src["invoice_line_item"].name,
+            """SELECT o.contract_key, e._source_file, e._source_row, e.source_id
+               FROM line_item_end e JOIN out_subscription_items o
+                 ON o.item_id = e.item_id AND o.valid_to = e.item_end
+               WHERE e.source_id IS NOT NULL""",
         )
     if method == "invoice_line_items" and "subscription_item" in src:
         # the current-state rows: each confirms its item's latest version
@@ -905,7 +981,7 @@ def adapt_stripe(source: Path, landing: Path, mapping: StripeMapping | None = No
         _prices(con, m, src, shape)
         _subscriptions(con, m, src)
         method = _history_method(con, src, shape)
-        _base_states(con, method, shape)
+        _base_states(con, method, shape, "subscription_item" in src)
         _discounts(con, src)
         # invoices first: every line of a written invoice is written (it fed the invoice's
         # period); the item step then adds the lines' lineage to item versions
