@@ -537,3 +537,39 @@ def test_lines_end_items_missing_from_the_current_items_before_the_next_cycle(
         ("10", "2024-01-05T10:00:00Z", "2024-02-20T10:00:00Z"),
         ("12", "2024-02-20T10:00:00Z", "2024-03-05T10:00:00Z"),
     ]
+
+
+# --- the API's invoice line layouts: before and since 2025-03-31 (basil) --------------------------
+
+
+@pytest.mark.parametrize("layout", ["legacy", "basil"])
+def test_invoice_lines_in_both_api_layouts(tmp_path: Path, layout: str) -> None:
+    """Stripe's 2025-03-31 API moved a line's ``subscription``, ``subscription_item``,
+    ``proration`` and ``type`` under ``parent`` (``parent.type`` subscription_item_details or
+    invoice_item_details) and its ``price`` under ``pricing.price_details.price``, and an
+    invoice's ``subscription`` under ``parent.subscription_details.subscription``. The Airbyte
+    (API) shape accepts both: the same lines give the same versions."""
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "airbyte_current", source)
+    for f in (FIXTURES / f"airbyte_lines_{layout}").iterdir():
+        shutil.copy(f, source / f.name)
+    landing = tmp_path / "landing"
+    result = adapt_stripe(source, landing)
+    assert result.details["history_method"] == "invoice_line_items"
+    assert result.ok, result.summary()
+    assert_accounted(result)
+    assert _versions(landing, "si_QkI1") == [
+        ("4", "2024-01-02T00:00:00Z", "2024-02-02T00:00:00Z"),
+        ("6", "2024-02-02T00:00:00Z", ""),
+    ]
+    invoices = by(rows(landing, "invoices"), "invoice_id")
+    assert {i: r["subscription_id"] for i, r in invoices.items()} == {
+        "in_QkN1": "sub_QkS1",
+        "in_QkN2": "sub_QkS1",
+    }
+    # the one-off training line is no state of the item; the cycle line's period is the
+    # invoice's
+    assert (invoices["in_QkN2"]["period_start"], invoices["in_QkN2"]["period_end"]) == (
+        "2024-02-02",
+        "2024-03-01",
+    )

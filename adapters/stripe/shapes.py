@@ -29,7 +29,10 @@ from adapters.core import SourceTable
 
 #: A candidate for a canonical column: a source column name, or (kind, column[, path]):
 #: ("id", col) = the id of an expanded object or the plain id; ("json", col, path) = a field of a
-#: JSON object column; ("minor", col) = a major-unit amount (exports) turned into minor units.
+#: JSON object column (``path`` may be dotted); ("json_id", col, path) = the id at ``path``, a
+#: plain id or an expanded object; ("parent_type", col) = a 2025 API line's ``parent.type`` as
+#: the older ``type`` (``subscription`` / ``invoiceitem``); ("minor", col) = a major-unit
+#: amount (exports) turned into minor units.
 Candidate = str | tuple[str, ...]
 
 
@@ -171,7 +174,12 @@ OBJECTS: tuple[ObjectSpec, ...] = (
         {
             "id": ("id",),
             "customer_id": ("customer_id", ("id", "customer"), "customer"),
-            "subscription_id": ("subscription_id", ("id", "subscription"), "subscription"),
+            "subscription_id": (
+                "subscription_id",
+                ("id", "subscription"),
+                "subscription",
+                ("json", "parent", "subscription_details.subscription"),
+            ),
             "created": ("created", "date (utc)"),
             "finalized_at": (
                 "status_transitions_finalized_at",
@@ -205,14 +213,34 @@ OBJECTS: tuple[ObjectSpec, ...] = (
         {
             "id": ("id",),
             "invoice_id": ("invoice_id", ("id", "invoice")),
-            "subscription_id": ("subscription_id", ("id", "subscription")),
-            "subscription_item_id": ("subscription_item_id", ("id", "subscription_item")),
-            "price_id": ("price_id", ("id", "price"), "plan_id", ("id", "plan")),
+            # API 2025-03-31 (basil) moved these under parent.* and pricing.*: both are read
+            "subscription_id": (
+                "subscription_id",
+                ("id", "subscription"),
+                ("json", "parent", "subscription_item_details.subscription"),
+                ("json", "parent", "invoice_item_details.subscription"),
+            ),
+            "subscription_item_id": (
+                "subscription_item_id",
+                ("id", "subscription_item"),
+                ("json", "parent", "subscription_item_details.subscription_item"),
+            ),
+            "price_id": (
+                "price_id",
+                ("id", "price"),
+                "plan_id",
+                ("id", "plan"),
+                ("json_id", "pricing", "price_details.price"),
+            ),
             "quantity": ("quantity",),
             "period_start": ("period_start", ("json", "period", "start")),
             "period_end": ("period_end", ("json", "period", "end")),
-            "proration": ("proration",),
-            "type": ("type",),
+            "proration": (
+                "proration",
+                ("json", "parent", "subscription_item_details.proration"),
+                ("json", "parent", "invoice_item_details.proration"),
+            ),
+            "type": ("type", ("parent_type", "parent")),
             "amount": ("amount",),
             "livemode": ("livemode",),
         },
@@ -275,6 +303,22 @@ def _candidate_sql(candidate: Candidate, columns: set[str]) -> str | None:
         return (
             f"CASE WHEN starts_with(trim({c}), '{{')"
             f" THEN json_extract_string({c}, '$.{candidate[2]}') END"
+        )
+    if kind == "json_id":
+        path = f"'$.{candidate[2]}'"
+        return (
+            f"CASE WHEN starts_with(trim({c}), '{{') THEN CASE"
+            f" WHEN json_type({c}, {path}) = 'OBJECT'"
+            f" THEN json_extract_string({c}, '$.{candidate[2]}.id')"
+            f" ELSE json_extract_string({c}, {path}) END END"
+        )
+    if kind == "parent_type":
+        return (
+            f"CASE WHEN starts_with(trim({c}), '{{') THEN"
+            f" CASE json_extract_string({c}, '$.type')"
+            " WHEN 'subscription_item_details' THEN 'subscription'"
+            " WHEN 'invoice_item_details' THEN 'invoiceitem'"
+            f" ELSE json_extract_string({c}, '$.type') END END"
         )
     if kind == "minor":
         # exports: major units -> minor units of the row's currency
