@@ -20,10 +20,10 @@ from typing import Any
 import duckdb
 import pytest
 from vendor_shapes import HUBSPOT_MAPPING as ROUND_TRIP_MAPPING
-from vendor_shapes import render_hubspot
+from vendor_shapes import not_fivetran_timestamps, render_hubspot
 
 from adapters.core import AdaptResult
-from adapters.hubspot import adapt_hubspot
+from adapters.hubspot import HubSpotMapping, adapt_hubspot
 from ingestion.contract import table
 from ingestion.loader import ingest_table
 from ingestion.synthetic import GeneratorConfig, generate_extracts
@@ -101,6 +101,13 @@ def test_round_trip_adapts_every_rendered_row(round_trip: dict[str, Any]) -> Non
     assert round_trip["quarantined"] == (0,)
 
 
+def test_fivetran_shaped_files_hold_fivetran_timestamps(round_trip: dict[str, Any]) -> None:
+    """The hand-written fixtures and the rendering hold dates and datetimes as Fivetran lands
+    HubSpot's (``2019-12-04 12:48:22``), not the API's epoch milliseconds or ISO text."""
+    assert not_fivetran_timestamps(FIXTURES / "fivetran") == []
+    assert not_fivetran_timestamps(round_trip["root"] / "hubspot") == []
+
+
 @pytest.mark.parametrize("name", CRM)
 def test_round_trip_raw_crm_tables_identical(round_trip: dict[str, Any], name: str) -> None:
     direct, adapted = round_trip["raw"][name]
@@ -127,13 +134,27 @@ def test_fixture_property_association_roles_and_left_out_rows(tmp_path: Path) ->
     )
     contacts = {r["contact_id"]: r for r in rows(tmp_path, "contacts")}
     assert set(contacts) == {"201", "202"}
-    # multi-select buying role: the first by contract precedence; epoch-ms createdate
+    # multi-select buying role: the first by contract precedence; started on createdate's date
     assert (contacts["201"]["role"], contacts["201"]["started_at"]) == ("champion", "2024-03-02")
     assert contacts["202"]["role"] == "other"
     meeting = rows(tmp_path, "activities")[0]
     assert (meeting["activity_id"], meeting["type"], meeting["attended"]) == ("501", "qbr", "true")
     ticket = rows(tmp_path, "support_tickets")[0]
     assert (ticket["ticket_id"], ticket["severity"], ticket["status"]) == ("301", "high", "closed")
+    # deals: the company from deal_company, the stage from deal_pipeline_stage's flags
+    [deal] = rows(tmp_path, "opportunities")
+    assert (deal["opportunity_id"], deal["account_id"], deal["type"], deal["stage"]) == (
+        "601",
+        "101",
+        "new_business",
+        "closed_won",
+    )
+    assert (deal["amount"], deal["currency"], deal["close_date"]) == (
+        "12000.0000",
+        "EUR",
+        "2024-03-15",
+    )
+    assert deal["updated_at"] == "2024-03-15T10:00:00Z"
     expected = {
         ("company.csv", "2"): ("excluded", "deleted company (is_deleted is true)"),
         ("contact.csv", "3"): ("excluded", "its company 102 is excluded"),
@@ -147,9 +168,42 @@ def test_fixture_property_association_roles_and_left_out_rows(tmp_path: Path) ->
         ("engagement.csv", "3"): ("excluded", "no written row uses this meeting engagement"),
         ("engagement_meeting.csv", "2"): ("excluded", "a canceled meeting"),
         ("engagement_company.csv", "2"): ("excluded", "no written row uses this engagement link"),
+        ("deal.csv", "2"): ("excluded", "amount: missing (missing_amount: exclude"),
+        ("deal.csv", "3"): ("excluded", "its company 102 is excluded"),
+        ("deal.csv", "4"): ("excluded", "deleted deal (is_deleted is true)"),
+        ("deal.csv", "5"): ("rejected", "dealtype: partner is not in type_map"),
+        ("deal.csv", "6"): ("rejected", "company: none associated (from the deal_company table"),
+        ("deal.csv", "7"): ("rejected", "deal_currency_code: missing"),
+        ("deal_pipeline_stage.csv", "2"): ("excluded", "no written row uses this deal stage"),
+        ("deal_pipeline_stage.csv", "3"): ("excluded", "no written row uses this deal stage"),
+        ("deal_pipeline_stage.csv", "4"): ("excluded", "no written row uses this deal stage"),
+        **{
+            ("deal_company.csv", str(n)): ("excluded", "no written row uses this deal link")
+            for n in range(2, 7)
+        },
     }
     got = rejects(result)
     assert set(got) == set(expected)
     for where, (disposition, reason) in expected.items():
         assert got[where][0] == disposition, (where, got[where])
         assert got[where][1].startswith(reason), (where, got[where][1])
+
+
+@pytest.mark.parametrize("policy", ["exclude", "reject", "zero"])
+def test_deal_without_an_amount_follows_missing_amount(tmp_path: Path, policy: str) -> None:
+    """Deal 602 has no amount (as most deals of Fivetran's own HubSpot seed)."""
+    result = adapt_hubspot(FIXTURES / "fivetran", tmp_path, HubSpotMapping(missing_amount=policy))
+    assert_accounted(result)
+    deals = {r["opportunity_id"]: r for r in rows(tmp_path, "opportunities")}
+    got = rejects(result).get(("deal.csv", "2"))
+    warned = [w for w in result.warnings if "without an amount" in w]
+    if policy == "zero":
+        assert got is None
+        assert (deals["602"]["amount"], deals["602"]["stage"]) == ("0.0000", "open")
+        assert deals["602"]["close_date"] == "2024-07-01"
+    else:
+        assert got is not None and got[0] == ("excluded" if policy == "exclude" else "rejected")
+        assert got[1].startswith("amount: missing")
+        assert "602" not in deals
+    assert len(warned) == (policy == "exclude")
+    assert deals["601"]["amount"] == "12000.0000"

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 from vendor_shapes import SALESFORCE_MAPPING as ROUND_TRIP_MAPPING
-from vendor_shapes import render_salesforce
+from vendor_shapes import not_fivetran_timestamps, render_salesforce
 
 from adapters.core import AdapterInputError, AdaptResult
 from adapters.salesforce import SalesforceMapping, adapt_salesforce
@@ -94,7 +94,7 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     finally:
         con_direct.close()
         con_adapted.close()
-    return {"result": result, "raw": raw, "quarantined": quarantined}
+    return {"root": root, "result": result, "raw": raw, "quarantined": quarantined}
 
 
 def test_round_trip_adapts_every_rendered_row(round_trip: dict[str, Any]) -> None:
@@ -106,6 +106,17 @@ def test_round_trip_adapts_every_rendered_row(round_trip: dict[str, Any]) -> Non
     assert_accounted(result)
     assert all(a.rejected == 0 and a.excluded == 0 for a in result.accounts), result.summary()
     assert round_trip["quarantined"] == (0,)
+
+
+def test_fivetran_shaped_files_hold_fivetran_timestamps(round_trip: dict[str, Any]) -> None:
+    """The hand-written Fivetran fixtures and the rendering hold dates and datetimes as Fivetran
+    lands them (``2019-11-11 17:23:34``), not as the API sends them; the Data Loader fixture
+    keeps the API's text (``2024-01-10T08:00:00.000Z``), its real shape."""
+    assert not_fivetran_timestamps(FIXTURES / "fivetran") == [
+        "task.csv:3:activity_date=05/02/2024"  # the deliberately bad date
+    ]
+    assert not_fivetran_timestamps(round_trip["root"] / "salesforce") == []
+    assert len(not_fivetran_timestamps(FIXTURES / "data_loader")) == 4
 
 
 @pytest.mark.parametrize("name", CRM)
@@ -160,7 +171,7 @@ def test_fixture_contact_roles_from_opportunity_contact_role(
     assert contacts["003a"]["role"] == "executive_sponsor"
     assert contacts["003e"]["role"] == "champion"
     assert contacts["003b"]["role"] == "other"
-    # started on CreatedDate's UTC date: 23:30 at -05:00 is the next day in UTC
+    # started on CreatedDate's UTC date (Fivetran lands datetimes in UTC: 2024-03-02 04:30:00)
     assert contacts["003a"]["started_at"] == "2024-03-02"
     assert (contacts["003a"]["is_active"], contacts["003a"]["ended_at"]) == ("true", "")
 

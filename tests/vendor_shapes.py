@@ -13,6 +13,8 @@ and the mart-level round trip (``tests/test_adapters_round_trip.py``, marts iden
 
 from __future__ import annotations
 
+import csv
+import re
 from pathlib import Path
 
 import duckdb
@@ -38,6 +40,35 @@ HUBSPOT_CRM = ("accounts", "contacts", "opportunities", "activities", "support_t
 STRIPE_MAPPING = StripeMapping(missing_account="keep")
 #: Reads render_segment's output back (its deprovisioning identify carries this trait).
 SEGMENT_MAPPING = SegmentMapping(deprovisioned_at_trait="deprovisionedAt")
+
+
+# --- Fivetran's timestamp shape ------------------------------------------------------------------
+
+#: How Fivetran lands a datetime or date in these connectors' tables (the seeds of its dbt
+#: packages: ``2019-11-11 17:23:34``, ``2018-12-18 18:20:30.829``, dates as ``... 00:00:00``).
+FIVETRAN_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?"
+)
+#: Columns holding a datetime or a date (Salesforce's and HubSpot's names, as Fivetran writes
+#: them).
+_TEMPORAL_COLUMN = re.compile(r"(date|time|_at$|synced|modstamp|_start$|_end$)")
+
+
+def not_fivetran_timestamps(folder: Path) -> list[str]:
+    """``file:row:column=value`` of every date or datetime value under ``folder`` that is not
+    in Fivetran's shape (API text with ``T`` and an offset, epoch milliseconds, ...)."""
+    found = []
+    for path in sorted(folder.rglob("*.csv")):
+        with path.open(newline="") as f:
+            for n, row in enumerate(csv.DictReader(f), start=1):
+                found += [
+                    f"{path.name}:{n}:{column}={value}"
+                    for column, value in row.items()
+                    if value
+                    and _TEMPORAL_COLUMN.search(column.lower())
+                    and not FIVETRAN_TIMESTAMP.fullmatch(value)
+                ]
+    return found
 
 
 # --- the renderer: contract billing rows -> Fivetran's Stripe tables ------------------------------
@@ -236,12 +267,17 @@ def render_fivetran(contract_landing: Path, out: Path) -> None:
 
 # --- the renderer: contract CRM rows -> Fivetran's Salesforce tables ----------------------------
 
-_SF_FORMAT = "'%Y-%m-%dT%H:%M:%S.000+0000'"
-
 
 def _sf_ts(expr: str) -> str:
-    """A Salesforce datetime text (``2024-05-11T11:00:00.000+0000``) of an ISO text column."""
-    return f"strftime(CAST({expr} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', {_SF_FORMAT})"
+    """A Salesforce datetime as Fivetran lands it (``2019-11-11 17:23:34``: UTC, no offset; see
+    the seeds of Fivetran's dbt_salesforce_source) of an ISO text column."""
+    return _ft(expr)
+
+
+def _ft_date(expr: str) -> str:
+    """A date field as Fivetran's seeds hold it (``2018-12-19 00:00:00``) of an ISO date text
+    column; NULL stays NULL."""
+    return f"strftime(CAST({expr} AS DATE), '%Y-%m-%d 00:00:00')"
 
 
 SALESFORCE_MAPPING = SalesforceMapping(
@@ -307,7 +343,8 @@ def render_salesforce(contract_landing: Path, out: Path) -> None:
                    'Contact ' || contact_id AS last_name,
                    CASE role WHEN 'executive_sponsor' THEN 'Executive Sponsor'
                         ELSE upper(role[1]) || role[2:] END AS role_c,
-                   started_at AS role_start_date_c, ended_at AS role_end_date_c,
+                   {_ft_date("started_at")} AS role_start_date_c,
+                   {_ft_date("ended_at")} AS role_end_date_c,
                    is_active AS active_c, {_sf_ts("updated_at")} AS created_date,
                    {_sf_ts("updated_at")} AS system_modstamp, false AS is_deleted
             FROM c_contacts""",
@@ -323,9 +360,9 @@ def render_salesforce(contract_landing: Path, out: Path) -> None:
                         WHEN 'closed_lost' THEN 'Closed Lost' ELSE 'Negotiation' END
                        AS stage_name,
                    stage <> 'open' AS is_closed, stage = 'closed_won' AS is_won, amount,
-                   currency AS currency_iso_code, close_date,
-                   contract_start_date AS contract_start_date_c,
-                   contract_end_date AS contract_end_date_c,
+                   currency AS currency_iso_code, {_ft_date("close_date")} AS close_date,
+                   {_ft_date("contract_start_date")} AS contract_start_date_c,
+                   {_ft_date("contract_end_date")} AS contract_end_date_c,
                    {_sf_ts("updated_at")} AS system_modstamp, false AS is_deleted
             FROM c_opportunities""",
     )
@@ -348,7 +385,7 @@ def render_salesforce(contract_landing: Path, out: Path) -> None:
         "task",
         activity.format(
             when=f"{_sf_ts('occurred_at')} AS completed_date_time, 'Completed' AS status,"
-            " CAST(CAST(occurred_at AS TIMESTAMPTZ) AS DATE) AS activity_date",
+            f" {_ft_date('CAST(occurred_at AS TIMESTAMPTZ)')} AS activity_date",
             parity=1,
         ),
     )
@@ -376,16 +413,11 @@ def render_salesforce(contract_landing: Path, out: Path) -> None:
 
 # --- the renderer: contract CRM rows -> Fivetran's HubSpot tables -------------------------------
 
-_HS_FORMAT = "'%Y-%m-%dT%H:%M:%S.%gZ'"
-
 
 def _hs_ts(expr: str) -> str:
-    return f"strftime(CAST({expr} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', {_HS_FORMAT})"
-
-
-def _epoch_ms(expr: str) -> str:
-    """HubSpot's API form of a date property: epoch milliseconds of midnight UTC."""
-    return f"CAST(epoch_ms(CAST({expr} AS DATE)::TIMESTAMP) AS VARCHAR)"
+    """A HubSpot datetime property as Fivetran lands it (``2019-12-04 12:48:22``; see the
+    seeds of Fivetran's dbt_hubspot) of an ISO text column."""
+    return _ft(expr)
 
 
 HUBSPOT_MAPPING = HubSpotMapping.from_dict(
@@ -448,8 +480,9 @@ def render_hubspot(contract_landing: Path, out: Path) -> None:
                    email AS property_email, title AS property_jobtitle,
                    CASE role WHEN 'user' THEN 'END_USER' WHEN 'admin' THEN 'TECHNICAL_ADMIN'
                         ELSE upper(role) END AS property_hs_buying_role,
-                   started_at AS property_cs_role_start_date,
-                   ended_at AS property_cs_role_end_date, is_active AS property_cs_is_active,
+                   {_ft_date("started_at")} AS property_cs_role_start_date,
+                   {_ft_date("ended_at")} AS property_cs_role_end_date,
+                   is_active AS property_cs_is_active,
                    {_hs_ts("updated_at")} AS property_createdate,
                    {_hs_ts("updated_at")} AS property_lastmodifieddate
             FROM c_contacts""",
@@ -478,9 +511,9 @@ def render_hubspot(contract_landing: Path, out: Path) -> None:
                         WHEN 'expansion' THEN 'existingbusiness' ELSE 'renewal' END
                        AS property_dealtype,
                    amount AS property_amount, currency AS property_deal_currency_code,
-                   {_epoch_ms("close_date")} AS property_closedate,
-                   contract_start_date AS property_contract_start_date,
-                   contract_end_date AS property_contract_end_date,
+                   {_ft_date("close_date")} AS property_closedate,
+                   {_ft_date("contract_start_date")} AS property_contract_start_date,
+                   {_ft_date("contract_end_date")} AS property_contract_end_date,
                    {_hs_ts("updated_at")} AS property_hs_lastmodifieddate
             FROM c_opportunities""",
     )
