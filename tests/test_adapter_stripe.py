@@ -12,8 +12,9 @@ compares the raw billing tables row for row.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +289,9 @@ def test_airbyte_current_state_warns_and_converts_epochs(tmp_path: Path) -> None
         "125.5000",
         "4",
     )
-    assert (item["valid_from"], item["valid_to"]) == ("2024-01-02T00:00:00Z", "")
+    # no history is invented: the current state starts when the connector saw it
+    assert (item["valid_from"], item["valid_to"]) == ("2024-06-01T03:00:00Z", "")
+    assert result.details["current_state_from"] == "synced (_airbyte_extracted_at)"
     plan = rows(landing, "plans")[0]
     assert (plan["name"], plan["tier"], plan["billing_interval"]) == (
         "Enterprise",
@@ -573,3 +576,66 @@ def test_invoice_lines_in_both_api_layouts(tmp_path: Path, layout: str) -> None:
         "2024-02-02",
         "2024-03-01",
     )
+
+
+# --- current state: from the sync time by default, from creation only when asked ----------------
+
+
+def test_current_state_from_created_is_the_documented_assumption(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    result = adapt_stripe(
+        FIXTURES / "airbyte_current", landing, StripeMapping(current_state_from="created")
+    )
+    assert result.details["current_state_from"] == "created"
+    (item,) = rows(landing, "subscription_items")
+    assert (item["valid_from"], item["valid_to"]) == ("2024-01-02T00:00:00Z", "")
+    [warning] = result.warnings
+    assert "Past MRR cannot be reconstructed" in warning
+    assert "assumed" in warning
+
+
+def test_dashboard_export_current_state_starts_at_the_export_time(tmp_path: Path) -> None:
+    """An export has no sync column: its files' modification time is the export time."""
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "dashboard_export", source)
+    exported = datetime(2024, 6, 15, 8, 0, tzinfo=UTC).timestamp()
+    for f in source.iterdir():
+        os.utime(f, (exported, exported))
+    landing = tmp_path / "landing"
+    result = adapt_stripe(source, landing)
+    assert result.details["current_state_from"] == "synced (file modification time)"
+    assert [r["valid_from"] for r in rows(landing, "subscription_items")] == [
+        "2024-06-15T08:00:00Z"
+    ]
+    assert any("Past MRR cannot be reconstructed" in w for w in result.warnings)
+
+
+def test_current_state_from_must_be_synced_or_created() -> None:
+    with pytest.raises(ValueError, match=r"current_state_from.*synced, created"):
+        StripeMapping.from_dict({"current_state_from": "creation"})
+
+
+def test_current_state_of_an_ended_subscription_is_not_written_back(tmp_path: Path) -> None:
+    """Seen only after its subscription ended, an item's past price is unknown: excluded, with
+    the reason and the way to assume it instead."""
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "airbyte_current", source)
+    subs = (source / "subscriptions.csv").read_text()
+    # canceled and ended on 2024-03-02, before the sync of 2024-06-01
+    subs = subs.replace(",false,,charge_automatically,", ",false,1709337600,charge_automatically,")
+    subs = subs.replace(",cus_QkK1,,,true,", ",cus_QkK1,,1709337600,true,").replace(
+        ",active,", ",canceled,"
+    )
+    (source / "subscriptions.csv").write_text(subs)
+    result = adapt_stripe(source, tmp_path / "landing")
+    assert_accounted(result)
+    assert rows(tmp_path / "landing", "subscription_items") == []
+    [item] = [r for r in rejects(result) if r["source_table"] == "subscription_items"]
+    assert item["disposition"] == "excluded"
+    assert item["reason"].startswith("current state seen at 2024-06-01 03:00:00, after its")
+    assert "current_state_from" in item["reason"]
+    created = adapt_stripe(source, tmp_path / "c", StripeMapping(current_state_from="created"))
+    assert [r["valid_from"] for r in rows(tmp_path / "c", "subscription_items")] == [
+        "2024-01-02T00:00:00Z"
+    ]
+    assert created.ok

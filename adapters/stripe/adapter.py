@@ -21,6 +21,7 @@ Consecutive states that are equal (price, quantity, discount) merge into one ver
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -32,7 +33,7 @@ from adapters.stripe.mapping import (
     ZERO_DECIMAL_CURRENCIES,
     StripeMapping,
 )
-from adapters.stripe.shapes import canonical_views, detect_shape
+from adapters.stripe.shapes import SYNC_COLUMNS, canonical_views, detect_shape
 from ingestion.contract import table as contract_table
 
 SYSTEM = "stripe"
@@ -138,6 +139,39 @@ def _lineage(
     table = sources.get(name)
     if table is not None:
         core.record_lineage(con, contract, table.name, sql)
+
+
+# --- the source's sync time ----------------------------------------------------------------------
+
+#: Canonical views with a ``synced`` column (the connector's sync or extraction time).
+_SYNCED_OBJECTS = ("customer", "product", "price", "plan", "subscription", "subscription_item")
+
+
+def _source_time(
+    con: duckdb.DuckDBPyConnection, src: dict[str, SourceTable], source: Path
+) -> tuple[datetime, str]:
+    """When the source was taken, kept in table ``_run``: the latest ``_fivetran_synced`` /
+    ``_airbyte_extracted_at`` of any row read, else (an export, no sync column) the latest
+    modification time of its files. Returns the time and where it came from."""
+    union = " UNION ALL ".join(
+        f"SELECT max(csw_ts(synced)) AS t FROM stripe_{n}" for n in (*_SYNCED_OBJECTS, "invoice")
+    )
+    row = con.execute(f"SELECT max(t) FROM ({union})").fetchone()
+    columns = {c for t in src.values() for c in t.columns}
+    if row and row[0] is not None:
+        found: datetime = row[0]
+        what = next((c for c in SYNC_COLUMNS if c in columns), "sync time")
+    else:
+        mtime = max(
+            ((source / f).stat().st_mtime for t in src.values() for f in t.files),
+            default=datetime.now(UTC).timestamp(),
+        )
+        found = datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None)
+        what = "file modification time"
+    con.execute(
+        "CREATE OR REPLACE TABLE _run AS SELECT CAST(? AS TIMESTAMP) AS source_time", [found]
+    )
+    return found, what
 
 
 # --- customers ---------------------------------------------------------------------------------
@@ -412,7 +446,11 @@ def _history_method(con: duckdb.DuckDBPyConnection, src: dict[str, SourceTable],
 
 
 def _base_states(
-    con: duckdb.DuckDBPyConnection, method: str, shape: str, has_current_items: bool
+    con: duckdb.DuckDBPyConnection,
+    method: str,
+    shape: str,
+    has_current_items: bool,
+    current_from: str,
 ) -> None:
     """``item_base``: (item_id, subscription_id, price_key, quantity, vf, item_end, source ...):
     a state of an item in force from ``vf`` until the next state of the item."""
@@ -456,21 +494,42 @@ def _base_states(
             LEFT JOIN (SELECT DISTINCT ON (trim(id)) trim(id) AS id, subscription_id
                        FROM stripe_invoice) i ON i.id = trim(l.invoice_id)"""
     elif shape == "stripe_export":
-        select = """
+        # the current state: from when it was seen (the export), or assumed since the start
+        vf, vf_text, vf_column = (
+            (
+                "coalesce(csw_ts(start_date), csw_ts(created))",
+                "coalesce(start_date, created)",
+                "'start_date'",
+            )
+            if current_from == "created"
+            else (
+                "coalesce(csw_ts(synced), (SELECT source_time FROM _run))",
+                "coalesce(synced, CAST((SELECT source_time FROM _run) AS VARCHAR))",
+                "'synced'",
+            )
+        )
+        select = f"""
             SELECT trim(id) AS item_id, trim(id) AS subscription_id, trim(x_price_id) AS price_key,
-                   x_quantity AS quantity, coalesce(csw_ts(start_date), csw_ts(created)) AS vf,
+                   x_quantity AS quantity, {vf} AS vf,
                    CAST(NULL AS TIMESTAMP) AS item_end, NULL AS gap_from, NULL AS created_at,
-                   coalesce(start_date, created) AS vf_text,
-                   'start_date' AS vf_column, NULL AS skip,
+                   {vf_text} AS vf_text, {vf_column} AS vf_column, NULL AS skip,
                    _source_table, _source_file, _source_row, id AS source_id
             FROM stripe_subscription"""
     else:
-        select = """
+        vf, vf_text, vf_column = (
+            ("coalesce(csw_ts(i.created), s.started_at)", "i.created", "'created'")
+            if current_from == "created"
+            else (
+                "coalesce(csw_ts(i.synced), (SELECT source_time FROM _run))",
+                "coalesce(i.synced, CAST((SELECT source_time FROM _run) AS VARCHAR))",
+                "'synced'",
+            )
+        )
+        select = f"""
             SELECT trim(i.id) AS item_id, trim(i.subscription_id) AS subscription_id,
-                   trim(i.price_id) AS price_key, i.quantity,
-                   coalesce(csw_ts(i.created), s.started_at) AS vf,
-                   CAST(NULL AS TIMESTAMP) AS item_end, NULL AS gap_from, NULL AS created_at, i.created AS vf_text,
-                   'created' AS vf_column, NULL AS skip,
+                   trim(i.price_id) AS price_key, i.quantity, {vf} AS vf,
+                   CAST(NULL AS TIMESTAMP) AS item_end, NULL AS gap_from, NULL AS created_at,
+                   {vf_text} AS vf_text, {vf_column} AS vf_column, NULL AS skip,
                    i._source_table, i._source_file, i._source_row, i.id AS source_id
             FROM stripe_subscription_item i
             LEFT JOIN sub_latest s ON s.subscription_id = trim(i.subscription_id)"""
@@ -493,7 +552,11 @@ def _base_states(
                     'quantity: ' || coalesce(b.quantity, 'missing') || ' is not a whole number >= 0'
                  WHEN s.ended_at IS NOT NULL AND b.vf >= s.ended_at THEN NULL
             END AS rej,
-            CASE WHEN s.ended_at IS NOT NULL AND b.vf >= s.ended_at THEN
+            CASE WHEN s.ended_at IS NOT NULL AND b.vf >= s.ended_at AND b.vf_column = 'synced'
+                 THEN 'current state seen at ' || CAST(b.vf AS VARCHAR) || ', after its'
+                    || ' subscription ended (' || CAST(s.ended_at AS VARCHAR) || '): its price'
+                    || ' before is unknown (current_state_from: synced; created assumes it)'
+                 WHEN s.ended_at IS NOT NULL AND b.vf >= s.ended_at THEN
                 'starts at or after the subscription ended (' || CAST(s.ended_at AS VARCHAR) || ')'
             END AS late
         FROM item_base_all b
@@ -932,18 +995,36 @@ def _products(con: duckdb.DuckDBPyConnection, src: dict[str, SourceTable]) -> No
     )
 
 
-def _warnings(con: duckdb.DuckDBPyConnection, method: str) -> list[str]:
+def _warnings(
+    con: duckdb.DuckDBPyConnection, method: str, current_from: str, source_time_from: str
+) -> list[str]:
     warnings = []
     if method == "current_state":
         row = con.execute("SELECT count(*), min(valid_from) FROM out_subscription_items").fetchone()
-        warnings.append(
+        count, earliest = (row[0], row[1]) if row else (0, None)
+        found = (
             "price history: only the current state of subscription items was found (no"
             " history-mode subscription_item table, no invoice line items), so each item is"
-            f" written as ONE version from its start ({row[0] if row else 0} items, earliest"
-            f" {row[1] if row else None}). Past MRR cannot be reconstructed: MRR before today"
-            " shows today's quantities and prices. Turn on Fivetran history mode for"
-            " subscription_item, or include the invoice_line_item table, and run again."
         )
+        advice = (
+            " Turn on Fivetran history mode for subscription_item, or include the"
+            " invoice_line_item table, and run again."
+        )
+        if current_from == "created":
+            warnings.append(
+                f"{found} written as ONE version from its start ({count} items, earliest"
+                f" {earliest}): today's quantity and price are assumed since then"
+                " (current_state_from: created). Past MRR cannot be reconstructed: MRR before"
+                f" today shows today's quantities and prices.{advice}"
+            )
+        else:
+            warnings.append(
+                f"{found} written as ONE version from when the state was seen"
+                f" ({source_time_from}; {count} items, earliest {earliest}). Past MRR cannot"
+                " be reconstructed: nothing is written before then, so MRR before the sync is"
+                " missing for these items (current_state_from: created assumes today's state"
+                f" since each item's start instead).{advice}"
+            )
     if method == "history_tables":
         row = con.execute(
             """SELECT count(*), min(first_vf) FROM (
@@ -981,7 +1062,8 @@ def adapt_stripe(source: Path, landing: Path, mapping: StripeMapping | None = No
         _prices(con, m, src, shape)
         _subscriptions(con, m, src)
         method = _history_method(con, src, shape)
-        _base_states(con, method, shape, "subscription_item" in src)
+        source_time, source_time_from = _source_time(con, src, source)
+        _base_states(con, method, shape, "subscription_item" in src, m.current_state_from)
         _discounts(con, src)
         # invoices first: every line of a written invoice is written (it fed the invoice's
         # period); the item step then adds the lines' lineage to item versions
@@ -1000,9 +1082,18 @@ def adapt_stripe(source: Path, landing: Path, mapping: StripeMapping | None = No
             files.append(path)
             rows[schema.asset_path] = n
         rejects, lineage = core.write_reports(con, landing, SYSTEM)
-        warnings = _warnings(con, method)
+        warnings = _warnings(con, method, m.current_state_from, source_time_from)
     finally:
         con.close()
+    details = {
+        "history_method": method,
+        "tables_not_read": ", ".join(ignored) or "none",
+        "source_time": f"{source_time.isoformat()} ({source_time_from})",
+    }
+    if method == "current_state":
+        details["current_state_from"] = (
+            "created" if m.current_state_from == "created" else f"synced ({source_time_from})"
+        )
     result = AdaptResult(
         system=SYSTEM,
         source=source,
@@ -1014,7 +1105,7 @@ def adapt_stripe(source: Path, landing: Path, mapping: StripeMapping | None = No
         rejects_file=rejects,
         lineage_file=lineage,
         warnings=tuple(warnings),
-        details={"history_method": method, "tables_not_read": ", ".join(ignored) or "none"},
+        details=details,
     )
     core.write_result_json(result)
     return result

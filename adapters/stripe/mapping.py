@@ -74,9 +74,20 @@ class StripeMapping:
     status_map: dict[str, str | None] = field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
     #: Rows with livemode = false (test-mode data) are excluded unless this is true.
     include_test_mode: bool = False
+    #: Current-state sources only (no history tables, no invoice lines): each item's one
+    #: version starts ``synced`` (default: when the connector saw the state,
+    #: ``_fivetran_synced`` / ``_airbyte_extracted_at``, or the export files' modification
+    #: time) or ``created`` (an assumption: today's quantity and price since the item began).
+    current_state_from: Literal["synced", "created"] = "synced"
     output_format: Literal["csv", "parquet"] = "csv"
     #: File name (without ending) of the contract files written in each table folder.
     file_stem: str = "stripe"
+
+    def __post_init__(self) -> None:
+        if self.current_state_from not in ("synced", "created"):
+            raise ValueError(
+                f"current_state_from: {self.current_state_from!r} is not one of synced, created"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StripeMapping:

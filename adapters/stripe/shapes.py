@@ -44,7 +44,9 @@ class ObjectSpec:
     columns: dict[str, tuple[Candidate, ...]]
 
 
-_SYNC = ("_fivetran_synced", "_airbyte_extracted_at", "_airbyte_emitted_at")
+#: The connectors' sync / extraction time columns, in order of preference.
+SYNC_COLUMNS = ("_fivetran_synced", "_airbyte_extracted_at", "_airbyte_emitted_at")
+_SYNC = SYNC_COLUMNS
 _HISTORY = {
     "h_start": ("_fivetran_start",),
     "h_end": ("_fivetran_end",),
