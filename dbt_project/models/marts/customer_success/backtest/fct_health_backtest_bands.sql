@@ -4,15 +4,8 @@
 -- a band are left out, so scorers without bands (baseline_activity_30d, churn_probability) have no
 -- rows here; a scorer's bands add up to its scored_rows in fct_health_backtest.
 --
--- Incremental like fct_health_backtest: a run replaces its own version's and horizon's rows.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['health_model_version', 'horizon_days'],
-    on_schema_change='append_new_columns',
-    full_refresh=false,
-    pre_hook="{{ backtest_delete_this_run() }}",
-) }}
+-- Incremental like fct_health_backtest (the folder config in dbt_project.yml): a run replaces its
+-- own version's and horizon's rows.
 {%- set as_of = as_of_date() %}
 {%- set keys = backtest_group_columns() %}
 

@@ -4,15 +4,8 @@
 -- p = 1 in bin 9; int_backtest_scores' tests keep p within 0..1), the mean predicted probability against the observed churn rate. Calibrated:
 -- the two agree in every bin. Scorers without a probability have no rows here.
 --
--- Incremental like fct_health_backtest: a run replaces its own version's and horizon's rows.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['health_model_version', 'horizon_days'],
-    on_schema_change='append_new_columns',
-    full_refresh=false,
-    pre_hook="{{ backtest_delete_this_run() }}",
-) }}
+-- Incremental like fct_health_backtest (the folder config in dbt_project.yml): a run replaces its
+-- own version's and horizon's rows.
 {%- set as_of = as_of_date() %}
 {%- set keys = backtest_group_columns() %}
 

@@ -6,15 +6,8 @@
 -- well above 1 in decile 1 and below 1 in decile 10. Groups of fewer than ten rows have fewer
 -- deciles.
 --
--- Incremental like fct_health_backtest: a run replaces its own version's and horizon's rows.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['health_model_version', 'horizon_days'],
-    on_schema_change='append_new_columns',
-    full_refresh=false,
-    pre_hook="{{ backtest_delete_this_run() }}",
-) }}
+-- Incremental like fct_health_backtest (the folder config in dbt_project.yml): a run replaces its
+-- own version's and horizon's rows.
 {%- set as_of = as_of_date() %}
 {%- set keys = backtest_group_columns() %}
 

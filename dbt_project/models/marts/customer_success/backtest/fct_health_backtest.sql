@@ -9,17 +9,10 @@
 -- out-of-sample dates) is compared fairly; worse_than_baseline: auc < baseline_auc. brier_score:
 -- mean squared error of the probability, for scorers with one.
 --
--- Incremental, never fully refreshed: a run replaces the rows of its own health-model version
+-- Incremental, never fully refreshed (the folder config in dbt_project.yml): a run replaces the
+-- rows of its own health-model version
 -- and horizon (pre-hook + delete+insert) and keeps every other version's, so versions of the
 -- model can be compared on one warehouse (the rows' evaluated_as_of says when each was computed).
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['health_model_version', 'horizon_days'],
-    on_schema_change='append_new_columns',
-    full_refresh=false,
-    pre_hook="{{ backtest_delete_this_run() }}",
-) }}
 {%- set as_of = as_of_date() %}
 {%- set keys = backtest_group_columns() %}
 
