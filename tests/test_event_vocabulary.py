@@ -134,6 +134,29 @@ def test_above_the_share_the_build_fails_with_the_list(
     assert {row[share] for row in stored.sample} == {str(round(3 / 7, 4))}
 
 
+def test_a_limit_of_1_never_fails_even_when_every_event_is_unmapped(
+    dbt: Dbt, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """13 events of 5 unknown names (1, 3, 3, 3, 3): the per-name shares 1/13 + 4 x 3/13 add up
+    to 1.0000000000000002 in floating point, which failed the maximum limit 1. The share is one
+    ratio, unmapped events over all events, compared exactly."""
+    counts = {"ad_viewed": 1, "song_disliked": 3, "thumbs_up": 3, "thumbs_down": 3, "skip": 3}
+    assert not set(counts) & set(pinned_health_config().events)
+    assert sum(n / 13 for n in (1, 3, 3, 3, 3)) > 1.0  # the rounding the check must not make
+    raw = {
+        "events": [
+            event("acc_a", "u1", name, "2024-06-01", hour=hour)
+            for name, n in counts.items()
+            for hour in range(n)
+        ]
+    }
+    warehouse = tmp_path_factory.mktemp("all_unmapped") / "warehouse.duckdb"
+    create_raw_warehouse(warehouse, raw)
+    result = dbt.build(warehouse, *SELECT, vars_override={"max_unmapped_event_share": 1})
+    assert result.success, failures(result)
+    assert str(_tests(result)[LIMIT].status) == "pass"
+
+
 def test_events_marked_not_activity_make_nobody_active(
     dbt: Dbt, default_build: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
