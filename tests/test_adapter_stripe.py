@@ -109,6 +109,15 @@ def test_round_trip_adapts_every_rendered_row(round_trip: dict[str, Any]) -> Non
 def test_round_trip_raw_billing_tables_identical(round_trip: dict[str, Any], name: str) -> None:
     direct, adapted = round_trip["raw"][name]
     assert direct, f"the generated {name} is empty: the test would prove nothing"
+    if name == "subscription_items":
+        # a version's updated_at is the adapter run's source time (the latest
+        # _fivetran_synced), so a re-run's copy always wins: every other value is identical
+        result: AdaptResult = round_trip["result"]
+        when, how = result.details["source_time"].split(" ", 1)
+        assert how == "(_fivetran_synced)"
+        assert {r[-1] for r in adapted} == {datetime.fromisoformat(when)}
+        assert datetime.fromisoformat(when) >= max(r[-1] for r in direct)
+        direct, adapted = [r[:-1] for r in direct], [r[:-1] for r in adapted]
     assert adapted == direct
 
 
@@ -639,3 +648,92 @@ def test_current_state_of_an_ended_subscription_is_not_written_back(tmp_path: Pa
         "2024-01-02T00:00:00Z"
     ]
     assert created.ok
+
+
+# --- re-runs: raw converges to the adapter's latest view -----------------------------------------
+
+
+def _staged_items(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """What stg_billing__subscription_items keeps of raw (the latest copy of each key: latest
+    updated_at, then the latest load), restricted to versions in force on some day (the rule
+    of int_subscription_items_in_force): a version closed by a re-run is in force on none."""
+    columns = ", ".join(f'"{c}"' for c in table("subscription_items").column_names)
+    return con.execute(
+        f"""SELECT {columns} FROM raw.subscription_items
+            QUALIFY row_number() OVER (PARTITION BY item_id, valid_from
+                ORDER BY updated_at DESC, _loaded_at DESC, _source_file DESC,
+                         _source_row DESC) = 1
+                AND (valid_to IS NULL OR CAST(valid_from AS DATE) < CAST(valid_to AS DATE))
+            ORDER BY ALL"""
+    ).fetchall()
+
+
+def _adapt_and_ingest(source: Path, landing: Path, warehouse: Path) -> AdaptResult:
+    result = adapt_stripe(source, landing)
+    con = duckdb.connect(str(warehouse))
+    try:
+        outcome = ingest_table(
+            con, table("subscription_items"), landing, validation_dir=warehouse.parent / "v"
+        )
+        assert (outcome.files_refused, outcome.rows_quarantined) == (0, 0)
+    finally:
+        con.close()
+    return result
+
+
+def _staged(warehouse: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(warehouse))
+    try:
+        return _staged_items(con)
+    finally:
+        con.close()
+
+
+def _discount_removed(tmp_path: Path) -> tuple[Path, Path]:
+    """The lines fixture, then a later sync in which sub_SaA1's 10 % discount is gone."""
+    first = tmp_path / "first"
+    shutil.copytree(FIXTURES / "fivetran_lines", first)
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    discounts = (second / "subscription_discount.csv").read_text().splitlines(True)
+    (second / "subscription_discount.csv").write_text(
+        "".join(d for d in discounts if not d.startswith("di_Da1,"))
+    )
+    subs = (second / "subscription.csv").read_text()
+    (second / "subscription.csv").write_text(
+        subs.replace("sub_SaA1,2024-03-05 10:02:11", "sub_SaA1,2024-03-10 06:00:00")
+    )
+    return first, second
+
+
+def _current_then_history(tmp_path: Path) -> tuple[Path, Path]:
+    """Current state only (no invoice lines), then history mode turned on for
+    subscription_item at a later sync (``fivetran_item_history``)."""
+    first = tmp_path / "first"
+    shutil.copytree(FIXTURES / "fivetran_lines", first)
+    (first / "invoice_line_item.csv").unlink()
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    shutil.copy(FIXTURES / "fivetran_item_history" / "subscription_item.csv", second)
+    return first, second
+
+
+@pytest.mark.parametrize("change", [_discount_removed, _current_then_history])
+def test_a_rerun_on_a_changed_source_stages_what_a_fresh_run_does(
+    tmp_path: Path, change: Any
+) -> None:
+    first, second = change(tmp_path)
+    landing, warehouse = tmp_path / "landing", tmp_path / "w" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    _adapt_and_ingest(first, landing, warehouse)
+    before = _staged(warehouse)
+    rerun = _adapt_and_ingest(second, landing, warehouse)
+    fresh_w = tmp_path / "fresh" / "warehouse.duckdb"
+    fresh_w.parent.mkdir()
+    _adapt_and_ingest(second, tmp_path / "fresh_landing", fresh_w)
+    fresh = _staged(fresh_w)
+    assert fresh != before, "the change must change the versions, or the test proves nothing"
+    assert _staged(warehouse) == fresh
+    assert int(rerun.details["versions_closed"]) > 0
+    # the latest run's copies all carry its source time, so they win over older copies
+    assert {r[-1] for r in fresh} == {datetime(2024, 3, 10, 6, 0)}

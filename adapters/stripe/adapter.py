@@ -761,7 +761,9 @@ def _items(
         )
         SELECT v.item_id, v.subscription_id, p.plan_id, v.quantity, p.unit_major AS unit_amount,
                p.currency, p.billing_interval, p.interval_count, v.pct AS discount_percent,
-               v.at_ts AS valid_from, v.valid_to, coalesce(v.valid_to, v.at_ts) AS updated_at,
+               v.at_ts AS valid_from, v.valid_to,
+               -- the run's source time: the latest run's copy of a version always wins
+               (SELECT source_time FROM _run) AS updated_at, false AS closing,
                v.item_id || '@' || strftime(v.at_ts, '%Y-%m-%dT%H:%M:%S.%fZ') AS contract_key
         FROM v JOIN ok_price p ON p.price_key = v.price_key
         """
@@ -862,6 +864,48 @@ def _items(
                 WHERE c._source_table = {quote(table)}
                 ORDER BY c._source_file, c._source_row, 4 DESC""",
         )
+
+
+# --- re-runs: versions that vanished are closed ------------------------------------------------
+
+
+def _state_file(landing: Path, stem: str) -> Path:
+    """Every subscription_items version this adapter wrote into ``landing`` (``file_stem``)."""
+    return landing / core.REPORT_DIR / SYSTEM / f"_item_versions_{stem}.parquet"
+
+
+def _close_vanished(con: duckdb.DuckDBPyConnection, state: Path) -> int:
+    """Ingestion only adds and replaces rows by key, so a version an earlier run wrote and
+    this run does not (a discount removed, history mode turned on) would stay in raw. Each
+    such key is written again, closed: ``valid_to`` = ``valid_from`` + 1 microsecond (in force
+    on no day; the contract refuses ``valid_to = valid_from``), ``updated_at`` = this run's
+    source time, so it replaces the earlier copy. Returns how many were closed."""
+    if not state.exists():
+        return 0
+    con.execute(
+        f"""
+        INSERT INTO out_subscription_items BY NAME
+        SELECT p.* EXCLUDE (valid_to, updated_at, closing),
+               p.valid_from + INTERVAL 1 MICROSECOND AS valid_to,
+               (SELECT source_time FROM _run) AS updated_at, true AS closing
+        FROM read_parquet({quote(str(state))}) p
+        WHERE NOT EXISTS (SELECT 1 FROM out_subscription_items o
+                          WHERE o.item_id = p.item_id AND o.valid_from = p.valid_from)
+        """
+    )
+    row = con.execute("SELECT count(*) FROM out_subscription_items WHERE closing").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _save_state(con: duckdb.DuckDBPyConnection, state: Path) -> None:
+    state.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"""COPY (SELECT item_id, subscription_id, plan_id, quantity, unit_amount, currency,
+                         billing_interval, interval_count, discount_percent, valid_from,
+                         valid_to, updated_at, contract_key, closing
+                  FROM out_subscription_items ORDER BY item_id, valid_from)
+            TO {quote(str(state))} (FORMAT parquet)"""
+    )
 
 
 # --- invoices ------------------------------------------------------------------------------------
@@ -1070,6 +1114,8 @@ def adapt_stripe(source: Path, landing: Path, mapping: StripeMapping | None = No
         _invoices(con, m, src)
         _items(con, src, method, shape)
         _products(con, src)
+        state = _state_file(landing, m.file_stem)
+        closed = _close_vanished(con, state)
         # tables this adapter does not read (charge, payout, ...) are named, not counted
         accounts = core.close_accounting(con, src.values())
         ignored = sorted(set(tables) - {t.name for t in src.values()})
@@ -1082,6 +1128,7 @@ def adapt_stripe(source: Path, landing: Path, mapping: StripeMapping | None = No
             files.append(path)
             rows[schema.asset_path] = n
         rejects, lineage = core.write_reports(con, landing, SYSTEM)
+        _save_state(con, state)
         warnings = _warnings(con, method, m.current_state_from, source_time_from)
     finally:
         con.close()
@@ -1089,6 +1136,7 @@ def adapt_stripe(source: Path, landing: Path, mapping: StripeMapping | None = No
         "history_method": method,
         "tables_not_read": ", ".join(ignored) or "none",
         "source_time": f"{source_time.isoformat()} ({source_time_from})",
+        "versions_closed": str(closed),
     }
     if method == "current_state":
         details["current_state_from"] = (
