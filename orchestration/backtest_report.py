@@ -224,10 +224,13 @@ def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def reporting_date(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The warehouse's reporting date: the last date of its scored health history."""
+    """The warehouse's reporting date: the as_of it was last built for (the rows of
+    marts.fct_account_health marked ``is_reporting_date``); None when it has none."""
     if not _exists(con, "marts", "fct_account_health"):
         return None
-    return _scalar(con, "select max(as_of_date) from marts.fct_account_health")
+    return _scalar(
+        con, "select max(as_of_date) from marts.fct_account_health where is_reporting_date"
+    )
 
 
 def nothing_to_evaluate(
@@ -335,6 +338,9 @@ def _no_complete_window(first: date, last: date, horizon: int) -> str:
 # --- the fitted churn model -----------------------------------------------------------------------
 
 
+_FIT_COLUMNS = "select * exclude (artifact) from ml.churn_model_fits"
+
+
 def churn_model_fit(
     con: duckdb.DuckDBPyConnection, version: str, horizon: int
 ) -> dict[str, Any] | None:
@@ -344,10 +350,8 @@ def churn_model_fit(
         return None
     fits = _frame(
         con,
-        """
-        select * exclude (artifact) from ml.churn_model_fits
-        order by health_model_version = ? and horizon_days = ? desc, fitted_at desc limit 1
-        """,
+        f"{_FIT_COLUMNS} order by health_model_version = ? and horizon_days = ? desc,"
+        " fitted_at desc limit 1",
         [version, horizon],
     )
     if fits.is_empty():
@@ -359,29 +363,118 @@ def churn_model_fit(
     return fit
 
 
-def churn_model_lines(fit: dict[str, Any] | None) -> list[str]:
-    """The fit's verdict in plain sentences."""
-    if fit is None:
+def churn_model_in_use(
+    con: duckdb.DuckDBPyConnection, version: str, horizon: int, as_of: date | None
+) -> dict[str, Any] | None:
+    """The fit whose churn_probability the warehouse publishes as of ``as_of``: the latest
+    ACCEPTED fit for this health-model version and horizon fitted as of ``as_of`` or earlier,
+    chosen as int_churn_predictions chooses it; None when there is none."""
+    if not _exists(con, "ml", "churn_model_fits"):
+        return None
+    fits = _frame(
+        con,
+        f"""
+        {_FIT_COLUMNS}
+        where accepted and health_model_version = ? and horizon_days = ?
+          and (cast(? as date) is null or as_of <= cast(? as date))
+        order by as_of desc, fitted_at desc, churn_model_version limit 1
+        """,
+        [version, horizon, as_of, as_of],
+    )
+    if fits.is_empty():
+        return None
+    return {**fits.to_dicts()[0], "for_current_model": True}
+
+
+def churn_model_fits(
+    con: duckdb.DuckDBPyConnection, version: str, horizon: int, as_of: date | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The latest fit and the fit in use (see churn_model_fit and churn_model_in_use)."""
+    return churn_model_fit(con, version, horizon), churn_model_in_use(con, version, horizon, as_of)
+
+
+def fit_status(fit: dict[str, Any]) -> str:
+    """ACCEPTED, or NOT USED with the reason of the fit's verdict (metrics/churn_model.py
+    accepts a fit that beats the configured score AND the 30-day baseline AND chance, out of
+    time), read from the fit's own figures."""
+    if fit["accepted"]:
+        return "ACCEPTED: its churn_probability is published"
+    return f"NOT USED: {_not_used_reason(fit)}"
+
+
+def _not_used_reason(fit: dict[str, Any]) -> str:
+    if fit["validation_from"] is None:
+        return "too little history to validate it out of time"
+    model = fit["auc_model"]
+    if model is None:
+        return (
+            "its AUC is undefined out of time (the validation rows hold no churner or no"
+            " non-churner)"
+        )
+    configured = {
+        name: fit[f"auc_{name}"]
+        for name in ("health_score", "churn_risk")
+        if fit[f"auc_{name}"] is not None
+    }
+    if not configured:
+        return "there was no configured score to compare it with"
+    best = max(configured, key=lambda n: (configured[n], n))
+    if model <= configured[best]:
+        return (
+            f"it did not beat the configured score out of time (AUC {model:.3f}, the"
+            f" {best.replace('_', ' ')} {configured[best]:.3f})"
+        )
+    baseline = fit["auc_baseline"]
+    if baseline is not None and model <= baseline:
+        return (
+            "it did not beat the 30-day activity baseline out of time (AUC"
+            f" {model:.3f}, the baseline {baseline:.3f})"
+        )
+    return (
+        f"it was not above chance out of time (AUC {model:.3f} with"
+        f" {fit['validation_churned']:,} churned of {fit['validation_rows']:,} validation rows"
+        " is within what a score without signal reaches)"
+    )
+
+
+def churn_model_lines(
+    fit: dict[str, Any] | None, in_use: dict[str, Any] | None = None
+) -> list[str]:
+    """The fit in use and, when another one, the latest fit, each with its verdict."""
+    if fit is None and in_use is None:
         return [
             "No churn model fitted yet (ml.churn_model_fits): `csw fit-churn-model` fits one on"
             " this warehouse's history."
         ]
-    status = (
-        "ACCEPTED: its churn_probability is published"
-        if fit["accepted"]
-        else "NOT USED: it did not beat the configured score out of time"
-    )
+    if in_use is None:
+        lines = [
+            "No fitted churn model is in use: no fit for this health model and horizon was"
+            " accepted, so churn_probability is empty."
+        ]
+    else:
+        lines = _fit_lines("Churn model in use:", in_use)
+    if fit is not None and (
+        in_use is None or fit["churn_model_version"] != in_use["churn_model_version"]
+    ):
+        lines += _fit_lines("Latest fit", fit)
+    return lines
+
+
+def _fit_lines(title: str, fit: dict[str, Any]) -> list[str]:
     lines = [
-        f"Fitted churn model {fit['churn_model_version']} (fitted"
-        f" {fit['fitted_at']:%Y-%m-%d %H:%M}, as of {fit['as_of']}, horizon {fit['horizon_days']} days, health model"
-        f" {fit['health_model_version']}): {status}.",
+        f"{title} {fit['churn_model_version']} (fitted {fit['fitted_at']:%Y-%m-%d %H:%M}, as"
+        f" of {fit['as_of']}, horizon {fit['horizon_days']} days, health model"
+        f" {fit['health_model_version']}): {fit_status(fit)}.",
         f"  Verdict: {fit['verdict']}",
-        f"  Out of time, {fit['validation_from']} to {fit['validation_to']}"
-        f" ({fit['validation_rows']:,} rows, {fit['validation_churned']:,} churned): AUC model"
-        f" {_num(fit['auc_model'])}, health score {_num(fit['auc_health_score'])}, churn risk"
-        f" {_num(fit['auc_churn_risk'])}, baseline {_num(fit['auc_baseline'])}; Brier"
-        f" {_num(fit['brier_score'])}.",
     ]
+    if fit["validation_from"] is not None:  # no split: too little history, the verdict says
+        lines.append(
+            f"  Out of time, {fit['validation_from']} to {fit['validation_to']}"
+            f" ({fit['validation_rows']:,} rows, {fit['validation_churned']:,} churned): AUC"
+            f" model {_num(fit['auc_model'])}, health score {_num(fit['auc_health_score'])},"
+            f" churn risk {_num(fit['auc_churn_risk'])}, baseline {_num(fit['auc_baseline'])};"
+            f" Brier {_num(fit['brier_score'])}."
+        )
     if not fit["for_current_model"]:
         lines.append(
             "  It was fitted for another health-model version or horizon, so it scores nothing"
@@ -405,7 +498,8 @@ def _pair(a: float, b: float) -> tuple[str, str]:
 
 def verdicts(summary: pl.DataFrame) -> list[tuple[bool, str]]:
     """One sentence per scorer of ``summary`` (one segment's rows) against the baseline; True
-    marks the scorers the mart says do worse than it (``worse_than_baseline``)."""
+    marks the scorers the mart says do worse than it (``worse_than_baseline``) and those that
+    rank churners backwards (AUC below 0.5: the accounts they call riskiest churned least)."""
     said: list[tuple[bool, str]] = []
     for row in summary.filter(pl.col("scorer") != BASELINE).iter_rows(named=True):
         name = SCORER_NAMES.get(row["scorer"], row["scorer"])
@@ -420,27 +514,47 @@ def verdicts(summary: pl.DataFrame) -> list[tuple[bool, str]]:
             )
             continue
         shown, base_shown = _pair(auc, base)
+        if auc < CHANCE:
+            said.append(
+                (
+                    True,
+                    f"The {name} ranks churners backwards (AUC {_auc_text(auc)}): the accounts it"
+                    " calls riskiest churned least, worse than chance (0.5); the 30-day"
+                    f" activity baseline has AUC {base_shown}.",
+                )
+            )
+            continue
         if row["worse_than_baseline"]:
             how = "worse than"
         elif auc > base:
             how = "better than"
         else:
             how = "no better than"
+        backwards = ", which itself ranks churners backwards" if base < CHANCE else ""
         said.append(
             (
                 bool(row["worse_than_baseline"]),
                 f"The {name} (AUC {shown}) separates churners {how} the 30-day activity"
-                f" baseline (AUC {base_shown}).",
+                f" baseline (AUC {base_shown}){backwards}.",
             )
         )
     return said
 
 
+#: The AUC of a score without signal; below it a score ranks churners backwards.
+CHANCE = 0.5
+
+
+def _auc_text(value: float) -> str:
+    """An AUC with 2 decimals, or 3 when 2 would show it as chance."""
+    return f"{value:.3f}" if round(value, 2) == CHANCE else f"{value:.2f}"
+
+
 WHAT_TO_DO = (
-    "A score worse than the baseline ranks accounts by risk less well than counting their"
-    " activity in the last 30 days. Tune the health model and compare before switching:"
-    " `csw backtest --candidate tuned.yaml` (docs/health-model.md, 'Tune, backtest, compare,"
-    " switch'), or fit the churn model: `csw fit-churn-model`."
+    "A score worse than the baseline (or one ranking churners backwards) ranks accounts by"
+    " risk less well than counting their activity in the last 30 days. Tune the health model"
+    " and compare before switching: `csw backtest --candidate tuned.yaml` (docs/health-model.md,"
+    " 'Tune, backtest, compare, switch'), or fit the churn model: `csw fit-churn-model`."
 )
 
 
@@ -549,7 +663,10 @@ def calibration_table(backtest: Backtest, segment: str) -> pl.DataFrame:
 
 
 def report_json(
-    backtest: Backtest, segment: str | None, fit: dict[str, Any] | None
+    backtest: Backtest,
+    segment: str | None,
+    fit: dict[str, Any] | None,
+    in_use: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as one JSON-ready object (the same figures as the table form)."""
     shown = segment or ALL
@@ -568,6 +685,7 @@ def report_json(
         "calibration": calibration_table(backtest, shown).to_dicts(),
         "segments": segment_table(backtest).to_dicts() if segment is None else [],
         "churn_model": fit,
+        "churn_model_in_use": in_use,
     }
 
 

@@ -800,9 +800,9 @@ def backtest(
     if candidates:
         _print_comparison(current, candidates, compared, segment or bt.ALL, fmt)
     elif fmt == "json":
-        typer.echo(bt.dumps(bt.report_json(current, segment, _churn_fit(settings, current))))
+        typer.echo(bt.dumps(bt.report_json(current, segment, *_churn_fits(settings, current))))
     else:
-        _print_backtest(current, segment, _churn_fit(settings, current))
+        _print_backtest(current, segment, *_churn_fits(settings, current))
 
 
 def _backtests(
@@ -836,11 +836,16 @@ def _backtests(
     return known[current.version], [known[c.version.version] for c in candidates]
 
 
-def _churn_fit(settings: Settings, backtest: Backtest) -> dict[str, object] | None:
+def _churn_fits(
+    settings: Settings, backtest: Backtest
+) -> tuple[dict[str, object] | None, dict[str, object] | None]:
+    """The latest fit and the fit in use as of the backtest's date."""
     from orchestration import backtest_report as bt
 
     with _closing(bt.open_read_only(settings.warehouse, settings.serving_copy)) as con:
-        return bt.churn_model_fit(con, backtest.version, backtest.horizon_days)
+        return bt.churn_model_fits(
+            con, backtest.version, backtest.horizon_days, backtest.evaluated_as_of
+        )
 
 
 @contextmanager
@@ -862,7 +867,9 @@ def _parse_date(value: str | None, flag: str) -> date | None:
         ) from None
 
 
-def _print_backtest(backtest: Backtest, segment: str | None, fit: dict | None) -> None:
+def _print_backtest(
+    backtest: Backtest, segment: str | None, fit: dict | None, in_use: dict | None = None
+) -> None:
     from orchestration import backtest_report as bt
     from orchestration.backtest_report import rich_table
 
@@ -890,7 +897,7 @@ def _print_backtest(backtest: Backtest, segment: str | None, fit: dict | None) -
         per_segment = bt.segment_table(backtest)
         if not per_segment.is_empty():
             console.print(rich_table(per_segment, "AUC per segment (--segment S for one in full)"))
-    for line in bt.churn_model_lines(fit):
+    for line in bt.churn_model_lines(fit, in_use):
         _say("", line)
 
 
@@ -949,19 +956,30 @@ def _print_comparison(
 @app.command("fit-churn-model")
 def fit_churn_model(
     warehouse: Path | None = WarehouseOpt,
-    as_of: str | None = AsOfOpt,
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="The warehouse's reporting date, YYYY-MM-DD [env CSW_AS_OF; default: the date the"
+        " warehouse was last built for]. Another date exits 2: run `csw run --as-of` first.",
+    ),
     wait: float | None = WaitOpt,
     health_model: Path | None = HealthModelOpt,
 ) -> None:
     """Fit the churn model on the warehouse's history (the Dagster job churn_model), then say
-    whether it beat the configured score out of time and is used.
+    whether it beat the configured score, the 30-day baseline and chance out of time and is used.
+
+    The fit, and the models the job rebuilds after it (health, risk list), are as of the
+    warehouse's reporting date, the as_of it was last built for: fitting as of another date
+    would rebuild them as of that date without the extracts of a `csw run` for it.
 
     Exit codes as for `csw run`: 0 the job ran (whether or not the model was accepted), 1 a
-    step failed, 2 bad usage or configuration, 3 another run is writing the warehouse.
+    step failed, 2 bad usage or configuration (an --as-of other than the warehouse's
+    reporting date), 3 another run is writing the warehouse.
     """
     from orchestration import backtest_report as bt
     from orchestration.defs.jobs import CHURN_MODEL_JOB
 
+    _parse_date(as_of, "--as-of")
     settings = _settings(warehouse_path=warehouse, as_of=as_of, health_model=health_model)
     config = _require_health_config(settings)
     if not settings.warehouse.is_file():
@@ -971,12 +989,48 @@ def fit_churn_model(
         )
         raise typer.Exit(EXIT_USAGE)
     with _exclusive(settings, wait), _interruptible():
+        settings = _fit_settings(settings, as_of)
         outcomes = _run_jobs(settings, (CHURN_MODEL_JOB,))
     _finish(settings, outcomes, publishes=False)
     with _closing(duckdb_read_only(settings.warehouse)) as con:
-        fit = bt.churn_model_fit(con, bt.model_version(config).version, settings.churn_horizon_days)
-    for line in bt.churn_model_lines(fit):
+        fits = bt.churn_model_fits(
+            con, bt.model_version(config).version, settings.churn_horizon_days, settings.as_of
+        )
+    for line in bt.churn_model_lines(*fits):
         _say("", line)
+
+
+def _fit_settings(settings: Settings, flag: str | None) -> Settings:
+    """``settings`` as of the warehouse's reporting date; exit 2 when the warehouse has none or
+    the date asked for (--as-of or CSW_AS_OF) is another."""
+    from orchestration import backtest_report as bt
+
+    with _closing(duckdb_read_only(settings.warehouse)) as con:
+        reporting = bt.reporting_date(con)
+    if reporting is None:
+        _say(
+            f"The warehouse {settings.warehouse} has no reporting date",
+            "(marts.fct_account_health has no row of the date it was built for). Build it with"
+            " `csw run`, then fit.",
+        )
+        raise typer.Exit(EXIT_USAGE)
+    if "as_of" in settings.model_fields_set and settings.as_of != reporting:
+        given = "--as-of" if flag is not None else "CSW_AS_OF"
+        _say(
+            f"{given} {settings.as_of} is not the warehouse's reporting date:",
+            f"the warehouse was built as of {reporting}. The fit rebuilds the health and"
+            f" risk-list models after it as of its own date, which would put them on"
+            f" {settings.as_of} without a run for it, and `csw run --as-of` an earlier date"
+            f" ignores a later fit. Build the warehouse for that date first, `csw run --as-of"
+            f" {settings.as_of}`, then fit; or leave {given} out to fit as of {reporting}.",
+        )
+        raise typer.Exit(EXIT_USAGE)
+    console.print(
+        f"Fitting the churn model as of {reporting}, the warehouse's reporting date (the date"
+        " it was last built for, marts.fct_account_health).",
+        highlight=False,
+    )
+    return settings.model_copy(update={"as_of": reporting})
 
 
 def duckdb_read_only(path: Path) -> duckdb.DuckDBPyConnection:

@@ -164,8 +164,14 @@ def _marts(
             con.unregister("frame")
             if not with_rows or (name.endswith("calibration") and probability is None):
                 con.execute(f"delete from marts.{name}")
-        con.execute("create table marts.fct_account_health (account_id varchar, as_of_date date)")
-        con.execute("insert into marts.fct_account_health values ('a1', ?), ('a1', ?)", history)
+        con.execute(
+            "create table marts.fct_account_health"
+            " (account_id varchar, as_of_date date, is_reporting_date boolean)"
+        )
+        con.execute(
+            "insert into marts.fct_account_health values ('a1', ?, false), ('a1', ?, true)",
+            history,
+        )
     finally:
         con.close()
     return path
@@ -332,10 +338,10 @@ def _locked(warehouse: Path) -> Any:
     return held()
 
 
-def test_the_fitted_churn_model_is_reported_with_its_verdict(tmp_path: Path) -> None:
-    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6}, probability=0.61)
-    fit = {
-        "churn_model_version": "cm0123456789",
+def _fit(version: str, **changes: Any) -> dict[str, Any]:
+    """A row of ml.churn_model_fits: a fit as of EVALUATED, not accepted, with a split."""
+    return {
+        "churn_model_version": version,
         "fitted_at": datetime(2025, 7, 1, 6, 0),
         "as_of": EVALUATED,
         "horizon_days": HORIZON,
@@ -359,12 +365,50 @@ def test_the_fitted_churn_model_is_reported_with_its_verdict(tmp_path: Path) -> 
         "calibration_slope": 1.0,
         "calibration_intercept": 0.0,
         "artifact": "{}",
+        **changes,
     }
+
+
+#: What metrics/churn_model.py records when no scored date has a complete outcome window.
+NO_SPLIT = {
+    **{
+        name: None
+        for name in (
+            "train_from", "train_to", "validation_from", "validation_to", "train_rows",
+            "train_churned", "validation_rows", "validation_churned", "auc_model",
+            "auc_health_score", "auc_churn_risk", "auc_baseline", "brier_score", "intercept",
+            "calibration_slope", "calibration_intercept",
+        )
+    },
+    "verdict": "not used: too little history: no scored date has a complete 90-day outcome"
+    " window as of 2025-06-30",
+}  # fmt: skip
+
+
+def _with_fits(warehouse: Path, *fits: dict[str, Any]) -> Path:
+    """``fits`` written into ml.churn_model_fits, typed as metrics/churn_model.py creates it."""
+    from metrics.churn_model import FITS_COLUMNS
+
     con = duckdb.connect(str(warehouse))
-    con.execute("create schema ml")
-    con.register("fit", pl.DataFrame([fit]))
-    con.execute("create table ml.churn_model_fits as select * from fit")
-    con.close()
+    try:
+        con.execute("create schema ml")
+        spec = ", ".join(f"{name} {sql_type}" for name, sql_type in FITS_COLUMNS)
+        con.execute(f"create table ml.churn_model_fits ({spec})")
+        columns = [name for name, _ in FITS_COLUMNS]
+        marks = ", ".join("?" for _ in columns)
+        for fit in fits:
+            con.execute(
+                f"insert into ml.churn_model_fits ({', '.join(columns)}) values ({marks})",
+                [fit[name] for name in columns],
+            )
+    finally:
+        con.close()
+    return warehouse
+
+
+def test_the_fitted_churn_model_is_reported_with_its_verdict(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6}, probability=0.61)
+    _with_fits(warehouse, _fit("cm0123456789"))
     code, out = _pinned(warehouse)
     assert code == 0, out
     said = " ".join(out.split())
@@ -379,6 +423,90 @@ def test_the_fitted_churn_model_is_reported_with_its_verdict(tmp_path: Path) -> 
     assert len(calibration) == 1 and "0.275" in calibration[0]
     code, out = _pinned(warehouse, "--format", "json")
     assert json.loads(out)["churn_model"]["accepted"] is False
+
+
+def test_a_fit_with_too_little_history_is_reported_by_its_verdict(tmp_path: Path) -> None:
+    """No split, no metrics (too little history): the verdict, no out-of-time figures."""
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    _with_fits(warehouse, _fit("cmshorthist01", **NO_SPLIT))
+    code, out = _pinned(warehouse)
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "cmshorthist01" in said and "NOT USED: too little history" in said
+    assert NO_SPLIT["verdict"] in said
+    assert "Out of time" not in said and "did not beat" not in said
+
+
+def test_the_report_shows_the_fit_in_use_and_the_latest_with_its_real_reason(
+    tmp_path: Path,
+) -> None:
+    """An older accepted fit is in use (int_churn_predictions takes the latest ACCEPTED one);
+    the latest fit beat the configured score but not the baseline, and the report says that."""
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6}, probability=0.7)
+    used = _fit(
+        "cmaccepted001",
+        accepted=True,
+        as_of=date(2025, 3, 31),
+        fitted_at=datetime(2025, 4, 1, 6, 0),
+        auc_model=0.72,
+        verdict="used: AUC 0.720 > health score 0.660",
+    )
+    latest = _fit(
+        "cmlatest00001",
+        auc_model=0.66,
+        auc_health_score=0.60,
+        auc_churn_risk=0.63,
+        auc_baseline=0.70,
+        verdict="not used: AUC 0.660 <= 30-day activity baseline 0.700, although above churn"
+        " risk 0.630",
+    )
+    _with_fits(warehouse, used, latest)
+    code, out = _pinned(warehouse)
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "Churn model in use: cmaccepted001" in said
+    assert "Latest fit cmlatest00001" in said
+    assert "NOT USED: it did not beat the 30-day activity baseline out of time" in said
+    assert "configured score" not in said.split("Latest fit cmlatest00001")[1]
+    code, out = _pinned(warehouse, "--format", "json")
+    report = json.loads(out)
+    assert report["churn_model_in_use"]["churn_model_version"] == "cmaccepted001"
+    assert report["churn_model"]["churn_model_version"] == "cmlatest00001"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"auc_model": 0.62}, "it did not beat the configured score"),
+        ({"auc_model": 0.65, "auc_baseline": 0.70}, "it did not beat the 30-day activity baseline"),
+        (
+            {"auc_model": 0.68, "validation_churned": 3, "validation_rows": 20},
+            "it was not above chance",
+        ),
+        (NO_SPLIT, "too little history"),
+        ({"auc_model": 0.70, "accepted": True}, None),
+    ],
+)
+def test_the_status_of_a_fit_gives_its_real_reason(
+    changes: dict[str, Any], reason: str | None
+) -> None:
+    from orchestration.backtest_report import fit_status
+
+    status = fit_status(_fit("cm", **{"auc_health_score": 0.64, "auc_churn_risk": 0.60, **changes}))
+    if reason is None:
+        assert status.startswith("ACCEPTED")
+    else:
+        assert status.startswith(f"NOT USED: {reason}"), status
+
+
+def test_a_score_below_chance_is_said_to_rank_churners_backwards(tmp_path: Path) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.28}, baseline=0.64)
+    code, out = _pinned(warehouse)
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "The configured health score ranks churners backwards (AUC 0.28)" in said
+    assert "(AUC 0.28) separates churners" not in said
+    assert "csw backtest --candidate" in said  # what to do next
 
 
 def _digest(path: Path) -> str:
@@ -540,6 +668,59 @@ def test_fit_churn_model_without_a_warehouse_exits_2_and_demo_fits_before_the_li
     order = list(cli.DEMO_JOBS)
     assert order.index(CHURN_MODEL_JOB) == order.index("pipeline") + 1
     assert order.index(CHURN_MODEL_JOB) < order.index("weekly_lists")
+
+
+@pytest.fixture
+def fit_job(monkeypatch: pytest.MonkeyPatch) -> list[date]:
+    """The churn_model job replaced by one that records the date it was run as of and
+    succeeds (the fit itself is tests/test_churn_model.py's): what csw fit-churn-model asks."""
+    from orchestration import pipeline_run
+    from orchestration.defs.jobs import CHURN_MODEL_JOB
+
+    dates: list[date] = []
+
+    def run_job(settings: Any, job_name: str, **_: Any) -> pipeline_run.RunOutcome:
+        assert job_name == CHURN_MODEL_JOB
+        dates.append(settings.as_of)
+        return pipeline_run.RunOutcome(True, "fitrun00", (), (), (), job=job_name)
+
+    monkeypatch.setattr(pipeline_run, "run_job", run_job)
+    return dates
+
+
+def test_fit_churn_model_fits_as_of_the_warehouses_reporting_date(
+    tmp_path: Path, fit_job: list[date]
+) -> None:
+    """Not today: the fit and the models it rebuilds are as of the date the warehouse was
+    built for, so the risk list stays as it was and the next `csw run --as-of` uses the fit."""
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    code, out = _csw("fit-churn-model", "--warehouse", str(warehouse))
+    assert code == 0, out
+    assert fit_job == [EVALUATED]
+    said = " ".join(out.split())
+    assert f"as of {EVALUATED}, the warehouse's reporting date" in said
+    code, out = _csw("fit-churn-model", "--warehouse", str(warehouse), "--as-of", str(EVALUATED))
+    assert code == 0, out
+    assert fit_job == [EVALUATED, EVALUATED]
+
+
+def test_fit_churn_model_refuses_another_as_of_than_the_warehouses(
+    tmp_path: Path, fit_job: list[date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = _marts(tmp_path / "warehouse.duckdb", {"all": 0.6})
+    code, out = _csw("fit-churn-model", "--warehouse", str(warehouse), "--as-of", "2025-07-15")
+    assert code == 2, out
+    said = " ".join(out.split())
+    assert f"built as of {EVALUATED}" in said and "2025-07-15" in said
+    assert "csw run --as-of 2025-07-15" in said  # what to do
+    monkeypatch.setenv("CSW_AS_OF", "2025-07-15")
+    code, out = _csw("fit-churn-model", "--warehouse", str(warehouse))
+    assert code == 2 and "CSW_AS_OF" in out, out
+    assert fit_job == []
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    code, out = _csw("fit-churn-model", "--warehouse", str(empty))
+    assert code == 2 and "Build it with `csw run`" in " ".join(out.split()), out
 
 
 def test_a_job_of_unknown_dbt_size_prints_no_line_per_dbt_node() -> None:
