@@ -8,14 +8,16 @@ One small contract dataset (``ingestion.synthetic``: 30 accounts, 8 months) is
   lands Salesforce, its product data as Segment's S3 destination delivers calls
   (``tests/vendor_shapes.py``), each adapted back into one landing directory (FX rates copied:
   they do not come from Stripe), then ingested;
-- the **HubSpot** path: the same, with the CRM rendered as Fivetran lands HubSpot.
+- the **HubSpot** path: the same, with the CRM rendered as Fivetran lands HubSpot;
+- the **direct path without NPS**: the direct landing with ``crm/nps_responses`` removed.
 
 Each is built once with dbt (the pinned health model, as of the last generated day) and
 ``fct_mrr_monthly``, ``fct_mrr_movements``, ``fct_revenue_retention`` and ``fct_account_health``
-are compared row for row, value for value. HubSpot's feedback surveys are not read, so its path
-has no NPS responses: it is compared on the marts that do not read NPS, found from the dbt
-manifest's lineage (and ``fct_account_health`` is asserted to read it, so leaving it out is
-justified and stays so).
+are compared row for row, value for value: the Salesforce path against the direct path, the
+HubSpot path against the direct path without NPS (HubSpot's feedback surveys are not read, so
+its path has no NPS responses), health rows included. ``fct_account_health`` is asserted to read
+NPS (from the dbt manifest's lineage) and to differ between the two direct paths, so the second
+baseline is needed and not a copy of the first.
 """
 
 from __future__ import annotations
@@ -99,9 +101,16 @@ def landings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     render_segment(root / "direct", root / "segment")
     salesforce, sf_results = _adapted(root, "adapted_salesforce", "salesforce")
     hubspot, hs_results = _adapted(root, "adapted_hubspot", "hubspot")
+    # what HubSpot can deliver: the direct landing without NPS responses
+    shutil.copytree(
+        root / "direct",
+        root / "direct_no_nps",
+        ignore=lambda folder, _: [NPS_SOURCE] if Path(folder).name == "crm" else [],
+    )
     return {
         "root": root,
         "direct": root / "direct",
+        "direct_no_nps": root / "direct_no_nps",
         "salesforce": salesforce,
         "hubspot": hubspot,
         "results": {"salesforce": sf_results, "hubspot": hs_results},
@@ -146,7 +155,7 @@ def built(
     root = tmp_path_factory.mktemp("adapters_round_trip_warehouses")
     return {
         path: _build(dbt, landings[path], root / path)
-        for path in ("direct", "salesforce", "hubspot")
+        for path in ("direct", "salesforce", "hubspot", "direct_no_nps")
     }
 
 
@@ -204,20 +213,29 @@ def test_the_compared_marts_are_not_trivial(built: dict[str, Snapshot]) -> None:
 
 
 @pytest.mark.parametrize("mart", MARTS)
-def test_hubspot_stripe_segment_give_the_direct_marts_that_do_not_read_nps(
-    built: dict[str, Snapshot], dbt: Dbt, mart: str
+def test_hubspot_stripe_segment_give_the_direct_marts_without_nps(
+    built: dict[str, Snapshot], mart: str
 ) -> None:
-    if _reads(dbt, mart, NPS_SOURCE):
-        # HubSpot's NPS is not read: a mart that reads it cannot match; the test below says
-        # which those are
-        direct, adapted = built["direct"][mart], built["hubspot"][mart]
-        assert adapted != direct, f"{mart} reads NPS yet matches without it: compare it fully"
-        return
-    direct, adapted = built["direct"][mart], built["hubspot"][mart]
-    assert direct, mart
+    """Every mart, health rows included, against the direct path built without NPS (what
+    HubSpot can deliver)."""
+    direct, adapted = built["direct_no_nps"][mart], built["hubspot"][mart]
+    assert direct, f"marts.{mart} is empty on the direct path without NPS"
+    assert len(adapted) == len(direct), mart
     assert adapted == direct, mart
 
 
-def test_only_the_health_mart_reads_nps(dbt: Dbt) -> None:
-    """Which compared marts HubSpot cannot match, and why: they read raw.nps_responses."""
+def test_the_hubspot_path_is_not_trivial(built: dict[str, Snapshot]) -> None:
+    [(months, accounts, movements, retention, scored, scores)] = built["direct_no_nps"][POWER]
+    assert months == SMALL.months and accounts >= SMALL.accounts * 2 // 3
+    assert movements >= 3 and retention > 0
+    assert scored >= SMALL.accounts // 2 and scores > 10
+    assert built["hubspot"][POWER] == built["direct_no_nps"][POWER]
+
+
+def test_only_the_health_mart_reads_nps(dbt: Dbt, built: dict[str, Snapshot]) -> None:
+    """Why HubSpot has a baseline of its own: the health mart reads raw.nps_responses, and
+    without NPS its rows differ; the revenue marts are the same on both direct paths."""
     assert [m for m in MARTS if _reads(dbt, m, NPS_SOURCE)] == ["fct_account_health"]
+    assert built["direct_no_nps"]["fct_account_health"] != built["direct"]["fct_account_health"]
+    for mart in MARTS[:3]:
+        assert built["direct_no_nps"][mart] == built["direct"][mart], mart
