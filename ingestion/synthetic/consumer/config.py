@@ -109,10 +109,10 @@ CLIENTS = tuple(f'{{"client": "{c}"}}' for c in ("android", "desktop", "ios", "w
 #: What a listener does (these count as activity). The first is the session event.
 ACTIVITY_EVENTS: tuple[EventKind, ...] = (
     EventKind("session_started", 0.6, properties=CLIENTS),
-    EventKind("track_played", 10.0, -0.25, properties=CLIENTS),
-    EventKind("track_skipped", 2.5, 0.9, properties=CLIENTS),
-    EventKind("thumbs_up", 0.5, -0.6, properties=CLIENTS),
-    EventKind("thumbs_down", 0.12, 1.2, properties=CLIENTS),
+    EventKind("track_played", 10.0, -0.35, properties=CLIENTS),
+    EventKind("track_skipped", 2.5, 1.3, properties=CLIENTS),
+    EventKind("thumbs_up", 0.5, -0.9, properties=CLIENTS),
+    EventKind("thumbs_down", 0.12, 1.6, properties=CLIENTS),
     EventKind("search_performed", 1.2, 0.1, properties=CLIENTS),
     EventKind("track_saved", 0.6, -0.3, properties=CLIENTS),
     EventKind("playlist_created", 0.2, -0.2, properties=CLIENTS),
@@ -120,8 +120,12 @@ ACTIVITY_EVENTS: tuple[EventKind, ...] = (
     EventKind("track_shared", 0.3, -0.3, properties=CLIENTS),
     EventKind("download_started", 0.5, 0.0, tier=PREMIUM, properties=CLIENTS),
     EventKind("settings_changed", 0.05, 0.2, properties=CLIENTS),
-    EventKind("help_viewed", 0.02, 0.8, properties=CLIENTS),
-    EventKind("downgrade_viewed", 0.004, 1.5, properties=('{"page": "plans"}',)),
+    EventKind("help_viewed", 0.02, 1.2, properties=CLIENTS),
+    #: Browsing the plans and cancel pages: frustration draws the listener there before it
+    #: decides (and after, alike). The decision itself writes no event.
+    EventKind(
+        "downgrade_viewed", 0.004, 1.5, properties=('{"page": "plans"}', '{"page": "cancel"}')
+    ),
 )
 #: What the app shows the listener (known events that do not count as activity).
 AD_SHOWN = EventKind(
@@ -134,8 +138,6 @@ ERROR_SHOWN = EventKind(
 )
 #: Emitted once, when the listener signs up (onboarding stage 1).
 SIGNUP = EventKind("signup_completed", 0.0, properties=('{"onboarding_stage": 1}',))
-#: The cancel flow: shown when a listener cancels or downgrades.
-CANCEL_FLOW_PROPERTIES = ('{"page": "cancel"}',)
 
 EVENTS: tuple[EventKind, ...] = (*ACTIVITY_EVENTS, AD_SHOWN, ERROR_SHOWN, SIGNUP)
 EVENT_NAMES: tuple[str, ...] = tuple(e.name for e in EVENTS)

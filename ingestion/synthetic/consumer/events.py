@@ -12,7 +12,7 @@
    downloads on premium only;
 4. on top come what the app shows: ``ad_shown`` on the basic plan (Poisson, the listener's ad
    load per track) and ``error_shown`` (Poisson, ``ERROR_RATE x exp(ERROR_F x f)``);
-5. the lifecycle's scheduled events (sign-up, the cancel flow) at their exact instants.
+5. the lifecycle's scheduled event (sign-up) at its exact instant.
 
 Memory is bounded by one day of events; each day becomes one Parquet file.
 """
@@ -28,7 +28,6 @@ import pyarrow as pa
 from ingestion.synthetic.consumer.config import (
     ACTIVITY_EVENTS,
     AD_SHOWN,
-    CANCEL_FLOW_PROPERTIES,
     ERROR_SHOWN,
     EVENT_INDEX,
     EVENT_NAMES,
@@ -51,11 +50,11 @@ CANCELLED_VOLUME = 0.35
 #: Intensity (events per active day, relative) ~ lognormal(-0.1, INTENSITY_SD); a listener's taste
 #: for each event kind ~ lognormal(0, EVENT_TASTE_SD).
 INTENSITY_SD = 0.5
-EVENT_TASTE_SD = 0.35
+EVENT_TASTE_SD = 0.25
 #: Ads per track played on the basic plan, times the listener's ad load.
 AD_RATE = 0.3
 ERROR_RATE = 0.08
-ERROR_F = 1.1
+ERROR_F = 1.5
 #: Spread (hours) of listening around the listener's evening hour.
 HOUR_SPREAD = 2.5
 #: Share of activity events without properties.
@@ -70,7 +69,6 @@ def _properties() -> tuple[pa.Array, np.ndarray, np.ndarray, dict[str, int]]:
         starts.append(len(values))
         counts.append(len(kind.properties))
         values += kind.properties
-    values += CANCEL_FLOW_PROPERTIES
     index = {v: i for i, v in enumerate(values) if v is not None}
     return pa.array(values, pa.string()), np.array(starts), np.array(counts), index
 

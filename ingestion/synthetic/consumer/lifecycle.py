@@ -22,7 +22,6 @@ from ingestion.synthetic.billing import Customer, ItemRow, PaymentOdds, Subscrip
 from ingestion.synthetic.config import REGIONS
 from ingestion.synthetic.consumer.config import (
     BASIC,
-    CANCEL_FLOW_PROPERTIES,
     EVENT_INDEX,
     FIRST_PLAN,
     PLAN_BY_ID,
@@ -52,8 +51,8 @@ from ingestion.synthetic.timeline import DAY, HOUR, MINUTE, Calendar
 #: an exponential jump of mean SPELL_SIZE that then fades at the same rate.
 LEVEL_MEAN = -0.1
 LEVEL_SD = 0.45
-PULL = 1 / 25
-NOISE = 0.16
+PULL = 1 / 40
+NOISE = 0.13
 SPELL_RATE = 1 / 120
 SPELL_SIZE = 1.0
 #: Ads on the basic plan add AD_BASE + AD_LOAD_WEIGHT * log(ad load) to frustration; the ad load
@@ -63,8 +62,8 @@ AD_LOAD_WEIGHT = 0.35
 AD_LOAD_SD = 0.4
 #: Daily hazard of cancelling: HAZARD_BASE * exp(HAZARD_F * f) * (1 + NEW_BOOST * exp(-tenure /
 #: NEW_DECAY_DAYS)); the cancellation takes effect at the end of the paid period.
-HAZARD_BASE = 0.00045
-HAZARD_F = 1.7
+HAZARD_BASE = 0.00018
+HAZARD_F = 2.2
 NEW_BOOST = 0.8
 NEW_DECAY_DAYS = 60.0
 #: Free trial: share of new listeners, days, conversion odds sigmoid(TRIAL_CONVERT - f).
@@ -106,7 +105,7 @@ NPS_COMMENTS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Scheduled:
-    """An event at an exact instant (sign-up, the cancel flow), not sampled per day."""
+    """An event at an exact instant (sign-up), not sampled per day."""
 
     at: int
     event: int
@@ -232,7 +231,6 @@ class ConsumerAccount:
                 return None, plan_id
             if rng.random() >= sigmoid(TRIAL_CONVERT - self.frustration(sub.trial_end, plan_id)):
                 canceled = max(t + HOUR, sub.trial_end - rng.randrange(0, 3 * DAY))
-                self._cancel_flow(canceled)
                 self._end(sub, sub.trial_end, canceled)
                 return None, plan_id
         sub.converted = True
@@ -269,7 +267,6 @@ class ConsumerAccount:
                 sub.canceled_at = at
                 start, _, end = self.access[-1]
                 self.access[-1] = (start, at, end)
-                self._cancel_flow(at)
                 return
 
     def _plan_change(self, sub: Subscription, t: int) -> None:
@@ -281,15 +278,9 @@ class ConsumerAccount:
             target = "premium_monthly"
         elif row.plan.tier != BASIC and self.rng.random() < DOWNGRADE * math.exp(0.6 * f):
             target = "basic_monthly"
-            self._cancel_flow(max(row.valid_from + HOUR, t - self.rng.randrange(DAY, 5 * DAY)))
         else:
             return
         sub.change(t, plan=PLAN_BY_ID[target], unit=unit_price(self.currency, target))
-
-    def _cancel_flow(self, at: int) -> None:
-        if at < self.cal.end:
-            event = EVENT_INDEX["downgrade_viewed"]
-            self.scheduled.append(Scheduled(at, event, CANCEL_FLOW_PROPERTIES[0]))
 
     def _end(self, sub: Subscription, t: int, canceled: int) -> None:
         sub.ended_at = t
