@@ -8,15 +8,25 @@ validates it on the latest complete dates, and writes what SQL needs to apply it
 latest accepted fit) and a versioned artifact ``<publish_dir>/models/churn/<version>.json``.
 docs/churn-model.md describes the method; this module is its one implementation.
 
-* Split (out of time): validation = the latest ``validation_share`` of the dates with a complete
-  outcome window (at least one date); training = the dates whose outcome window ends on or before
-  the first validation date, so no training label saw a day of the validation period. With fewer
-  than ``min_churned`` churned training rows that way, training falls back to every complete date
-  before the first validation date (a plain date split), and the verdict says so.
-* Model: missing values filled with the training median, ``log1p`` of counts (``is_count``),
-  standardised, L2 logistic regression, fitted on the older training dates; sigmoid (Platt)
-  calibration on the latest ``calibration_share`` of the training dates (CalibratedClassifierCV
-  on a FrozenEstimator), whose slope and intercept SQL applies to the model's linear score.
+* Rows: (account, date) pairs with a complete outcome window (``outcome_complete``) whose date
+  is at least 30 days into the warehouse's event history (``activity_history_complete``): before
+  that, 30-day activity and usage are not known, only unrecorded (billing history is often
+  older than the event log).
+* Split (out of time): validation = the latest ``validation_share`` of those dates (at least
+  one); training = the dates whose outcome window ends on or before the first validation date,
+  so no training label saw a day of the validation period. With fewer than ``min_churned``
+  churned training rows that way, training falls back to every date before the first
+  validation date (a plain date split, whose training outcome windows overlap validation), and
+  the verdict says so instead of "out of time".
+* Features: every measure, and the ``max_event_features`` event names (``event_30d:*``) with
+  the most events in the training rows (ties by name). Missing values: the training median,
+  except event counts: an absent count is 0 events, so their fill is 0 (here and in SQL).
+* Model: ``log1p`` of counts (``is_count``), standardised, L2 logistic regression fitted on ALL
+  training rows; sigmoid (Platt) calibration on cross-validated predictions over the training
+  rows (CalibratedClassifierCV(method="sigmoid", ensemble=False), folds grouped by account so
+  no account's rows calibrate a model that saw its other dates), whose slope and intercept SQL
+  applies to the model's linear score. A non-positive slope would reverse the ranking: then no
+  recalibration (slope 1, intercept 0), said in the verdict and the artifact.
 * Accepted when its AUC on the validation rows beats the configured score out of time (the
   better of the health score, as -health_score, and churn risk) and is above chance by more than
   ``chance_margin_se`` standard errors. Otherwise it is recorded with a verdict saying why, and
@@ -25,6 +35,7 @@ docs/churn-model.md describes the method; this module is its one implementation.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -39,10 +50,11 @@ import duckdb
 import numpy as np
 import polars as pl
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
+from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
@@ -59,6 +71,8 @@ VERSION_DIGITS = 12
 #: The scores the model is compared with, as features of the features table, oriented so that
 #: higher = riskier (interface13.md): the configured scores and the stated baseline.
 HEALTH_SCORE, CHURN_RISK, BASELINE = "health_score", "churn_risk", "activity_events_30d"
+#: Usage per event name: an absent value is 0 events (fill 0, never a median).
+EVENT_PREFIX = "event_30d:"
 SCORER_LABELS = {
     "health_score": "health score",
     "churn_risk": "churn risk",
@@ -112,8 +126,11 @@ class ChurnModelSettings:
 
     #: Share of the complete dates (the latest) held out for validation; at least one date.
     validation_share: float = 0.25
-    #: Share of the training dates (the latest) the calibration is fitted on; at least one.
-    calibration_share: float = 0.25
+    #: Folds of the cross-validation whose out-of-fold predictions calibrate the model (grouped
+    #: by account; fewer when fewer churned or retained accounts).
+    calibration_folds: int = 5
+    #: Event-name features the fit keeps: the names with the most events in the training rows.
+    max_event_features: int = 40
     #: Churned training rows below which the out-of-time split falls back to a date split.
     min_churned: int = 10
     #: Inverse L2 strength of the logistic regression (scikit-learn's C).
@@ -129,22 +146,22 @@ class ChurnModelSettings:
 
 @dataclass(frozen=True)
 class Split:
-    """Which dates trained, calibrated and validated the model."""
+    """Which dates trained and validated the model (the calibration cross-validates over the
+    training rows)."""
 
-    #: "out_of_time" (training windows end by the first validation date) or "date_split".
+    #: "out_of_time" (training windows end by the first validation date) or "date_split"
+    #: (training outcome windows overlap validation).
     kind: str
     train_from: date
     train_to: date
-    calibration_from: date
-    calibration_to: date
     validation_from: date
     validation_to: date
     train_rows: int
     train_churned: int
-    calibration_rows: int
-    calibration_churned: int
     validation_rows: int
     validation_churned: int
+    #: Folds of the calibration's cross-validation (0: too few accounts, no recalibration).
+    calibration_folds: int = 0
     notes: tuple[str, ...] = ()
 
 
@@ -180,9 +197,11 @@ class ChurnModelFit:
     calibration_table: tuple[dict[str, Any], ...] = ()
     settings: ChurnModelSettings = field(default_factory=ChurnModelSettings)
     artifact_path: Path | None = None
-    #: The fitted scikit-learn model (calibrated), for tests and callers that score in Python;
-    #: None when nothing was fitted.
-    estimator: CalibratedClassifierCV | None = field(default=None, compare=False, repr=False)
+    #: The fitted scikit-learn model (calibrated, or the plain pipeline when the calibration was
+    #: not applied), for tests and callers that score in Python; None when nothing was fitted.
+    estimator: CalibratedClassifierCV | Pipeline | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -203,7 +222,9 @@ class ChurnModelFit:
             "metrics": self.metrics,
             "intercept": self.intercept,
             "calibration": {
-                "method": "sigmoid",
+                "method": "sigmoid on cross-validated training predictions (folds by account)",
+                "folds": self.split.calibration_folds if self.split else None,
+                "applied": bool(self.split and self.split.calibration_folds),
                 "slope": self.calibration_slope,
                 "intercept": self.calibration_intercept,
                 "validation_table": list(self.calibration_table),
@@ -266,8 +287,8 @@ def _warehouse_state(
 def _load_rows(
     con: duckdb.DuckDBPyConnection, as_of: date, horizon_days: int
 ) -> tuple[pl.DataFrame, dict[str, bool]]:
-    """One row per (account, date) with a complete outcome: churned and every feature (wide),
-    and which features are counts."""
+    """One row per (account, date) with a complete outcome and 30 days of event history: churned
+    and every feature (wide), and which features are counts."""
     kinds = dict(
         con.execute(
             f"select feature, bool_and(is_count) from {FEATURES_TABLE} group by feature"
@@ -276,7 +297,8 @@ def _load_rows(
     complete = (
         f"select account_id, as_of_date, churned_within_horizon as churned"
         f" from {OUTCOMES_TABLE}"
-        f" where outcome_complete and as_of_date + {int(horizon_days)} <= date '{as_of}'"
+        f" where outcome_complete and activity_history_complete"
+        f" and as_of_date + {int(horizon_days)} <= date '{as_of}'"
     )
     if not kinds:
         return con.sql(complete).pl().with_columns(pl.col("churned").cast(pl.Boolean)), kinds
@@ -311,14 +333,14 @@ def _churned(rows: pl.DataFrame) -> int:
 
 def _split(
     rows: pl.DataFrame, horizon_days: int, settings: ChurnModelSettings
-) -> tuple[Split, pl.DataFrame, pl.DataFrame, pl.DataFrame] | str:
-    """The split, and the fit, calibration and validation rows; or why there is none."""
+) -> tuple[Split, pl.DataFrame, pl.DataFrame] | str:
+    """The split, and the training and validation rows; or why there is none."""
     dates = sorted(rows["as_of_date"].unique().to_list())
     if not dates:
         return (
             f"too little history: no scored date has a complete {horizon_days}-day outcome "
-            "window yet (the first one completes "
-            f"{horizon_days} days after the first scored date)"
+            "window and 30 days of event history before it yet (the first one completes "
+            f"{horizon_days} days after the first such date)"
         )
     if _churned(rows) == 0:
         return (
@@ -347,38 +369,20 @@ def _split(
             f"{first_validation} have {_churned(training)} churned rows of {training.height}; "
             "a model needs both churned and retained accounts to learn from"
         )
-    calibration_dates = training_dates[-_take_latest(training_dates, settings.calibration_share) :]
-    fit_rows = training.filter(~pl.col("as_of_date").is_in(calibration_dates))
-    calibration = training.filter(pl.col("as_of_date").is_in(calibration_dates))
-    if len(training_dates) < 2 or not (_both_classes(fit_rows) and _both_classes(calibration)):
-        notes.append(
-            "the latest training dates alone cannot calibrate (one class only): calibrated on "
-            "the training rows the model was fitted on"
-        )
-        fit_rows = calibration = training
-        calibration_dates = training_dates
     validation = rows.filter(pl.col("as_of_date").is_in(validation_dates))
     split = Split(
         kind=kind,
         train_from=training_dates[0],
         train_to=training_dates[-1],
-        calibration_from=calibration_dates[0],
-        calibration_to=calibration_dates[-1],
         validation_from=first_validation,
         validation_to=validation_dates[-1],
         train_rows=training.height,
         train_churned=_churned(training),
-        calibration_rows=calibration.height,
-        calibration_churned=_churned(calibration),
         validation_rows=validation.height,
         validation_churned=_churned(validation),
         notes=tuple(notes),
     )
-    return split, fit_rows, calibration, validation
-
-
-def _both_classes(rows: pl.DataFrame) -> bool:
-    return 0 < _churned(rows) < rows.height
+    return split, training, validation
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -395,10 +399,50 @@ def _matrix(rows: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
     return rows.select(pl.col(f).cast(pl.Float64) for f in features).to_numpy()
 
 
-def _pipeline(log1p: np.ndarray, settings: ChurnModelSettings) -> Pipeline:
+def _select_features(
+    training: pl.DataFrame, kinds: dict[str, bool], settings: ChurnModelSettings
+) -> tuple[list[str], list[str]]:
+    """The measures (sorted) and the event-name features the fit keeps: the
+    ``max_event_features`` names with the most events in the training rows, ties by name."""
+    measures = sorted(f for f in kinds if not f.startswith(EVENT_PREFIX))
+    names = [f for f in kinds if f.startswith(EVENT_PREFIX)]
+    if not names:
+        return measures, []
+    totals = training.select(pl.col(f).cast(pl.Float64).fill_null(0).sum() for f in names).row(0)
+    ranked = sorted(zip(names, totals, strict=True), key=lambda nt: (-nt[1], nt[0]))
+    return measures, sorted(name for name, _ in ranked[: settings.max_event_features])
+
+
+def _fill(measures: int, events: int) -> ColumnTransformer:
+    """Nulls of the measures -> the training median; of the event counts -> 0 (no events).
+    The output keeps the input's column order (measures first, then events)."""
+    return ColumnTransformer(
+        [
+            (
+                "median",
+                SimpleImputer(strategy="median", keep_empty_features=True),
+                list(range(measures)),
+            ),
+            (
+                "zero",
+                SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+                list(range(measures, measures + events)),
+            ),
+        ]
+    )
+
+
+def _fill_values(fill: ColumnTransformer, measures: int, events: int) -> np.ndarray:
+    median = fill.named_transformers_["median"].statistics_ if measures else np.empty(0)
+    return np.concatenate([median, np.zeros(events)])
+
+
+def _pipeline(
+    log1p: np.ndarray, measures: int, events: int, settings: ChurnModelSettings
+) -> Pipeline:
     return Pipeline(
         [
-            ("fill", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("fill", _fill(measures, events)),
             ("log1p", FunctionTransformer(_log1p_columns, kw_args={"columns": log1p})),
             ("scale", StandardScaler()),
             (
@@ -427,9 +471,9 @@ def _log1p_mask(
 
 
 def _coefficients(
-    pipeline: Pipeline, features: Sequence[str], log1p: np.ndarray
+    pipeline: Pipeline, features: Sequence[str], log1p: np.ndarray, events: int
 ) -> tuple[Coefficient, ...]:
-    fill: np.ndarray = pipeline.named_steps["fill"].statistics_
+    fill = _fill_values(pipeline.named_steps["fill"], len(features) - events, events)
     scaler: StandardScaler = pipeline.named_steps["scale"]
     coef: np.ndarray = pipeline.named_steps["model"].coef_[0]
     return tuple(
@@ -481,7 +525,15 @@ def _verdict(
         for name in ("health_score", "churn_risk")
         if metrics[f"auc_{name}"] is not None
     }
-    where = f"out of time on {split.validation_rows} rows from {split.validation_from} to {split.validation_to}"
+    how = (
+        "out of time"
+        if split.kind == "out_of_time"
+        else "on a date split (training outcome windows overlap validation)"
+    )
+    where = (
+        f"{how} on {split.validation_rows} rows from {split.validation_from} to "
+        f"{split.validation_to}"
+    )
     notes = "".join(f"; {n}" for n in split.notes)
     if model is None:
         return False, (
@@ -541,23 +593,85 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _calibration_folds(
+    training: pl.DataFrame, settings: ChurnModelSettings
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds over the training rows grouped by account (an account's dates are near copies of
+    one another: calibrating on a model that saw the same account's other dates would make it
+    look surer than it is), stratified by churn; none when too few accounts of either kind."""
+    by_account = training.group_by("account_id").agg(pl.col("churned").any())
+    churned_accounts = int(by_account["churned"].sum())
+    folds = min(settings.calibration_folds, churned_accounts, by_account.height - churned_accounts)
+    if folds < 2:
+        return []
+    splitter = StratifiedGroupKFold(n_splits=folds)
+    y = training["churned"].to_numpy()
+    return list(splitter.split(np.zeros(len(y)), y, groups=training["account_id"].to_numpy()))
+
+
+def _calibrate(
+    pipeline: Pipeline, x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[CalibratedClassifierCV | Pipeline, float, float, str | None]:
+    """The model fitted on every training row, calibrated on its cross-validated predictions:
+    (estimator, slope, intercept, note). A non-positive slope would reverse (or flatten) the
+    ranking: then the plain model, slope 1 and intercept 0, and a note saying so."""
+    if not folds or any(len(np.unique(y[train])) < 2 for train, _ in folds):
+        pipeline.fit(x, y)
+        return (
+            pipeline,
+            1.0,
+            0.0,
+            (
+                "too few churned or retained training accounts to cross-validate a calibration: "
+                "no recalibration (slope 1, intercept 0)"
+            ),
+        )
+    calibrated = CalibratedClassifierCV(pipeline, method="sigmoid", ensemble=False, cv=folds)
+    calibrated.fit(x, y)
+    [pair] = calibrated.calibrated_classifiers_
+    [calibrator] = pair.calibrators
+    # sklearn's sigmoid calibrator gives expit(-(a * f + b)): slope -a, intercept -b
+    slope, intercept = float(-calibrator.a_), float(-calibrator.b_)
+    if slope > 0:
+        return calibrated, slope, intercept, None
+    return (
+        pair.estimator,
+        1.0,
+        0.0,
+        (
+            f"the cross-validated calibration slope {slope:.3f} is not positive (it would reverse "
+            "the ranking): no recalibration (slope 1, intercept 0)"
+        ),
+    )
+
+
 def _fit_and_evaluate(
     split: Split,
-    fit_rows: pl.DataFrame,
-    calibration: pl.DataFrame,
+    training: pl.DataFrame,
     validation: pl.DataFrame,
     kinds: dict[str, bool],
     settings: ChurnModelSettings,
-) -> tuple[CalibratedClassifierCV, tuple[Coefficient, ...], dict[str, Any]]:
-    features = sorted(kinds)
-    log1p = _log1p_mask(fit_rows, features, kinds)
-    pipeline = _pipeline(log1p, settings)
-    pipeline.fit(_matrix(fit_rows, features), fit_rows["churned"].to_numpy())
-    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
-    calibrated.fit(_matrix(calibration, features), calibration["churned"].to_numpy())
-    [calibrator] = calibrated.calibrated_classifiers_[0].calibrators
+) -> tuple[CalibratedClassifierCV | Pipeline, Split, tuple[Coefficient, ...], dict[str, Any]]:
+    measures, events = _select_features(training, kinds, settings)
+    features = measures + events
+    log1p = _log1p_mask(training, features, kinds)
+    pipeline = _pipeline(log1p, len(measures), len(events), settings)
+    folds = _calibration_folds(training, settings)
+    estimator, slope, intercept, note = _calibrate(
+        pipeline, _matrix(training, features), training["churned"].to_numpy(), folds
+    )
+    split = dataclasses.replace(
+        split,
+        calibration_folds=len(folds) if note is None else 0,
+        notes=split.notes + ((note,) if note else ()),
+    )
+    fitted: Pipeline = (
+        estimator.calibrated_classifiers_[0].estimator
+        if isinstance(estimator, CalibratedClassifierCV)
+        else estimator
+    )
     churned = validation["churned"].to_numpy().astype(bool)
-    probability = calibrated.predict_proba(_matrix(validation, features))[:, 1]
+    probability = estimator.predict_proba(_matrix(validation, features))[:, 1]
 
     def column(name: str) -> np.ndarray:
         return validation[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
@@ -570,14 +684,13 @@ def _fit_and_evaluate(
         "brier_score": float(brier_score_loss(churned, probability)),
     }
     extra = {
-        "intercept": float(pipeline.named_steps["model"].intercept_[0]),
-        # sklearn's sigmoid calibrator gives expit(-(a * f + b)): slope -a, intercept -b
-        "calibration_slope": float(-calibrator.a_),
-        "calibration_intercept": float(-calibrator.b_),
+        "intercept": float(fitted.named_steps["model"].intercept_[0]),
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
         "metrics": metrics,
         "calibration_table": _calibration_table(churned, probability),
     }
-    return calibrated, _coefficients(pipeline, features, log1p), extra
+    return estimator, split, _coefficients(fitted, features, log1p, len(events)), extra
 
 
 # --- the fit --------------------------------------------------------------------------------
@@ -627,9 +740,9 @@ def fit_churn_model(
             settings=settings,
         )
     else:
-        split, fit_rows, calibration, validation = outcome
-        estimator, coefficients, extra = _fit_and_evaluate(
-            split, fit_rows, calibration, validation, kinds, settings
+        split, training, validation = outcome
+        estimator, split, coefficients, extra = _fit_and_evaluate(
+            split, training, validation, kinds, settings
         )
         accepted, verdict = _verdict(extra["metrics"], split, settings)
         version = _version(

@@ -9,6 +9,7 @@ event name's usage (the model must find it), or nothing at all (the model must b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from pinned_model import pinned_dbt_vars
 
 from ingestion.contract import TABLES
 from ingestion.synthetic import GeneratorConfig, generate_extracts
+from metrics.churn_model import FEATURES_TABLE as _FEATURES_TABLE
+from metrics.churn_model import SCORES_TABLE as _SCORES_TABLE
 from metrics.churn_model import (
     ChurnModelError,
     ChurnModelFit,
@@ -234,7 +237,7 @@ def test_no_training_outcome_window_reaches_into_the_validation_dates(signal: Fi
     split = signal.fit.split
     assert split is not None and split.kind == "out_of_time", signal.fit.verdict
     assert split.train_to + timedelta(days=HORIZON) <= split.validation_from
-    assert split.calibration_to <= split.train_to
+    assert split.calibration_folds >= 2, "calibrated on cross-validated training predictions"
     complete = _rows(
         signal.warehouse,
         f"select distinct as_of_date from {OUTCOMES} where outcome_complete order by 1",
@@ -509,14 +512,11 @@ def _split(rows: int = 2000, churned: int = 100) -> Split:
         kind="out_of_time",
         train_from=day - timedelta(days=300),
         train_to=day - timedelta(days=60),
-        calibration_from=day - timedelta(days=90),
-        calibration_to=day - timedelta(days=60),
         validation_from=day,
         validation_to=day + timedelta(days=60),
         train_rows=rows * 3,
         train_churned=churned * 3,
-        calibration_rows=rows,
-        calibration_churned=churned,
+        calibration_folds=5,
         validation_rows=rows,
         validation_churned=churned,
     )
@@ -543,3 +543,201 @@ def test_a_model_that_does_not_beat_the_activity_baseline_is_not_used(
     if not accepted:
         assert "30-day activity baseline" in verdict
         assert verdict.startswith("not used: AUC 0.720 <= 30-day activity baseline")
+
+
+def test_a_date_split_is_not_called_out_of_time() -> None:
+    metrics = {
+        "auc_model": 0.80,
+        "auc_health_score": 0.55,
+        "auc_churn_risk": 0.60,
+        "auc_baseline": 0.60,
+        "brier_score": 0.04,
+    }
+    plain = dataclasses.replace(_split(), kind="date_split")
+    used, verdict = _verdict(metrics, plain, ChurnModelSettings())
+    assert used, verdict
+    assert "out of time" not in verdict
+    assert "date split (training outcome windows overlap validation)" in verdict
+    _, honest = _verdict(metrics, _split(), ChurnModelSettings())
+    assert "out of time" in honest
+
+
+# --- rows before the event log could show 30 days of activity -----------------------------------
+
+
+def test_rows_before_30_days_of_event_history_are_neither_trained_nor_evaluated(
+    signal: Fitted,
+) -> None:
+    with duckdb.connect(str(signal.warehouse)) as con:
+        [(first_event,)] = query(
+            con, "select min(activity_date) from intermediate.int_user_daily_events"
+        )
+        flagged = query(
+            con,
+            f"select count(*) filter (where activity_history_complete"
+            f" <> (as_of_date >= date '{first_event}' + 29)), count(*) filter (where not"
+            f" activity_history_complete), count(*) filter (where activity_history_complete"
+            f" and outcome_complete) from {OUTCOMES}",
+        )
+        [(evaluated_from,)] = query(
+            con, "select min(as_of_date) from intermediate.int_backtest_scores"
+        )
+    [(wrong, early, usable)] = flagged
+    assert wrong == 0
+    assert early > 0 and usable > 0, "the fixture has rows on both sides"
+    limit = first_event + timedelta(days=29)
+    assert evaluated_from >= limit
+    split = signal.fit.split
+    assert split is not None and split.train_from >= limit
+
+
+# --- calibration: on cross-validated training predictions, never reversing the ranking -------------
+
+
+def _noise_warehouse(path: Path, salt: str, accounts: int = 30, dates: int = 12) -> Path:
+    """A warehouse of the three tables the fit reads, where nothing predicts churn (a hashed
+    coin): out-of-fold predictions of such data tend to run against the labels, the case where
+    Platt scaling finds a negative slope."""
+    warehouse = path / "noise.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema intermediate")
+        con.execute(
+            f"""
+            create table {OUTCOMES} as
+            select 'a' || a as account_id, date '2024-01-01' + 7 * d::integer as as_of_date,
+                {HORIZON} as horizon_days, null::date as churned_on,
+                (hash('a' || a || '/' || d || '{salt}') % 100) < 25 as churned_within_horizon,
+                true as outcome_complete, true as activity_history_complete
+            from range({accounts}) t(a), range({dates}) u(d)
+            """
+        )
+        con.execute(
+            f"""
+            create table {_FEATURES_TABLE} as
+            select account_id, as_of_date, feature,
+                ((hash(account_id || feature || as_of_date || '{salt}') % 1000) / 100.0)::double
+                    as value,
+                feature like 'event%' as is_count
+            from {OUTCOMES}, (values ('health_score'), ('churn_risk'), ('activity_events_30d'),
+                ('event_30d:play')) f(feature)
+            """
+        )
+        con.execute(f"create table {_SCORES_TABLE} as select 'v1' as health_model_version")
+    return warehouse
+
+
+@pytest.mark.parametrize("salt", ["0", "2"])  # a positive, a negative cross-validated slope
+def test_calibration_never_reverses_the_ranking(tmp_path: Path, salt: str) -> None:
+    warehouse = _noise_warehouse(tmp_path, salt=salt)
+    last = date(2024, 1, 1) + timedelta(days=7 * 11 + HORIZON)
+    with duckdb.connect(str(warehouse)) as con:
+        fit = fit_churn_model(
+            con,
+            as_of=last,
+            horizon_days=HORIZON,
+            write=False,
+            settings=ChurnModelSettings(min_churned=1),
+        )
+        rows = con.sql(
+            f"pivot (select * exclude (is_count) from {_FEATURES_TABLE}) on feature"
+            " using first(value) group by account_id, as_of_date"
+        ).pl()
+    assert fit.split is not None and fit.estimator is not None, fit.verdict
+    assert fit.calibration_slope is not None and fit.calibration_slope > 0
+    matrix = rows.select(pl.col(f).cast(pl.Float64) for f in fit.features).to_numpy()
+    linear = matrix_linear(fit, matrix)
+    probability = fit.estimator.predict_proba(matrix)[:, 1]
+    order = np.argsort(linear, kind="stable")
+    assert np.all(np.diff(probability[order]) >= -1e-15), "calibration keeps the model's order"
+    expected = 1 / (1 + np.exp(-(fit.calibration_slope * linear + fit.calibration_intercept)))
+    assert np.max(np.abs(probability - expected)) < 1e-9, "what SQL applies is what sklearn does"
+
+
+def test_a_non_positive_calibration_slope_is_not_applied(tmp_path: Path) -> None:
+    warehouse = _noise_warehouse(tmp_path, salt="2")  # a negative one (-0.635)
+    last = date(2024, 1, 1) + timedelta(days=7 * 11 + HORIZON)
+    with duckdb.connect(str(warehouse)) as con:
+        fit = fit_churn_model(
+            con,
+            as_of=last,
+            horizon_days=HORIZON,
+            write=False,
+            settings=ChurnModelSettings(min_churned=1),
+        )
+    assert fit.split is not None
+    notes = " ".join(fit.split.notes)
+    assert "calibration slope" in notes, "this noise gives a non-positive cross-validated slope"
+    assert (fit.calibration_slope, fit.calibration_intercept) == (1.0, 0.0)
+    assert "no recalibration" in fit.verdict
+    assert "no recalibration" in json.dumps(fit.artifact())
+
+
+def matrix_linear(fit: ChurnModelFit, matrix: np.ndarray) -> np.ndarray:
+    """The model's linear score as SQL computes it from the coefficients."""
+    total = np.full(matrix.shape[0], fit.intercept or 0.0)
+    for j, c in enumerate(fit.coefficients):
+        x = np.where(np.isnan(matrix[:, j]), c.fill_value, matrix[:, j])
+        t = np.log1p(x) if c.transform == "log1p" else x
+        total += c.coefficient * (t - c.center) / c.scale
+    return total
+
+
+# --- event-name features: every name kept, absent usage is 0 ---------------------------------------
+
+
+def test_an_absent_event_feature_scores_as_no_usage(
+    signal: Fitted, base: Base, tmp_path: Path
+) -> None:
+    fit = signal.fit
+    events = [c for c in fit.coefficients if c.feature.startswith("event_30d:")]
+    assert events and all(c.fill_value == 0 for c in events), "absent usage is 0, not a median"
+    medians = {c.feature: c.fill_value for c in fit.coefficients if c.fill_value != 0}
+    assert medians, "other features keep their training median"
+    # the fit's strongest event feature drops out of the features table (e.g. out of a cap)
+    dropped = max(events, key=lambda c: abs(c.coefficient)).feature
+    warehouse = _copy(Base(base.dbt, signal.warehouse), tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"delete from {FEATURES} where feature = ?", [dropped])
+    result = base.dbt.invoke(
+        warehouse, "run", "--select", "int_churn_predictions", vars_override=_vars()
+    )
+    assert result.success, failures(result)
+    predicted = _rows(warehouse, "select * from intermediate.int_churn_predictions")
+    wide = _rows(
+        warehouse,
+        f"pivot (select account_id, as_of_date, feature, value from {FEATURES}) on feature"
+        " using first(value) group by account_id, as_of_date",
+    ).with_columns(pl.lit(0.0).alias(dropped))
+    joined = predicted.join(wide, on=["account_id", "as_of_date"], how="left")
+    matrix = joined.select(pl.col(f).cast(pl.Float64) for f in fit.features).to_numpy()
+    assert fit.estimator is not None
+    expected = fit.estimator.predict_proba(matrix)[:, 1]
+    assert np.max(np.abs(joined["churn_probability"].to_numpy() - expected)) < 1e-9
+    nan = matrix.copy()
+    nan[:, fit.features.index(dropped)] = np.nan
+    assert np.max(np.abs(fit.estimator.predict_proba(nan)[:, 1] - expected)) < 1e-12
+
+
+def test_the_fit_picks_its_event_features_by_training_frequency(signal: Fitted) -> None:
+    with duckdb.connect(str(signal.warehouse)) as con:
+        narrow = fit_churn_model(
+            con,
+            as_of=AS_OF,
+            horizon_days=HORIZON,
+            write=False,
+            settings=ChurnModelSettings(max_event_features=2),
+        )
+        split = narrow.split
+        assert split is not None
+        top = [
+            f
+            for (f,) in query(
+                con,
+                f"select feature from {FEATURES} join {OUTCOMES} using (account_id, as_of_date)"
+                f" where feature like 'event_30d:%' and as_of_date between date '{split.train_from}'"
+                f" and date '{split.train_to}' and outcome_complete and activity_history_complete"
+                " group by feature order by sum(value) desc, feature limit 2",
+            )
+        ]
+    chosen = [f for f in narrow.features if f.startswith("event_30d:")]
+    assert sorted(chosen) == sorted(top)

@@ -155,6 +155,8 @@ class Snapshot:
     scores: pl.DataFrame
     health: pl.DataFrame
     marts: dict[str, pl.DataFrame]
+    #: The first day with any product event (the event history's start).
+    first_event: date
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,9 @@ def _snapshot(warehouse: Path) -> Snapshot:
                 "select account_id, as_of_date, health_model_version from marts.fct_account_health"
             ).pl(),
             marts={m: con.sql(f"select * from marts.{m} order by all").pl() for m in MARTS},
+            first_event=con.execute(
+                "select min(activity_date) from intermediate.int_user_daily_events"
+            ).fetchone()[0],  # type: ignore[index]
         )
     finally:
         con.close()
@@ -417,12 +422,14 @@ def test_calibration_is_empty_without_a_probability_scorer(builds: Builds) -> No
 
 
 def _complete_keys(snapshot: Snapshot, as_of: str) -> set[tuple[str, date]]:
-    """The scored (account, date) pairs whose 90 days after the date end on or before as_of."""
+    """The scored (account, date) pairs whose 90 days after the date end on or before as_of,
+    and whose 30 days to the date lie within the event history (activity_history_complete)."""
     last = d(as_of) - timedelta(days=HORIZON)
+    first = snapshot.first_event + timedelta(days=29)
     return {
         (r["account_id"], r["as_of_date"])
         for r in snapshot.health.to_dicts()
-        if r["as_of_date"] <= last
+        if first <= r["as_of_date"] <= last
     }
 
 
@@ -433,6 +440,10 @@ def test_only_dates_with_a_complete_outcome_are_evaluated(builds: Builds) -> Non
             rows = snapshot.scores.filter(pl.col("scorer") == scorer)
             assert set(zip(rows["account_id"], rows["as_of_date"], strict=True)) == complete
             assert rows.height == len(complete)
+        before_events = snapshot.health.filter(
+            pl.col("as_of_date") < snapshot.first_event + timedelta(days=29)
+        )
+        assert before_events.height > 0, "the fixture scores dates before 30 days of events"
     # as of EARLIER some scored dates wait for their outcome; moving as_of lets them in
     waiting = {k for k in _complete_keys(builds.as_of, AS_OF)} - _complete_keys(
         builds.earlier, EARLIER

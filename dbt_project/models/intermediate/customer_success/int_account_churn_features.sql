@@ -12,9 +12,11 @@
 --   active day (never active: days since the account first paid), tenure (days since the first
 --   day with a paid item in force), MRR;
 -- * usage per event name: `event_30d:<name>`, events of that name in the 30 days to the date,
---   for the most frequent names among all events up to as_of (at most max_event_names, ties by
---   name), WHETHER OR NOT the health model's feature map knows them: a deployment's map may not
---   know its product's events, so the model must not depend on it.
+--   for every name seen up to as_of (a ceiling of max_event_names, by frequency then name, that
+--   only a product with more names than that reaches), WHETHER OR NOT the health model's feature
+--   map knows them: a deployment's map may not know its product's events, so the model must not
+--   depend on it. The fit picks its own names among them (by training frequency); a name it uses
+--   that is absent here scores as 0 events (its fill_value is 0), never as a median.
 -- Every (account, date) has every feature; value null = unknown (no NPS answer, no renewal date,
 -- a ratio without a denominator), which the fit and int_churn_predictions replace by the
 -- feature's fill_value. is_count: a count or amount >= 0, which the model takes as log1p.
@@ -24,7 +26,7 @@
 -- marts.fct_account_health: that mart reads the predictions made from these features.
 {%- set as_of = as_of_date() %}
 {%- set window_days = 30 %}
-{%- set max_event_names = 40 %}
+{%- set max_event_names = 200 %}
 {%- set counts = [
     'provisioned_users', 'active_user_days_in_window', 'active_users_in_trend_window',
     'active_users_in_previous_trend_window', 'core_features_in_window', 'tickets_in_window',

@@ -11,9 +11,19 @@
 -- day with MRR 0, when it is on or before as_of (an end known only as a future date has not
 -- happened as of as_of). An account that churns and comes back later still churned.
 -- outcome_complete: the whole horizon after the date is on or before as_of, so the outcome is
--- known; only those rows are evaluated.
+-- known.
+-- activity_history_complete: the date is at least 30 days into the warehouse's product event
+-- history (as_of_date >= the first day with any event of any account, as of as_of, + 29), so
+-- the 30 days to the date (the baseline's window, the learned model's usage features) were
+-- recorded. Billing history is often older than the event log: before this date every account
+-- looks inactive because nothing was logged, not because nobody used the product. No event at
+-- all: false everywhere.
+-- Only rows with outcome_complete AND activity_history_complete are evaluated (the backtest,
+-- int_backtest_scores) and trained on (the learned churn model, metrics/churn_model.py).
 {%- set as_of = as_of_date() %}
 {%- set horizon = var('churn_horizon_days') | int %}
+
+{%- set activity_days = 30 %}
 
 with spine as (
 
@@ -31,6 +41,14 @@ paid_items as (
     from {{ ref('int_subscription_items_in_force') }}
     where amount_per_interval > 0
       and in_force_from <= {{ as_of }}
+
+),
+
+event_history as (
+
+    select min(activity_date) as first_event_on
+    from {{ ref('int_user_daily_events') }}
+    where activity_date <= {{ as_of }}
 
 ),
 
@@ -95,8 +113,16 @@ final as (
             )
             as boolean
         )                                                                    as churned_within_horizon,
-        cast(spine.as_of_date + {{ horizon }} <= {{ as_of }} as boolean)     as outcome_complete
+        cast(spine.as_of_date + {{ horizon }} <= {{ as_of }} as boolean)     as outcome_complete,
+        cast(
+            coalesce(
+                spine.as_of_date >= event_history.first_event_on + {{ activity_days - 1 }},
+                false
+            )
+            as boolean
+        )                                                                    as activity_history_complete
     from spine
+    cross join event_history
     left join stretches
         on  stretches.account_id = spine.account_id
         and stretches.paying_from <= spine.as_of_date
