@@ -279,7 +279,8 @@ def test_the_backtest_mart_ranks_the_fitted_model_above_the_baseline_and_the_hea
     version, auc, baseline_auc = by_scorer["churn_probability"]
     health_version, health_auc, _ = by_scorer["health_score"]
     assert version == health_version
-    assert auc == pytest.approx(built.fit.metrics["auc_model"], abs=1e-9)
+    # the fit's AUC, from the probabilities as SQL applies them (ties may differ in the last digits)
+    assert auc == pytest.approx(built.fit.metrics["auc_model"], abs=1e-4)
     assert auc > baseline_auc + 0.05
     assert auc > health_auc + 0.05
 
