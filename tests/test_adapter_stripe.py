@@ -737,3 +737,20 @@ def test_a_rerun_on_a_changed_source_stages_what_a_fresh_run_does(
     assert int(rerun.details["versions_closed"]) > 0
     # the latest run's copies all carry its source time, so they win over older copies
     assert {r[-1] for r in fresh} == {datetime(2024, 3, 10, 6, 0)}
+
+
+def test_lines_a_credit_then_a_later_state_leave_a_gap(tmp_path: Path) -> None:
+    """Credited on Feb 20 with no new state, billed again from Mar 5: not in force between."""
+    source = _removed_item_source(tmp_path, stale_row=True, credit=True)
+    with (source / "invoice_line_item.csv").open("a") as f:
+        f.write(
+            "il_A9d,in_A4,2024-03-05 10:02:11,4500,usd,1 x Growth,TRUE,TRUE,2024-04-05 10:00:00,"
+            "2024-03-05 10:00:00,price_GrM1,price_GrM1,FALSE,1,sub_SaA1,si_IaA9,subscription,"
+            "il_A9d,{},4500\n"
+        )
+    landing = tmp_path / "landing"
+    assert_accounted(adapt_stripe(source, landing))
+    assert [(f, t) for _, f, t in _versions(landing, "si_IaA9")] == [
+        ("2024-01-05T10:00:00Z", "2024-02-20T10:00:00Z"),
+        ("2024-03-05T10:00:00Z", ""),
+    ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 
@@ -88,11 +89,19 @@ def _minor(amount: str, currency: str) -> str:
     )
 
 
-def render_fivetran(contract_landing: Path, out: Path) -> None:
+def render_fivetran(
+    contract_landing: Path,
+    out: Path,
+    price_history: Literal["history_mode", "invoice_lines"] = "history_mode",
+) -> None:
     """Render the billing tables of a contract landing directory as Fivetran lands Stripe in
     history mode for subscription_item (one price per distinct plan/currency/amount/interval,
     plans named by price metadata ``plan_id``, tiers on products, discounts as percent-off
-    coupons on subscription discounts)."""
+    coupons on subscription discounts).
+
+    ``price_history="invoice_lines"``: no history tables; ``subscription_item`` holds the
+    current items only and the price history is in ``invoice_line_item``
+    (:func:`_render_invoice_lines`)."""
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -262,7 +271,118 @@ def render_fivetran(contract_landing: Path, out: Path) -> None:
                    status, {_ft("paid_at")} AS status_transitions_paid_at, subscription_id
             FROM c_invoices""",
     )
+    if price_history == "invoice_lines":
+        _render_invoice_lines(con, out)
     con.close()
+
+
+def _render_invoice_lines(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+    """Replace the history-mode ``subscription_item`` with the current items (the last version
+    of each item still in force, or of an ended subscription) and write the invoices' lines as
+    Stripe bills them: on each subscription invoice a cycle line per item version in force at
+    the invoice's period start (period = the invoice's); a change inside an invoice's period
+    as a proration pair on that invoice (the credit for the old state's unused time, the debit
+    for the new state's remaining time, both from the change to the period end); an item
+    added mid-period as a debit, an item removed mid-period as a credit. Discounts stay on
+    ``subscription_discount``. What has no invoice period around it (a change before the
+    first invoice, in a trial, or after the last) gets no line: Stripe bills nothing then."""
+    (out / "subscription_item.csv").unlink()
+    ts = "CAST(CAST({} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    time_of_day = "strftime(CAST(issued_at AS TIMESTAMPTZ) AT TIME ZONE 'UTC', ' %H:%M:%S')"
+    con.execute(
+        f"""CREATE TABLE inv AS
+            SELECT invoice_id, subscription_id, updated_at,
+                   CAST(period_start || {time_of_day} AS TIMESTAMP) AS ps,
+                   CAST(CAST(CAST(period_end AS DATE) + 1 AS VARCHAR) || {time_of_day}
+                        AS TIMESTAMP) AS pe
+            FROM c_invoices WHERE subscription_id IS NOT NULL"""
+    )
+    con.execute(
+        f"""CREATE TABLE ver AS
+            SELECT i.item_id, i.subscription_id, p.id AS price_id,
+                   CAST(i.quantity AS BIGINT) AS qty, i.currency,
+                   CAST(i.unit_amount AS DECIMAL(18, 4)) AS unit_amount,
+                   {ts.format("i.valid_from")} AS vf, {ts.format("i.valid_to")} AS vt,
+                   lag(p.id) OVER w AS prev_price, lag(CAST(i.quantity AS BIGINT)) OVER w AS prev_qty,
+                   lag(CAST(i.unit_amount AS DECIMAL(18, 4))) OVER w AS prev_amount,
+                   lag({ts.format("i.valid_to")}) OVER w AS prev_vt,
+                   lead({ts.format("i.valid_from")}) OVER w AS next_vf,
+                   {ts.format("s.ended_at")} AS sub_ended
+            FROM c_subscription_items i
+            JOIN prices p ON p.plan_id = i.plan_id AND p.currency = i.currency
+             AND p.unit_amount = i.unit_amount AND p.billing_interval = i.billing_interval
+             AND p.interval_count = i.interval_count
+            JOIN c_subscriptions s USING (subscription_id)
+            WINDOW w AS (PARTITION BY i.item_id ORDER BY {ts.format("i.valid_from")})"""
+    )
+    minor = _minor("{q} * {a}", "v.currency")
+    line = """SELECT v.item_id, v.subscription_id, v.currency, n.invoice_id, n.updated_at,
+                     {start} AS ps, n.pe, {price} AS price_id, {qty} AS qty,
+                     {sign} * CAST({amount} AS BIGINT) AS amount, {proration} AS proration"""
+
+    def lines(start: str, old: bool, sign: int, proration: str, where: str) -> str:
+        q, a, pr = (
+            ("v.prev_qty", "v.prev_amount", "v.prev_price")
+            if old
+            else ("v.qty", "v.unit_amount", "v.price_id")
+        )
+        return (
+            line.format(
+                start=start,
+                price=pr,
+                qty=q,
+                sign=sign,
+                proration=proration,
+                amount=minor.format(q=q, a=a),
+            )
+            + f" FROM ver v JOIN inv n ON n.subscription_id = v.subscription_id WHERE {where}"
+        )
+
+    change = """v.prev_vt = v.vf AND (v.prev_price <> v.price_id OR v.prev_qty <> v.qty)"""
+    starts = f"""(v.prev_vt IS NULL OR v.prev_vt <> v.vf OR {change.replace("v.prev_vt = v.vf AND ", "")})"""
+    inside = "n.ps < {t} AND {t} < n.pe"
+    con.execute(
+        f"""CREATE TABLE lines AS
+            {lines("n.ps", False, 1, "false", "v.vf <= n.ps AND (v.vt IS NULL OR n.ps < v.vt)")}
+            UNION ALL
+            {lines("v.vf", False, 1, "true", starts + " AND " + inside.format(t="v.vf"))}
+            UNION ALL
+            {lines("v.vf", True, -1, "true", change + " AND " + inside.format(t="v.vf"))}
+            UNION ALL
+            {
+            lines(
+                "v.vt",
+                False,
+                -1,
+                "true",
+                "(v.next_vf IS NULL OR v.next_vf <> v.vt)"
+                " AND (v.sub_ended IS NULL OR v.vt < v.sub_ended) AND " + inside.format(t="v.vt"),
+            )
+        }"""
+    )
+    copy_sql = f"""
+        SELECT 'il_' || row_number() OVER (ORDER BY invoice_id, ps, item_id, amount) AS id,
+               invoice_id, strftime(updated_at::TIMESTAMPTZ AT TIME ZONE 'UTC', {_FT})
+                   AS _fivetran_synced,
+               amount, lower(currency) AS currency,
+               CASE WHEN amount < 0 THEN 'Unused time on ' WHEN proration
+                    THEN 'Remaining time on ' ELSE '' END || qty || ' x ' || price_id
+                   AS description,
+               NOT proration AS discountable, true AS livemode,
+               strftime(pe, {_FT}) AS period_end, strftime(ps, {_FT}) AS period_start,
+               price_id AS plan_id, price_id, proration, qty AS quantity, subscription_id,
+               item_id AS subscription_item_id, 'subscription' AS type, '{{}}' AS metadata
+        FROM lines"""
+    con.execute(f"COPY ({copy_sql}) TO '{out}/invoice_line_item.csv' (FORMAT csv, HEADER true)")
+    current = f"""
+        SELECT strftime(vf, {_FT}) AS _fivetran_synced,
+               strftime(min(vf) OVER (PARTITION BY item_id), {_FT}) AS created,
+               item_id AS id, '{{}}' AS metadata, price_id AS plan_id, qty AS quantity,
+               subscription_id
+        FROM ver
+        QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY vf DESC) = 1
+            AND (vt IS NULL OR sub_ended IS NOT NULL AND vt >= sub_ended)"""
+    con.execute(f"COPY ({current}) TO '{out}/subscription_item.csv' (FORMAT csv, HEADER true)")
 
 
 # --- the renderer: contract CRM rows -> Fivetran's Salesforce tables ----------------------------

@@ -593,7 +593,8 @@ def _line_item_ends(con: duckdb.DuckDBPyConnection, has_current_items: bool) -> 
     source has them), or when a later cycle invoice of its subscription (one with
     non-proration subscription lines starting after the item's last line) has no line for it.
     A gone item ends where a proration credit for it with no new state at that instant says it
-    was removed (the credit's period start), else where its last line's period ends."""
+    was removed (the credit's period start), else where its last line's period ends. Such a
+    credit followed by a later state leaves a gap: the item is in force in neither."""
     missing = (
         """NOT EXISTS (SELECT 1 FROM stripe_subscription_item i WHERE trim(i.id) = l.item_id
                           AND NOT coalesce(csw_bool(i.deleted), false))"""
@@ -642,6 +643,18 @@ def _line_item_ends(con: duckdb.DuckDBPyConnection, has_current_items: bool) -> 
     con.execute(
         """UPDATE item_base SET item_end = e.item_end FROM line_item_end e
            WHERE item_base.item_id = e.item_id AND e.item_end IS NOT NULL"""
+    )
+    # a credit with no new state at its instant, followed by a later state: the item was not
+    # in force in between (a gap, as in history mode: no version is written for it)
+    con.execute(
+        """
+        INSERT INTO item_base
+        SELECT DISTINCT c.item_id, c.subscription_id, NULL, NULL, c.vf, NULL, NULL, c.sub_ended_at
+        FROM item_base_checked c
+        WHERE c.credit AND c.rej IS NULL AND c.late IS NULL
+          AND NOT EXISTS (SELECT 1 FROM item_base s WHERE s.item_id = c.item_id AND s.vf = c.vf)
+          AND EXISTS (SELECT 1 FROM item_base s WHERE s.item_id = c.item_id AND s.vf > c.vf)
+        """
     )
 
 
