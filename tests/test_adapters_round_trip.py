@@ -50,6 +50,9 @@ from ingestion.contract import TABLES
 from ingestion.loader import ingest_table
 from ingestion.synthetic import GeneratorConfig, generate_extracts
 
+#: Five dbt builds of generated data through every adapter: the e2e tier, `make test-e2e`.
+pytestmark = pytest.mark.e2e
+
 SMALL = GeneratorConfig(accounts=30, months=8, seed=21, start=date(2024, 1, 1))
 #: The last generated day: every month of the data is in the marts.
 AS_OF = "2024-08-31"
