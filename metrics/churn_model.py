@@ -9,8 +9,8 @@ latest accepted fit) and a versioned artifact ``<publish_dir>/models/churn/<vers
 docs/churn-model.md describes the method; this module is its one implementation.
 
 * Rows: (account, date) pairs with a complete outcome window (``outcome_complete``) whose date
-  is at least 30 days into the warehouse's event history (``activity_history_complete``): before
-  that, 30-day activity and usage are not known, only unrecorded (billing history is often
+  is at least a week into the warehouse's event history (``activity_history_complete``): before
+  that, activity and usage are not known, only unrecorded (billing history is often
   older than the event log).
 * Split (out of time): validation = the latest ``validation_share`` of those dates (at least
   one); training = the dates whose outcome window ends on or before the first validation date,
@@ -287,7 +287,7 @@ def _warehouse_state(
 def _load_rows(
     con: duckdb.DuckDBPyConnection, as_of: date, horizon_days: int
 ) -> tuple[pl.DataFrame, dict[str, bool]]:
-    """One row per (account, date) with a complete outcome and 30 days of event history: churned
+    """One row per (account, date) with a complete outcome and a week of event history: churned
     and every feature (wide), and which features are counts."""
     kinds = dict(
         con.execute(
@@ -339,7 +339,7 @@ def _split(
     if not dates:
         return (
             f"too little history: no scored date has a complete {horizon_days}-day outcome "
-            "window and 30 days of event history before it yet (the first one completes "
+            "window and a week of event history before it yet (the first one completes "
             f"{horizon_days} days after the first such date)"
         )
     if _churned(rows) == 0:

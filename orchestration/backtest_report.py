@@ -469,7 +469,7 @@ def _fit_lines(title: str, fit: dict[str, Any]) -> list[str]:
     ]
     if fit["validation_from"] is not None:  # no split: too little history, the verdict says
         lines.append(
-            f"  Out of time, {fit['validation_from']} to {fit['validation_to']}"
+            f"  Validation dates {fit['validation_from']} to {fit['validation_to']}"
             f" ({fit['validation_rows']:,} rows, {fit['validation_churned']:,} churned): AUC"
             f" model {_num(fit['auc_model'])}, health score {_num(fit['auc_health_score'])},"
             f" churn risk {_num(fit['auc_churn_risk'])}, baseline {_num(fit['auc_baseline'])};"

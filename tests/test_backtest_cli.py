@@ -434,7 +434,7 @@ def test_a_fit_with_too_little_history_is_reported_by_its_verdict(tmp_path: Path
     said = " ".join(out.split())
     assert "cmshorthist01" in said and "NOT USED: too little history" in said
     assert NO_SPLIT["verdict"] in said
-    assert "Out of time" not in said and "did not beat" not in said
+    assert "Validation dates" not in said and "did not beat" not in said
 
 
 def test_the_report_shows_the_fit_in_use_and_the_latest_with_its_real_reason(

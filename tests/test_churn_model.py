@@ -575,7 +575,7 @@ def test_rows_before_30_days_of_event_history_are_neither_trained_nor_evaluated(
         flagged = query(
             con,
             f"select count(*) filter (where activity_history_complete"
-            f" <> (as_of_date >= date '{first_event}' + 29)), count(*) filter (where not"
+            f" <> (as_of_date >= date '{first_event}' + 6)), count(*) filter (where not"
             f" activity_history_complete), count(*) filter (where activity_history_complete"
             f" and outcome_complete) from {OUTCOMES}",
         )
@@ -585,7 +585,7 @@ def test_rows_before_30_days_of_event_history_are_neither_trained_nor_evaluated(
     [(wrong, early, usable)] = flagged
     assert wrong == 0
     assert early > 0 and usable > 0, "the fixture has rows on both sides"
-    limit = first_event + timedelta(days=29)
+    limit = first_event + timedelta(days=6)
     assert evaluated_from >= limit
     split = signal.fit.split
     assert split is not None and split.train_from >= limit

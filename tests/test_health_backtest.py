@@ -425,7 +425,7 @@ def _complete_keys(snapshot: Snapshot, as_of: str) -> set[tuple[str, date]]:
     """The scored (account, date) pairs whose 90 days after the date end on or before as_of,
     and whose 30 days to the date lie within the event history (activity_history_complete)."""
     last = d(as_of) - timedelta(days=HORIZON)
-    first = snapshot.first_event + timedelta(days=29)
+    first = snapshot.first_event + timedelta(days=6)
     return {
         (r["account_id"], r["as_of_date"])
         for r in snapshot.health.to_dicts()
@@ -441,7 +441,7 @@ def test_only_dates_with_a_complete_outcome_are_evaluated(builds: Builds) -> Non
             assert set(zip(rows["account_id"], rows["as_of_date"], strict=True)) == complete
             assert rows.height == len(complete)
         before_events = snapshot.health.filter(
-            pl.col("as_of_date") < snapshot.first_event + timedelta(days=29)
+            pl.col("as_of_date") < snapshot.first_event + timedelta(days=6)
         )
         assert before_events.height > 0, "the fixture scores dates before 30 days of events"
     # as of EARLIER some scored dates wait for their outcome; moving as_of lets them in

@@ -12,18 +12,19 @@
 -- happened as of as_of). An account that churns and comes back later still churned.
 -- outcome_complete: the whole horizon after the date is on or before as_of, so the outcome is
 -- known.
--- activity_history_complete: the date is at least 30 days into the warehouse's product event
--- history (as_of_date >= the first day with any event of any account, as of as_of, + 29), so
--- the 30 days to the date (the baseline's window, the learned model's usage features) were
--- recorded. Billing history is often older than the event log: before this date every account
--- looks inactive because nothing was logged, not because nobody used the product. No event at
--- all: false everywhere.
+-- activity_history_complete: the date is at least a week into the warehouse's product event
+-- history (as_of_date >= the first day with any event of any account, as of as_of, + 6).
+-- Billing history is often older than the event log: before it starts every account looks
+-- inactive because nothing was logged, not because nobody used the product. A week, not the
+-- baseline's 30 days: an event log of two months (common for a young product or an export)
+-- with a 30-day horizon would otherwise leave no date to evaluate; the first weeks' 30-day
+-- counts are partial for every account alike, so they still rank. No event at all: false.
 -- Only rows with outcome_complete AND activity_history_complete are evaluated (the backtest,
 -- int_backtest_scores) and trained on (the learned churn model, metrics/churn_model.py).
 {%- set as_of = as_of_date() %}
 {%- set horizon = var('churn_horizon_days') | int %}
 
-{%- set activity_days = 30 %}
+{%- set event_history_days = 7 %}
 
 with spine as (
 
@@ -116,7 +117,7 @@ final as (
         cast(spine.as_of_date + {{ horizon }} <= {{ as_of }} as boolean)     as outcome_complete,
         cast(
             coalesce(
-                spine.as_of_date >= event_history.first_event_on + {{ activity_days - 1 }},
+                spine.as_of_date >= event_history.first_event_on + {{ event_history_days - 1 }},
                 false
             )
             as boolean

@@ -1,8 +1,8 @@
 -- What the backtest evaluates, in long form: one row per scorer and scored (account, date) of the
 -- health history (marts.fct_account_health) whose outcome is complete (int_account_churn_outcomes:
--- the date + the churn horizon is on or before as_of) and whose date is at least 30 days into the
--- product event history (activity_history_complete: before that the 30-day baseline and usage
--- are unrecorded, not zero), with the score, the score oriented so
+-- the date + the churn horizon is on or before as_of) and whose date is at least a week into the
+-- product event history (activity_history_complete: before that the baseline and usage are
+-- unrecorded, not zero), with the score, the score oriented so
 -- that higher = riskier (risk_score), the scorer's band and probability when it has them, and
 -- the outcome (churned: MRR went to 0 within the horizon). The marts fct_health_backtest* read
 -- only this model.
