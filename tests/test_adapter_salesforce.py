@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 from vendor_shapes import SALESFORCE_MAPPING as ROUND_TRIP_MAPPING
-from vendor_shapes import not_fivetran_timestamps, render_salesforce
+from vendor_shapes import ingest_tables, not_fivetran_timestamps, raw_rows, render_salesforce
 
 from adapters.core import AdapterInputError, AdaptResult
 from adapters.salesforce import SalesforceMapping, adapt_salesforce
@@ -60,19 +60,6 @@ def assert_accounted(result: AdaptResult) -> None:
 SMALL = GeneratorConfig(accounts=30, months=8, seed=21, start=date(2024, 1, 1))
 
 
-def _ingest(landing: Path, root: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(root / "warehouse.duckdb"))
-    for name in CRM:
-        outcome = ingest_table(con, table(name), landing, validation_dir=root / "validation")
-        assert outcome.files_refused == 0, name
-    return con
-
-
-def _raw(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[Any, ...]]:
-    columns = ", ".join(f'"{c}"' for c in table(name).column_names)
-    return con.execute(f"SELECT {columns} FROM raw.{name} ORDER BY ALL").fetchall()
-
-
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("salesforce_round_trip")
@@ -86,10 +73,10 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = adapt_salesforce(root / "salesforce", adapted, ROUND_TRIP_MAPPING)
     (root / "w_direct").mkdir()
     (root / "w_adapted").mkdir()
-    con_direct = _ingest(direct, root / "w_direct")
-    con_adapted = _ingest(adapted, root / "w_adapted")
+    con_direct = ingest_tables(direct, root / "w_direct", CRM)
+    con_adapted = ingest_tables(adapted, root / "w_adapted", CRM)
     try:
-        raw = {n: (_raw(con_direct, n), _raw(con_adapted, n)) for n in CRM}
+        raw = {n: (raw_rows(con_direct, n), raw_rows(con_adapted, n)) for n in CRM}
         quarantined = con_adapted.execute("SELECT count(*) FROM raw.quarantine").fetchone()
     finally:
         con_direct.close()

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from vendor_shapes import render_fivetran
+from vendor_shapes import ingest_tables, raw_rows, render_fivetran
 
 from adapters import core
 from adapters.core import AdapterInputError, AdaptResult
@@ -62,19 +62,6 @@ def assert_accounted(result: AdaptResult) -> None:
 SMALL = GeneratorConfig(accounts=30, months=8, seed=21, start=date(2024, 1, 1))
 
 
-def _ingest_billing(landing: Path, root: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(root / "warehouse.duckdb"))
-    for name in BILLING:
-        outcome = ingest_table(con, table(name), landing, validation_dir=root / "validation")
-        assert outcome.files_refused == 0, name
-    return con
-
-
-def _raw(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[Any, ...]]:
-    columns = ", ".join(f'"{c}"' for c in table(name).column_names)
-    return con.execute(f"SELECT {columns} FROM raw.{name} ORDER BY ALL").fetchall()
-
-
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("stripe_round_trip")
@@ -85,10 +72,10 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = adapt_stripe(root / "stripe", adapted, StripeMapping(missing_account="keep"))
     (root / "w_direct").mkdir()
     (root / "w_adapted").mkdir()
-    con_direct = _ingest_billing(direct, root / "w_direct")
-    con_adapted = _ingest_billing(adapted, root / "w_adapted")
+    con_direct = ingest_tables(direct, root / "w_direct", BILLING)
+    con_adapted = ingest_tables(adapted, root / "w_adapted", BILLING)
     try:
-        raw = {n: (_raw(con_direct, n), _raw(con_adapted, n)) for n in BILLING}
+        raw = {n: (raw_rows(con_direct, n), raw_rows(con_adapted, n)) for n in BILLING}
         quarantined = con_adapted.execute("SELECT count(*) FROM raw.quarantine").fetchone()
     finally:
         con_direct.close()

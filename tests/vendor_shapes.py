@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 
@@ -24,6 +25,8 @@ from adapters.hubspot import HubSpotMapping
 from adapters.salesforce import SalesforceMapping
 from adapters.segment import SegmentMapping
 from adapters.stripe import StripeMapping
+from ingestion.contract import table
+from ingestion.loader import ingest_table
 
 BILLING = ("customers", "plans", "subscriptions", "subscription_items", "invoices")
 SALESFORCE_CRM = (
@@ -767,3 +770,19 @@ def render_segment(contract_landing: Path, out: Path, duplicate_every: int = 37)
                 ESCAPE '', DELIMITER E'\\x01', COMPRESSION gzip)"""
         )
     con.close()
+
+
+def ingest_tables(landing: Path, root: Path, names: Iterable[str]) -> duckdb.DuckDBPyConnection:
+    """A warehouse at ``root`` with the contract tables ``names`` ingested from ``landing``
+    (every file loaded: none refused); the connection stays open for the caller."""
+    con = duckdb.connect(str(root / "warehouse.duckdb"))
+    for name in names:
+        outcome = ingest_table(con, table(name), landing, validation_dir=root / "validation")
+        assert outcome.files_refused == 0, name
+    return con
+
+
+def raw_rows(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[Any, ...]]:
+    """The contract columns of ``raw.<name>``, sorted: what two landings are compared on."""
+    columns = ", ".join(f'"{c}"' for c in table(name).column_names)
+    return con.execute(f"SELECT {columns} FROM raw.{name} ORDER BY ALL").fetchall()
