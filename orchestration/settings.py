@@ -6,12 +6,13 @@ defaults under the home directory (``./.csw/`` unless ``CSW_HOME`` says otherwis
 
 from __future__ import annotations
 
+import difflib
 import os
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -167,6 +168,78 @@ class Settings(BaseSettings):
         return self.publish / "warehouse.duckdb"
 
 
+ENV_PREFIX = "CSW_"
+#: The flags whose names are not the field's name with dashes.
+FLAG_NAMES = {
+    "warehouse_path": "--warehouse",
+    "publish_dir": "--publish",
+    "landing_dir": "--landing",
+}
+
+
+class SettingsError(ValueError):
+    """A setting's value is unusable; the message names the flag or CSW_* variable it came from."""
+
+
+def _where(field: str, value: object, overrides: dict[str, Any]) -> str:
+    if field in overrides:
+        return f"{FLAG_NAMES.get(field, '--' + field.replace('_', '-'))} {str(value)!r}"
+    return f"{ENV_PREFIX}{field.upper()}={str(value)!r}"
+
+
+def _expected(error: dict[str, Any]) -> str:
+    """What the value should be, in words, for the errors a setting can have."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind.startswith("date"):
+        return "is not a date: write it as YYYY-MM-DD, e.g. 2025-06-30"
+    if kind.startswith("int"):
+        return "is not a whole number"
+    if kind.startswith("float"):
+        return "is not a number (a share is written 0.05 for 5%)"
+    if kind.startswith("bool"):
+        return "is not true or false"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _problems(exc: ValidationError, overrides: dict[str, Any]) -> list[str]:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if field not in Settings.model_fields:
+            lines.append(f"{field}: {_expected(error)}")
+            continue
+        lines.append(f"{_where(field, error.get('input'), overrides)} {_expected(error)}")
+    return lines
+
+
+def _unknown_variables() -> list[str]:
+    """CSW_* variables that are no setting: a typo would otherwise be ignored silently."""
+    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    lines = []
+    for name in sorted(n for n in os.environ if n.upper().startswith(ENV_PREFIX)):
+        if name.upper() in known:
+            continue
+        close = difflib.get_close_matches(name.upper(), known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{name} is not a setting (README, Settings){hint}")
+    return lines
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with the non-None ``overrides`` (the CLI's flags) on top."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment, with the non-None ``overrides`` (the CLI's flags) on top.
+
+    Raises :class:`SettingsError` naming every unusable flag or ``CSW_*`` variable (and every
+    ``CSW_*`` variable that is no setting) with what is expected instead."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    problems = _unknown_variables()
+    try:
+        settings = Settings(**given)
+    except ValidationError as exc:
+        problems += _problems(exc, given)
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return settings
