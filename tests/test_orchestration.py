@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -158,11 +157,11 @@ def test_a_copy_that_fails_half_way_leaves_the_previous_copy(
     publisher.publish_serving_copy(warehouse, publish)
     _warehouse(warehouse, 2)
 
-    def half_copy(src: Path, dst: Path) -> None:
+    def half_copy(src: Path, dst: Path, marts: object = None) -> None:
         Path(dst).write_bytes(Path(src).read_bytes()[:100])
         raise OSError("disk full")
 
-    monkeypatch.setattr(shutil, "copyfile", half_copy)
+    monkeypatch.setattr(publisher, "write_serving_copy", half_copy)
     with pytest.raises(OSError, match="disk full"):
         publisher.publish_serving_copy(warehouse, publish)
     with duckdb.connect(str(publish / "warehouse.duckdb"), read_only=True) as con:

@@ -9,6 +9,7 @@ publishing assets themselves; one runs the real pipeline to empty ``dim_accounts
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,9 +26,7 @@ from orchestration.defs.publishing import publisher
 from orchestration.defs.publishing.assets import build_publishing_assets
 from orchestration.resources import warehouse_resources
 from orchestration.settings import Settings
-
-AS_OF = date(2024, 4, 30)
-CLOSED_MONTH = "2024-03"
+from tests.fake_marts import AS_OF, CLOSED_MONTH, write_marts
 
 
 def _settings(home: Path, **updates: Any) -> Settings:
@@ -36,19 +35,9 @@ def _settings(home: Path, **updates: Any) -> Settings:
 
 
 def _marts(warehouse: Path, rows: int, **rows_of: int) -> None:
-    """Every mart of the project with ``rows`` rows (``rows_of[mart]`` for some), in the columns
-    the publication reads: a list rank, a private e-mail address, the finance close's months."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("create schema if not exists marts")
-        for name in mart_names():
-            con.execute(
-                f"create or replace table marts.{name} as select range + 1 as list_rank,"
-                " 'acct-' || range as account_id, 'cs@example.com' as email,"
-                f" date '{CLOSED_MONTH}-01' as month, date '{CLOSED_MONTH}-01' as end_month,"
-                " true as is_complete, 'month' as period_grain, 'all' as segment"
-                f" from range({rows_of.get(name, rows)})"
-            )
+    """Every mart of the project with ``rows`` rows (``rows_of[mart]`` for some), in its declared
+    columns, plus a private e-mail address column (tests/fake_marts.py)."""
+    write_marts(warehouse, rows, **rows_of)
 
 
 def _publish(settings: Settings, what: str = "warehouse") -> dg.ExecuteInProcessResult:
@@ -134,6 +123,17 @@ def test_a_publication_is_one_version_that_the_stable_paths_lead_to(tmp_path: Pa
         assert (publish / stable).is_symlink(), stable
         assert (publish / stable).resolve() == version / stable
     assert _readers_see(publish) == (_all(3), _all(3))
+    with duckdb.connect(str(publish / "warehouse.duckdb"), read_only=True) as con:
+        served = {c for (c,) in con.execute("select column_name from duckdb_columns()").fetchall()}
+        parquet = {
+            c
+            for (c,) in con.execute(
+                "select distinct name from parquet_schema(?)",
+                [str(publish / "marts" / "*.parquet")],
+            ).fetchall()
+        }
+    assert "account_id" in served and "account_id" in parquet
+    assert not (served | parquet) & publisher.PRIVATE_COLUMNS, "no e-mail column published"
     metadata = _metadata(result)
     assert metadata["published_version"] == version.name
     assert metadata["held_back"] is False
@@ -151,7 +151,7 @@ def test_a_crash_after_the_marts_are_written_leaves_the_previous_publication_who
     _marts(settings.warehouse, 5)
     new_marts: list[Path] = []
 
-    def killed_while_copying(warehouse: Path, directory: Path) -> Path:
+    def killed_while_copying(warehouse: Path, directory: Path, marts: object = None) -> Path:
         new_marts.extend((directory / "marts").iterdir())
         raise OSError("killed while copying the serving copy")
 
@@ -208,7 +208,14 @@ def test_lists_and_the_finance_close_keep_each_others_files_and_versions_stay_bo
     header = (latest / "risk_list.csv").read_text().splitlines()[0]
     assert "email" not in header and header.startswith("list_rank,account_id")
     assert (publish / "lists" / AS_OF.isoformat() / "risk_list.parquet").is_file()
-    assert (publish / "finance" / CLOSED_MONTH / "mrr_bridge.parquet").is_file()
+    assert {p.name for p in latest.iterdir()} == {
+        f"{name}.{suffix}" for name in publisher.LIST_MARTS for suffix in ("csv", "parquet")
+    }
+    assert {p.name for p in (publish / "finance" / CLOSED_MONTH).iterdir()} == {
+        f"{name}.{suffix}"
+        for name in ("retention", "retention_by_segment", "mrr_bridge", "mrr_bridge_by_segment")
+        for suffix in ("csv", "parquet")
+    }
     assert _readers_see(publish) == (_all(3), _all(3))
     # carried forward as links to the same files, not copies
     previous = publish / "versions" / _versions(publish)[-2]
@@ -256,6 +263,17 @@ def test_a_publish_directory_of_the_previous_layout_is_taken_over(tmp_path: Path
     assert (publish / "lists" / "latest").resolve().name == "2024-04-22"
     assert (publish / "finance" / "2024-02" / "retention.csv").is_file()
     assert not [p for p in publish.iterdir() if p.name.startswith(".") and "legacy" in p.name]
+
+
+def test_the_finance_close_and_the_lists_read_marts_of_the_project() -> None:
+    marts = set(mart_names())
+    read = {m for t in publisher.finance_tables(date(2024, 3, 1)) for m in _marts_in(t.query)}
+    assert read == set(publisher.FINANCE_MARTS) <= marts
+    assert {mart.removeprefix("marts.") for mart in publisher.LIST_MARTS.values()} <= marts
+
+
+def _marts_in(query: str) -> set[str]:
+    return set(re.findall(r"\bmarts\.(\w+)", query))
 
 
 # --- the shrink guard -----------------------------------------------------------------------

@@ -84,20 +84,21 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         deps=[_mart_key(m) for m in marts],
         pool=WAREHOUSE_WRITER_POOL,
-        description="Every mart as Parquet under published/marts/ and the read-only serving copy "
-        "published/warehouse.duckdb, switched in together as one version; held back when a mart "
-        "would shrink or empty.",
+        description="Every mart as Parquet under published/marts/ and the serving copy for BI "
+        "tools, published/warehouse.duckdb (the marts and the reporting views with their "
+        "descriptions as comments, no raw layer and no personal data, in DuckDB's 1.1 storage "
+        "format), switched in together as one version; held back when a mart would shrink or "
+        "empty.",
     )
     def published_warehouse(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
     ) -> dg.MaterializeResult:
-        tables = publisher.mart_tables(marts)
-
         def write(version: publisher.Version) -> None:
             with duckdb.get_connection() as con:
+                tables = publisher.mart_tables(con, marts)
                 version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
                 version.write(con, tables)
-            version.copy_warehouse(Path(settings.warehouse_path))
+            version.copy_warehouse(Path(settings.warehouse_path), marts)
 
         version = _publish(context, settings, "warehouse", ("marts", "warehouse.duckdb"), write)
         serving = Path(settings.publish_dir) / "warehouse.duckdb"
@@ -113,7 +114,8 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         deps=[_mart_key(m) for m in lists],
         pool=WAREHOUSE_WRITER_POOL,
-        description="The risk list, expansion list and adoption alerts as CSV and Parquet under "
+        description="The risk list and its reasons (one row per reason), the expansion list and "
+        "its signals (one row per signal) and the adoption alerts as CSV and Parquet under "
         "published/lists/<as-of date>/, with lists/latest pointing at the newest day; held back "
         "when a list would shrink or empty.",
     )
@@ -139,11 +141,11 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["published", "finance_close"],
         group_name=GROUP,
-        deps=[_mart_key("fct_revenue_retention"), _mart_key("fct_mrr_bridge")],
+        deps=[_mart_key(m) for m in publisher.FINANCE_MARTS if m in marts],
         pool=WAREHOUSE_WRITER_POOL,
         description="The closed month's retention report (NRR/GRR of every period ending that "
-        "month) and MRR bridge under published/finance/<YYYY-MM>/; held back when the month has "
-        "no MRR bridge.",
+        "month) and MRR bridge, for the company and per segment, under "
+        "published/finance/<YYYY-MM>/; held back when the month has no MRR bridge.",
     )
     def finance_close_report(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource

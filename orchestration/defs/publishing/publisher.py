@@ -1,5 +1,12 @@
 """Writing the publication: marts as Parquet, the serving copy, dated lists, the finance close.
 
+The serving copy ``published/warehouse.duckdb`` is what BI tools open: the marts (schema
+``marts``) and the reporting views (schema ``reporting``, see :mod:`reporting_views`), with the
+marts' descriptions as table and column comments, and nothing else: no raw, staging, intermediate
+or audit table, no column of :data:`PRIVATE_COLUMNS`, and no value that looks like an e-mail
+address (a serving copy holding one is refused). It is written in DuckDB's 1.1 storage format
+(:data:`SERVING_STORAGE_VERSION`), so that the DuckDB 1.x builds bundled in BI tools open it.
+
 A publication is one version: everything a publishing asset writes goes into a new folder
 ``published/versions/<UTC time>-<kind>-<run id>/``, which holds the whole publication (the files
 the other kinds published last are carried forward as hard links, so they cost no space), and is
@@ -35,16 +42,33 @@ from typing import Any
 
 import duckdb
 
+from orchestration.defs.publishing.reporting_views import REPORTING_SCHEMA, REPORTING_VIEWS
 from orchestration.leftovers import left_over, remove
 
-#: The lists CSMs act on, and the mart each is read from.
+#: The lists CSMs act on, and the mart each is read from: the one list of published lists.
 LIST_MARTS: dict[str, str] = {
     "risk_list": "marts.risk_list",
+    "risk_list_reasons": "marts.risk_list_reasons",
     "expansion_list": "marts.expansion_list",
+    "expansion_list_signals": "marts.expansion_list_signals",
     "adoption_alerts": "marts.adoption_alerts",
 }
-#: Columns never published in a list, whatever a mart holds.
-PRIVATE_COLUMNS = frozenset({"email", "contact_email", "contact_name", "first_name", "last_name"})
+#: How a list's rows are ordered in its files, when not by ``list_rank`` alone (its grain).
+LIST_ORDER: dict[str, str] = {
+    "risk_list_reasons": "list_rank, reason_order, reason_code",
+    "expansion_list_signals": "list_rank, signal_type",
+}
+#: Columns never published (not in a list, a Parquet mart or the serving copy), whatever a mart
+#: holds: people's names, e-mail addresses and product user ids.
+PRIVATE_COLUMNS = frozenset(
+    {"email", "contact_email", "contact_name", "first_name", "last_name", "user_id"}
+)
+#: A value that looks like an e-mail address: the serving copy holds none.
+EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+#: The serving copy's storage format: DuckDB 1.1 and every later version open it.
+SERVING_STORAGE_VERSION = "v1.1.0"
+#: The serving copy's name while it is written (attached beside the working warehouse).
+_SERVING = "csw_serving_copy"
 #: Marts that always have rows when the warehouse holds any customer: empty, they are never
 #: published without force, not even the first time.
 REQUIRED_MARTS = frozenset({"dim_accounts", "fct_mrr_monthly", "fct_mrr_bridge"})
@@ -71,7 +95,15 @@ def _temporary(path: Path) -> Path:
 
 
 def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    return _literal(str(path))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(*names: str) -> str:
+    return ".".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
 def copy_query(
@@ -109,41 +141,72 @@ class Table:
         return f"{self.what} {self.name}"
 
 
-def mart_tables(marts: Iterable[str]) -> list[Table]:
-    return [
-        Table(
-            what="mart",
-            name=name,
-            query=f"SELECT * FROM marts.{name}",
-            path=f"marts/{name}",
-            published=f"marts/{name}.parquet",
-            required=name in REQUIRED_MARTS,
-        )
-        for name in marts
-    ]
+class ServingCopyError(RuntimeError):
+    """The warehouse cannot be published as it is; nothing of it was published."""
 
 
-def _list_query(con: duckdb.DuckDBPyConnection, mart: str) -> str | None:
+class PersonalDataError(ServingCopyError):
+    """A mart holds values that look like e-mail addresses; the serving copy is refused."""
+
+
+def public_columns(con: duckdb.DuckDBPyConnection, mart: str) -> list[str]:
+    """The columns of ``schema.table`` that may be published (all but :data:`PRIVATE_COLUMNS`),
+    in the table's order; none when there is no such table."""
     schema, table = mart.split(".")
-    columns = [
+    return [
         name
         for (name,) in con.execute(
             "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            " WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?"
+            " ORDER BY ordinal_position",
             [schema, table],
         ).fetchall()
         if name not in PRIVATE_COLUMNS
     ]
+
+
+def _select(columns: Sequence[str]) -> str:
+    return ", ".join(_ident(c) for c in columns)
+
+
+def mart_tables(con: duckdb.DuckDBPyConnection, marts: Iterable[str]) -> list[Table]:
+    """Every mart's public columns; a mart missing from the warehouse is an error."""
+    columns = {name: public_columns(con, f"marts.{name}") for name in marts}
+    missing = [name for name, cols in columns.items() if not cols]
+    if missing:
+        raise ServingCopyError(_missing_marts(missing))
+    return [
+        Table(
+            what="mart",
+            name=name,
+            query=f"SELECT {_select(cols)} FROM marts.{_ident(name)}",
+            path=f"marts/{name}",
+            published=f"marts/{name}.parquet",
+            required=name in REQUIRED_MARTS,
+        )
+        for name, cols in columns.items()
+    ]
+
+
+def _missing_marts(missing: Sequence[str]) -> str:
+    return (
+        f"Not in the warehouse's marts schema: {', '.join(sorted(missing))}. Build them with"
+        " `csw run` (a dbt build of the whole project) before publishing; nothing was published."
+    )
+
+
+def _list_query(con: duckdb.DuckDBPyConnection, name: str, mart: str) -> str | None:
+    columns = public_columns(con, mart)
     if not columns:
         return None
-    order = "list_rank" if "list_rank" in columns else columns[0]
-    return f"SELECT {', '.join(columns)} FROM {mart} ORDER BY {order}"
+    order = LIST_ORDER.get(name) or ("list_rank" if "list_rank" in columns else _ident(columns[0]))
+    return f"SELECT {_select(columns)} FROM {mart} ORDER BY {order}"
 
 
 def list_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Table]:
     """The lists as of ``as_of``, compared with the lists ``lists/latest`` holds."""
     day = as_of.isoformat()
-    queries = {name: _list_query(con, mart) for name, mart in LIST_MARTS.items()}
+    queries = {name: _list_query(con, name, mart) for name, mart in LIST_MARTS.items()}
     return [
         Table(
             what="list",
@@ -166,22 +229,33 @@ def previous_month(as_of: date) -> date:
 def finance_tables(month: date) -> list[Table]:
     """The closed month's retention report: every complete period ending with ``month`` (its
     month, and its quarter, year and trailing 12 months when they end then), and the month's MRR
-    bridge, overall and by segment. A month always has a bridge when there is any MRR."""
+    bridge; each for the company (``retention``, ``mrr_bridge``) and per segment
+    (``..._by_segment``). A month always has a bridge when there is any MRR."""
     label = month.strftime("%Y-%m")
-    retention = (
-        "SELECT * FROM marts.fct_revenue_retention"
-        f" WHERE end_month = DATE '{month.isoformat()}' AND is_complete"
-        " ORDER BY period_grain, segment = 'all' DESC, segment"
-    )
-    bridge = (
-        f"SELECT * FROM marts.fct_mrr_bridge WHERE month = DATE '{month.isoformat()}'"
-        " ORDER BY segment = 'all' DESC, segment"
-    )
+    day = f"DATE '{month.isoformat()}'"
+    queries = {
+        "retention": "SELECT * FROM marts.fct_revenue_retention"
+        f" WHERE end_month = {day} AND is_complete ORDER BY period_grain",
+        "retention_by_segment": "SELECT * FROM marts.fct_revenue_retention_by_segment"
+        f" WHERE end_month = {day} AND is_complete ORDER BY period_grain, segment",
+        "mrr_bridge": f"SELECT * FROM marts.fct_mrr_bridge WHERE month = {day}",
+        "mrr_bridge_by_segment": "SELECT * FROM marts.fct_mrr_bridge_by_segment"
+        f" WHERE month = {day} ORDER BY segment",
+    }
     return [
         Table(label, name, query, f"finance/{label}/{name}", f"finance/{label}/{name}.parquet",
               csv=True, required=name == "mrr_bridge")
-        for name, query in (("retention", retention), ("mrr_bridge", bridge))
+        for name, query in queries.items()
     ]  # fmt: skip
+
+
+#: The marts the finance close reads.
+FINANCE_MARTS = (
+    "fct_revenue_retention",
+    "fct_revenue_retention_by_segment",
+    "fct_mrr_bridge",
+    "fct_mrr_bridge_by_segment",
+)
 
 
 def write_tables(
@@ -206,25 +280,168 @@ def publish_marts(
     con: duckdb.DuckDBPyConnection, marts: Iterable[str], publish_dir: Path
 ) -> list[Path]:
     """``<publish_dir>/marts/<table>.parquet`` for every mart, each replaced atomically."""
-    return write_tables(con, mart_tables(marts), publish_dir)
+    return write_tables(con, mart_tables(con, marts), publish_dir)
 
 
-def publish_serving_copy(warehouse: Path, publish_dir: Path) -> Path:
-    """Copy the (checkpointed, closed) warehouse to ``<publish_dir>/warehouse.duckdb`` atomically.
+def publish_serving_copy(
+    warehouse: Path, publish_dir: Path, marts: Sequence[str] | None = None
+) -> Path:
+    """Write the serving copy of ``warehouse`` to ``<publish_dir>/warehouse.duckdb`` atomically
+    (see :func:`write_serving_copy`; ``marts`` None: every table of the marts schema).
 
     Readers holding the previous copy open keep reading it; new connections get the new one.
     """
     target = publish_dir / "warehouse.duckdb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("CHECKPOINT")
-    tmp = _temporary(target)
+    work = _temporary(target.parent / "serving")
+    work.mkdir()
     try:
-        shutil.copyfile(warehouse, tmp)
-        tmp.replace(target)
+        write_serving_copy(warehouse, work / target.name, marts)
+        (work / target.name).replace(target)
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def write_serving_copy(warehouse: Path, target: Path, marts: Sequence[str] | None = None) -> None:
+    """A new DuckDB file ``target`` in the 1.1 storage format holding ``marts`` as tables (their
+    public columns, with the warehouse's table and column comments) and the reporting views
+    whose marts it holds, with their comments; :class:`PersonalDataError` when a value of it looks
+    like an e-mail address."""
+    with duckdb.connect(str(warehouse)) as con:
+        (source,) = con.execute("SELECT current_database()").fetchone() or ("",)
+        con.execute(
+            f"ATTACH {_sql_path(target)} AS {_SERVING}"
+            f" (STORAGE_VERSION {_literal(SERVING_STORAGE_VERSION)})"
+        )
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                copied = _copy_marts(con, source, marts)
+                con.execute(f"USE {_SERVING}")
+                _create_reporting_views(con, copied)
+                _refuse_email_addresses(con)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.execute(f"USE {_ident(source)}")
+            con.execute(f"DETACH {_SERVING}")
+
+
+def _mart_comments(
+    con: duckdb.DuckDBPyConnection, database: str
+) -> tuple[dict[str, str | None], dict[str, list[tuple[str, str | None]]]]:
+    """The marts schema's tables with their comments, and each one's public columns with theirs."""
+    tables = dict(
+        con.execute(
+            "SELECT table_name, comment FROM duckdb_tables()"
+            " WHERE database_name = ? AND schema_name = 'marts'"
+            " UNION ALL SELECT view_name, comment FROM duckdb_views()"
+            " WHERE database_name = ? AND schema_name = 'marts' AND NOT internal",
+            [database, database],
+        ).fetchall()
+    )
+    columns: dict[str, list[tuple[str, str | None]]] = {}
+    for table, column, comment in con.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns()"
+        " WHERE database_name = ? AND schema_name = 'marts' ORDER BY table_name, column_index",
+        [database],
+    ).fetchall():
+        if column not in PRIVATE_COLUMNS:
+            columns.setdefault(table, []).append((column, comment))
+    return tables, columns
+
+
+def _comment(kind: str, target: str, comment: str | None) -> str | None:
+    return None if not comment else f"COMMENT ON {kind} {target} IS {_literal(comment)}"
+
+
+def _copy_marts(
+    con: duckdb.DuckDBPyConnection, source: str, marts: Sequence[str] | None
+) -> dict[str, dict[str, str | None]]:
+    """Every mart as a table of the serving copy, with its comments: returns the columns'."""
+    tables, columns = _mart_comments(con, source)
+    wanted = sorted(tables) if marts is None else list(marts)
+    missing = [m for m in wanted if m not in tables]
+    if missing:
+        raise ServingCopyError(_missing_marts(missing))
+    con.execute(f"CREATE SCHEMA {_SERVING}.marts")
+    copied: dict[str, dict[str, str | None]] = {}
+    for mart in wanted:
+        target = _ident(_SERVING, "marts", mart)
+        con.execute(
+            f"CREATE TABLE {target} AS SELECT {_select([c for c, _ in columns[mart]])}"
+            f" FROM {_ident(source, 'marts', mart)}"
+        )
+        statements = [
+            _comment("TABLE", target, tables[mart]),
+            *(_comment("COLUMN", f"{target}.{_ident(c)}", text) for c, text in columns[mart]),
+        ]
+        for statement in filter(None, statements):
+            con.execute(statement)
+        copied[mart] = dict(columns[mart])
+    return copied
+
+
+def _create_reporting_views(
+    con: duckdb.DuckDBPyConnection, marts: Mapping[str, Mapping[str, str | None]]
+) -> list[str]:
+    """The reporting views whose marts the serving copy holds (all of them when it holds every
+    mart of the project), created in it (the current catalog), with their comments."""
+    con.execute(f"CREATE SCHEMA {REPORTING_SCHEMA}")
+    created = []
+    for view in REPORTING_VIEWS:
+        if not set(view.reads) <= set(marts):
+            continue
+        target = _ident(REPORTING_SCHEMA, view.name)
+        con.execute(f"CREATE VIEW {target} AS {view.sql.strip()}")
+        view_columns = [
+            c
+            for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = ?"
+                " AND schema_name = ? AND table_name = ? ORDER BY column_index",
+                [_SERVING, REPORTING_SCHEMA, view.name],
+            ).fetchall()
+        ]
+        statements = [_comment("VIEW", target, view.description)]
+        for column in view_columns:
+            described = view.columns.get(column) or next(
+                (marts[m][column] for m in view.reads if marts[m].get(column)), None
+            )
+            statements.append(_comment("COLUMN", f"{target}.{_ident(column)}", described))
+        for statement in filter(None, statements):
+            con.execute(statement)
+        created.append(view.name)
+    return created
+
+
+def _refuse_email_addresses(con: duckdb.DuckDBPyConnection) -> None:
+    """Raise :class:`PersonalDataError` naming every text column of the serving copy's marts
+    that holds a value looking like an e-mail address (the values themselves are not repeated)."""
+    columns = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?"
+        " AND schema_name = 'marts' AND data_type = 'VARCHAR'",
+        [_SERVING],
+    ).fetchall()
+    if not columns:
+        return
+    counts = " UNION ALL ".join(
+        f"SELECT {_literal(f'marts.{t}.{c}')} AS col, count(*) AS n"
+        f" FROM {_ident('marts', t)} WHERE regexp_matches({_ident(c)}, {_literal(EMAIL_PATTERN)})"
+        for t, c in columns
+    )
+    found = con.execute(f"SELECT col, n FROM ({counts}) WHERE n > 0 ORDER BY col").fetchall()
+    if found:
+        raise PersonalDataError(
+            "Values that look like e-mail addresses in "
+            + ", ".join(f"{col} ({n} rows)" for col, n in found)
+            + ". The serving copy is readable by every BI user and holds no personal data:"
+            " remove them from the mart's model, or, for a column that is personal data by"
+            " name, add it to PRIVATE_COLUMNS (orchestration/defs/publishing/publisher.py)."
+            " Nothing was published."
+        )
 
 
 def publish_lists(con: duckdb.DuckDBPyConnection, publish_dir: Path, as_of: date) -> list[Path]:
@@ -499,8 +716,8 @@ class Version:
     def write(self, con: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> None:
         self.files.extend(write_tables(con, tables, self.directory))
 
-    def copy_warehouse(self, warehouse: Path) -> Path:
-        copy = publish_serving_copy(warehouse, self.directory)
+    def copy_warehouse(self, warehouse: Path, marts: Sequence[str] | None = None) -> Path:
+        copy = publish_serving_copy(warehouse, self.directory, marts)
         self.files.append(copy)
         return copy
 
