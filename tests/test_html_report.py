@@ -1,0 +1,256 @@
+"""The HTML report (metrics/html_report.py): one offline page whose figures are the marts' values.
+
+One small warehouse is generated and built once for the module (tests/report_warehouse.py); the
+page is rendered from it and read back: the script and link sources, plotly.js, the chart divs,
+each chart's figure data (the JSON handed to Plotly.newPlot) against DuckDB queries of the marts,
+and the list tables. The edge cases (an empty mart, a missing one, no reporting date, a failed
+write) render copies of that warehouse. Chromium renders the same page in test_report_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from plotly.offline import get_plotlyjs
+from report_warehouse import (
+    build_warehouse,
+    check_backtest,
+    check_figures,
+    expected_lists,
+    page_figures,
+    page_tags,
+    reporting_date,
+)
+
+from metrics.charts import percent, usd
+from metrics.html_report import (
+    CHART_IDS,
+    TABLE_IDS,
+    ReportError,
+    render_report,
+    write_report,
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    warehouse: Path
+    page: str
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    warehouse = build_warehouse(tmp_path_factory.mktemp("html_report"))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return Rendered(warehouse, render_report(con))
+
+
+@pytest.fixture
+def marts(rendered: Rendered):
+    with duckdb.connect(str(rendered.warehouse), read_only=True) as con:
+        yield con
+
+
+def _copy(rendered: Rendered, tmp_path: Path) -> Path:
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(rendered.warehouse, copy)
+    return copy
+
+
+def _render_after(copy: Path, *statements: str) -> str:
+    with duckdb.connect(str(copy)) as con:
+        for statement in statements:
+            con.execute(statement)
+        return render_report(con)
+
+
+def _calibration_is_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("select count(*) from marts.fct_health_backtest_calibration").fetchall() == [
+        (0,)
+    ]
+
+
+# --- offline ------------------------------------------------------------------------------------
+
+
+def test_the_page_loads_nothing_from_the_network(rendered: Rendered) -> None:
+    sources = [
+        (tag, name, value)
+        for tag, attributes in page_tags(rendered.page).tags
+        for name, value in attributes.items()
+        if name in {"src", "href", "srcset", "data", "action"}
+    ]
+    # nothing but the table of contents' anchors: no script, style, image or font from a URL
+    assert sources
+    assert all(
+        tag == "a" and name == "href" and (value or "").startswith("#")
+        for tag, name, value in sources
+    ), sources
+    # and outside plotly.js itself (whose bundle names plotly's CDN for map data we do not
+    # use) no URL at all: no CDN, no link to plotly's cloud
+    outside = rendered.page.replace(get_plotlyjs(), "")
+    assert re.findall(r"(?:https?:)?//[\w.-]+\.\w+", outside) == []
+
+
+def test_plotly_js_is_inlined_once(rendered: Rendered) -> None:
+    assert rendered.page.count(get_plotlyjs()) == 1
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", rendered.page, flags=re.DOTALL)
+    # the library's script, then one small script per chart
+    assert sum(len(s) > 100_000 for s in scripts) == 1
+    assert scripts[0] == get_plotlyjs()
+
+
+# --- charts -------------------------------------------------------------------------------------
+
+
+def test_every_chart_is_on_the_page(rendered: Rendered, marts: duckdb.DuckDBPyConnection) -> None:
+    drawn = set(page_figures(rendered.page))
+    expected = {chart for charts in CHART_IDS.values() for chart in charts}
+    if _calibration_is_empty(marts):
+        # no churn model fitted on the sample: the calibration is explained, not drawn
+        expected.remove("chart-backtest-calibration")
+        assert "No calibration yet" in rendered.page
+    assert drawn == expected
+    for chart in expected:
+        assert f'<div id="{chart}" class="plotly-graph-div"' in rendered.page
+
+
+def test_the_charts_show_the_marts_values(
+    rendered: Rendered, marts: duckdb.DuckDBPyConnection
+) -> None:
+    check_figures(page_figures(rendered.page), marts)
+
+
+def test_calibration_is_drawn_from_its_mart(rendered: Rendered, tmp_path: Path) -> None:
+    """The sample fits no churn model, so its calibration mart is empty: give it rows (the lift
+    deciles' rates as bins) and the chart must show exactly them."""
+    copy = _copy(rendered, tmp_path)
+    page = _render_after(
+        copy,
+        """
+        insert into marts.fct_health_backtest_calibration by name
+        select evaluated_as_of_date, horizon_days, health_model_version, health_model_name,
+               churn_model_version, scorer, decile - 1 as probability_bin, scored_rows,
+               churned_rows, churn_rate as mean_probability, churn_rate
+        from marts.fct_health_backtest_deciles
+        """,
+    )
+    figures = page_figures(page)
+    assert "chart-backtest-calibration" in figures
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert not _calibration_is_empty(con)
+        check_backtest(figures, con)
+
+
+# --- lists --------------------------------------------------------------------------------------
+
+
+def test_the_lists_show_the_marts_rows_with_their_reasons(
+    rendered: Rendered, marts: duckdb.DuckDBPyConnection
+) -> None:
+    tables = page_tags(rendered.page).tables
+    expected = expected_lists(marts)
+    assert set(TABLE_IDS) == set(expected)
+    for table in TABLE_IDS:
+        assert expected[table], f"the sample's {table} is empty: the test would prove nothing"
+        assert tables[table] == expected[table]
+    # at least one account has several reasons, in their order
+    assert any(len(reasons) > 1 for _, _, reasons in expected["table-risk-list"])
+
+
+# --- scope and empty marts ----------------------------------------------------------------------
+
+
+def test_each_section_states_its_range_and_the_reporting_date(
+    rendered: Rendered, marts: duckdb.DuckDBPyConnection
+) -> None:
+    as_of = reporting_date(marts).isoformat()
+    scopes = re.findall(
+        r'<section id="([^"]+)"><h2>[^<]*</h2><p class="scope">([^<]*)</p>', rendered.page
+    )
+    assert {anchor for anchor, _ in scopes} >= set(CHART_IDS) | {"lists"}
+    for anchor, scope in scopes:
+        assert as_of in scope, anchor
+        # and a data range: some other date, or the list sizes
+        assert len(re.findall(r"\d{4}-\d{2}-\d{2}", scope)) >= 2 or anchor == "lists", anchor
+
+
+def test_an_empty_mart_is_explained_not_drawn(rendered: Rendered, tmp_path: Path) -> None:
+    page = _render_after(
+        _copy(rendered, tmp_path),
+        "delete from marts.fct_mrr_movements",
+        "delete from marts.fct_health_backtest",
+        "delete from marts.fct_health_backtest_deciles",
+        "delete from marts.risk_list_reasons",
+        "delete from marts.risk_list",
+    )
+    figures = page_figures(page)
+    assert "chart-mrr-movements" not in figures
+    assert "marts.fct_mrr_movements has no rows" in page
+    assert "chart-backtest-lift" not in figures
+    assert "no complete outcome window yet" in page
+    assert 'id="table-risk-list"' not in page
+    assert "No account is on the risk list" in page
+    # the other sections are untouched
+    assert {"chart-mrr-bridge", "chart-cohort-retention"} <= set(figures)
+
+
+def test_a_missing_mart_is_named(rendered: Rendered, tmp_path: Path) -> None:
+    page = _render_after(_copy(rendered, tmp_path), "drop table marts.fct_cohort_adoption")
+    assert "chart-cohort-retention" not in page_figures(page)
+    assert "marts.fct_cohort_adoption is not in this warehouse" in page
+    assert "csw run" in page
+
+
+def test_no_reporting_date_is_an_error_saying_what_to_do(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    with pytest.raises(ReportError, match=r"marts\.dim_accounts is empty.*csw run"):
+        _render_after(_copy(rendered, tmp_path), "delete from marts.dim_accounts")
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def test_write_report_replaces_the_file_whole(rendered: Rendered, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "report.html"
+    target.parent.mkdir()
+    target.write_text("the previous report")
+    with duckdb.connect(str(rendered.warehouse), read_only=True) as con:
+        assert write_report(con, target) == target
+    assert target.read_text(encoding="utf-8") == rendered.page
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+def test_a_failed_report_leaves_the_previous_file(rendered: Rendered, tmp_path: Path) -> None:
+    copy = _copy(rendered, tmp_path)
+    target = tmp_path / "report.html"
+    target.write_text("the previous report")
+    with duckdb.connect(str(copy)) as con:
+        con.execute("delete from marts.dim_accounts")
+        with pytest.raises(ReportError):
+            write_report(con, target)
+    assert target.read_text() == "the previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "warehouse.duckdb"]
+
+
+# --- formats ------------------------------------------------------------------------------------
+
+
+def test_money_and_ratios_follow_one_rule() -> None:
+    """The rule of metrics/charts.py (docs/report.md): whole dollars, cents in the lists, one
+    decimal of percent, half away from zero."""
+    assert usd(Decimal("1234567.5")) == "$1,234,568"
+    assert usd(Decimal("1234.565"), cents=True) == "$1,234.57"
+    assert usd(Decimal("-305.3496")) == "-$305"
+    assert usd(None) == ""
+    assert percent(Decimal("1.043150")) == "104.3%"
+    assert percent(0.99995) == "100.0%"
+    assert percent(None) == ""
