@@ -38,7 +38,10 @@ Traces = list[dict[str, Any]]
 
 
 def build_warehouse(root: Path) -> Path:
-    """Generate, ingest and build (dbt run) the sample; the warehouse's path."""
+    """Generate, ingest and build (dbt run) the sample; the warehouse's path.
+
+    Open it with ``duckdb.connect(path)``, not read-only: dbt's in-process connection to the
+    file stays open, and DuckDB refuses a second one with another configuration."""
     generate_extracts(root / "landing", SAMPLE)
     warehouse = root / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:

@@ -72,7 +72,7 @@ def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opened]:
     root = tmp_path_factory.mktemp("report_browser")
     warehouse = build_warehouse(root)
     page = root / "report.html"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with duckdb.connect(str(warehouse)) as con:
         write_report(con, page)
     profile = tempfile.mkdtemp(prefix="csw-chromium-")
     options = webdriver.ChromeOptions()
@@ -96,7 +96,7 @@ def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opened]:
 
 @pytest.fixture
 def marts(opened: Opened) -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect(str(opened.warehouse), read_only=True) as con:
+    with duckdb.connect(str(opened.warehouse)) as con:
         yield con
 
 
