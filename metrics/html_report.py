@@ -123,8 +123,9 @@ def _missing_section(anchor: str, title: str, missing: list[str], as_of: date) -
         title,
         f"Reporting date {iso(as_of)}.",
         _note(
-            f"{', '.join(missing)} is not in this warehouse, so this section is empty: rebuild it "
-            "with `csw run` (and publish again for the serving copy)."
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in this "
+            "warehouse, so this section is empty: rebuild it with `csw run` (and publish again "
+            "for the serving copy)."
         ),
     )
 
@@ -185,8 +186,13 @@ def retention_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
         f"{iso(total['period_start'].max())}, ending by the reporting date {iso(as_of)}; "  # type: ignore[arg-type]
         "the quarter still running is left out. Solid: NRR, dotted: GRR."
     )
-    body = _chart(charts.retention_trend(total, "All accounts"), "chart-retention-total") + _chart(
-        charts.retention_trend(by_segment, "By segment", by="segment"), "chart-retention-by-segment"
+    body = _chart(charts.retention_trend(total, "All accounts"), "chart-retention-total") + (
+        _chart(
+            charts.retention_trend(by_segment, "By segment", by="segment"),
+            "chart-retention-by-segment",
+        )
+        if not by_segment.is_empty()
+        else _note("marts.fct_revenue_retention_by_segment has no complete quarter.")
     )
     return Section("retention", title, scope, body)
 
@@ -315,11 +321,13 @@ def ttv_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
         "fewer than n days before the reporting date have not been observed n days yet: their "
         "share at n days can still grow."
     )
-    body = _chart(
-        charts.ttv_curves(total, "All accounts, by start month"), "chart-ttv-cohorts"
-    ) + _chart(
-        charts.ttv_curves(by_segment, "By segment and start month", by="segment"),
-        "chart-ttv-by-segment",
+    body = _chart(charts.ttv_curves(total, "All accounts, by start month"), "chart-ttv-cohorts") + (
+        _chart(
+            charts.ttv_curves(by_segment, "By segment and start month", by="segment"),
+            "chart-ttv-by-segment",
+        )
+        if not by_segment.is_empty()
+        else _note("marts.fct_ttv_cohorts_by_segment has no rows.")
     )
     return Section("time-to-value", title, scope, body)
 

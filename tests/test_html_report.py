@@ -191,6 +191,7 @@ def test_an_empty_mart_is_explained_not_drawn(rendered: Rendered, tmp_path: Path
         "delete from marts.fct_health_backtest_deciles",
         "delete from marts.risk_list_reasons",
         "delete from marts.risk_list",
+        "delete from marts.fct_revenue_retention_by_segment",
     )
     figures = page_figures(page)
     assert "chart-mrr-movements" not in figures
@@ -199,8 +200,10 @@ def test_an_empty_mart_is_explained_not_drawn(rendered: Rendered, tmp_path: Path
     assert "no complete outcome window yet" in page
     assert 'id="table-risk-list"' not in page
     assert "No account is on the risk list" in page
+    assert "chart-retention-by-segment" not in figures
+    assert "marts.fct_revenue_retention_by_segment has no complete quarter" in page
     # the other sections are untouched
-    assert {"chart-mrr-bridge", "chart-cohort-retention"} <= set(figures)
+    assert {"chart-mrr-bridge", "chart-cohort-retention", "chart-retention-total"} <= set(figures)
 
 
 def test_a_missing_mart_is_named(rendered: Rendered, tmp_path: Path) -> None:
