@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-e2e test-bench lint bench lock clean
+.PHONY: demo test test-e2e test-bench test-browser lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not bench and not e2e"
+	$(BIN)/python -m pytest -m "not bench and not e2e and not browser"
 
 # Scenarios end to end (vendor shapes through the adapters to the marts, the consumer scenario's
 # backtest and churn model; a few minutes): CI runs them after `make test`.
@@ -27,6 +27,12 @@ test-e2e: $(STAMP)
 # The benchmark smoke test (tier S end to end, about 2.5 min): CI runs it after `make test`.
 test-bench: $(STAMP)
 	$(BIN)/python -m pytest -m bench
+
+# The HTML report in a real headless Chromium: installs Debian's chromium and chromedriver first
+# (.ci/install-chromium; needs root or sudo and Debian's package index), then runs the browser tests.
+test-browser: $(STAMP)
+	.ci/install-chromium
+	$(BIN)/python -m pytest -m browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
