@@ -66,6 +66,15 @@ def _month(text: str, flag: str) -> date:
         raise ReportError(f"{flag} {text!r} is not a month; write it as YYYY-MM") from None
 
 
+def _totals_and_segments(mart: str) -> str:
+    """The company totals of ``mart`` labelled segment ``all``, then its ``_by_segment`` rows: the
+    reports show both in one table, the marts keep them apart (docs/marts.md)."""
+    return (
+        f"select 'all' as segment, * from marts.{mart}"
+        f" union all by name select * from marts.{mart}_by_segment"
+    )
+
+
 def retention(
     con: duckdb.DuckDBPyConnection, grain: str, months: MonthRange, by_segment: bool
 ) -> pl.DataFrame:
@@ -74,11 +83,11 @@ def retention(
         raise ReportError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
     return _frame(
         con,
-        """
+        f"""
         select period_grain, period_start, period_end, segment, cohort_accounts,
-               starting_mrr_usd, expansion_usd, contraction_usd, churned_usd, ending_mrr_usd,
-               nrr, grr, is_complete
-        from marts.fct_revenue_retention
+               starting_mrr_usd, expansion_mrr_usd, contraction_mrr_usd, churned_mrr_usd,
+               ending_mrr_usd, nrr, grr, is_complete
+        from ({_totals_and_segments("fct_revenue_retention")})
         where period_grain = ? and period_start between ? and ?
           and (segment = 'all' or ?)
         order by period_start, segment = 'all' desc, segment
@@ -93,11 +102,11 @@ def mrr_bridge(
     """The monthly MRR bridge: start + new + expansion + reactivation - contraction - churn = end."""
     return _frame(
         con,
-        """
+        f"""
         select month, segment, starting_mrr_usd, new_mrr_usd, expansion_mrr_usd,
                reactivation_mrr_usd, contraction_mrr_usd, churned_mrr_usd, ending_mrr_usd,
                ending_accounts
-        from marts.fct_mrr_bridge
+        from ({_totals_and_segments("fct_mrr_bridge")})
         where month between ? and ? and (segment = 'all' or ?)
         order by month, segment = 'all' desc, segment
         """,
@@ -122,10 +131,10 @@ def latest_closed_quarter(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """NRR and GRR of the last complete quarter, overall and by segment."""
     return _frame(
         con,
-        """
+        f"""
         select period_start, period_end, segment, cohort_accounts, starting_mrr_usd,
                ending_mrr_usd, nrr, grr
-        from marts.fct_revenue_retention
+        from ({_totals_and_segments("fct_revenue_retention")})
         where period_grain = 'quarter' and is_complete
           and period_start = (
               select max(period_start) from marts.fct_revenue_retention

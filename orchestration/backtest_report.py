@@ -41,13 +41,18 @@ SCORER_NAMES: dict[str, str] = {
 BAND_ORDER: tuple[str, ...] = ("green", "yellow", "red", "low", "medium", "high")
 ALL = "all"
 
-BACKTEST_MARTS: tuple[str, ...] = (
+#: The overall marts; each has a ``_by_segment`` twin with the same columns and a segment column.
+OVERALL_MARTS: tuple[str, ...] = (
     "fct_health_backtest",
     "fct_health_backtest_bands",
     "fct_health_backtest_deciles",
     "fct_health_backtest_calibration",
 )
-#: What the what-if builds in its copy: the four backtest marts and every model they read, with
+BACKTEST_MARTS: tuple[str, ...] = (
+    *OVERALL_MARTS,
+    *(f"{mart}_by_segment" for mart in OVERALL_MARTS),
+)
+#: What the what-if builds in its copy: the eight backtest marts and every model they read, with
 #: the tests of those models only (``cautious``: dbt's default would add every test touching one
 #: of them, e.g. a test that also reads dim_accounts, which the selection does not rebuild).
 BACKTEST_SELECTION: tuple[str, ...] = (
@@ -127,7 +132,7 @@ class Backtest:
     version: str
     name: str | None
     horizon_days: int
-    evaluated_as_of: date
+    evaluated_as_of_date: date
     summary: pl.DataFrame
     bands: pl.DataFrame
     deciles: pl.DataFrame
@@ -144,69 +149,81 @@ class Backtest:
 _KEY = "where health_model_version = ? and horizon_days = ?"
 
 
+def _both_shapes(mart: str, columns: str, where: str = "") -> str:
+    """The rows of overall ``mart`` under segment ``all`` and those of ``mart``_by_segment, one
+    version and horizon (the key's two parameters, given twice); the report keeps ``all`` as a
+    label for the overall rows, the marts themselves never hold it."""
+    return f"""
+        select '{ALL}' as segment, {columns} from marts.{mart} {_KEY} {where}
+        union all
+        select segment, {columns} from marts.{mart}_by_segment {_KEY} {where}
+    """
+
+
 def read_backtest(con: duckdb.DuckDBPyConnection, version: str, horizon: int) -> Backtest | None:
     """The rows of ``version`` at ``horizon``; None when the warehouse has none."""
     if not all(_exists(con, "marts", mart) for mart in BACKTEST_MARTS):
         return None
-    key = [version, horizon]
+    key = [version, horizon, version, horizon]
     summary = _frame(
         con,
-        f"""
-        select scorer, segment, cast(evaluated_as_of as date) as evaluated_as_of,
+        _both_shapes(
+            "fct_health_backtest",
+            """scorer, cast(evaluated_as_of_date as date) as evaluated_as_of_date,
                health_model_name, churn_model_version, first_scored_date, last_scored_date,
                scored_dates, scored_rows, accounts, churned_rows,
                cast(churn_rate as double) as churn_rate, cast(auc as double) as auc,
                cast(baseline_auc as double) as baseline_auc,
-               cast(auc_minus_baseline as double) as auc_minus_baseline, worse_than_baseline,
-               cast(brier_score as double) as brier_score
-        from marts.fct_health_backtest {_KEY}
-        """,
+               cast(auc_minus_baseline as double) as auc_minus_baseline, is_worse_than_baseline,
+               cast(brier_score as double) as brier_score""",
+        ),
         key,
     )
     if summary.is_empty():
         return None
     top = _frame(
         con,
-        f"""
-        select scorer, segment, cast(lift as double) as top_decile_lift,
-               cast(churn_rate as double) as top_decile_churn_rate
-        from marts.fct_health_backtest_deciles {_KEY} and decile = 1
-        """,
+        _both_shapes(
+            "fct_health_backtest_deciles",
+            """scorer, cast(lift as double) as top_decile_lift,
+               cast(churn_rate as double) as top_decile_churn_rate""",
+            "and decile = 1",
+        ),
         key,
     )
     return Backtest(
         version=version,
         name=summary["health_model_name"].drop_nulls().first(),  # type: ignore[arg-type]
         horizon_days=horizon,
-        evaluated_as_of=summary["evaluated_as_of"].max(),  # type: ignore[arg-type]
+        evaluated_as_of_date=summary["evaluated_as_of_date"].max(),  # type: ignore[arg-type]
         summary=_ordered(summary.join(top, on=["scorer", "segment"], how="left")),
         bands=_frame(
             con,
-            f"""
-            select scorer, segment, band, scored_rows, churned_rows,
-                   cast(churn_rate as double) as churn_rate
-            from marts.fct_health_backtest_bands {_KEY}
-            """,
+            _both_shapes(
+                "fct_health_backtest_bands",
+                "scorer, band, scored_rows, churned_rows, cast(churn_rate as double) as churn_rate",
+            ),
             key,
         ),
         deciles=_frame(
             con,
-            f"""
-            select scorer, segment, decile, scored_rows, churned_rows,
-                   cast(churn_rate as double) as churn_rate, cast(lift as double) as lift
-            from marts.fct_health_backtest_deciles {_KEY} order by scorer, segment, decile
-            """,
+            _both_shapes(
+                "fct_health_backtest_deciles",
+                """scorer, decile, scored_rows, churned_rows,
+                   cast(churn_rate as double) as churn_rate, cast(lift as double) as lift""",
+            )
+            + " order by scorer, segment, decile",
             key,
         ),
         calibration=_frame(
             con,
-            f"""
-            select scorer, segment, probability_bin, scored_rows,
+            _both_shapes(
+                "fct_health_backtest_calibration",
+                """scorer, probability_bin, scored_rows,
                    cast(mean_probability as double) as mean_probability,
-                   cast(churn_rate as double) as churn_rate
-            from marts.fct_health_backtest_calibration {_KEY}
-            order by scorer, segment, probability_bin
-            """,
+                   cast(churn_rate as double) as churn_rate""",
+            )
+            + " order by scorer, segment, probability_bin",
             key,
         ),
     )
@@ -248,8 +265,8 @@ def nothing_to_evaluate(
         con,
         """
         select health_model_version, max(health_model_name) as name, horizon_days,
-               max(evaluated_as_of) as evaluated_as_of
-        from marts.fct_health_backtest group by all order by evaluated_as_of desc
+               max(evaluated_as_of_date) as evaluated_as_of_date
+        from marts.fct_health_backtest group by all order by evaluated_as_of_date desc
         """,
     )
     same_version = others.filter(pl.col("health_model_version") == version.version)
@@ -274,7 +291,7 @@ def nothing_to_evaluate(
     listed = "; ".join(
         f"{r['health_model_version']}"
         + (f" ({r['name']})" if r["name"] else "")
-        + f", horizon {r['horizon_days']} days, as of {r['evaluated_as_of']}"
+        + f", horizon {r['horizon_days']} days, as of {r['evaluated_as_of_date']}"
         for r in others.iter_rows(named=True)
     )
     return BacktestError(
@@ -498,7 +515,7 @@ def _pair(a: float, b: float) -> tuple[str, str]:
 
 def verdicts(summary: pl.DataFrame) -> list[tuple[bool, str]]:
     """One sentence per scorer of ``summary`` (one segment's rows) against the baseline; True
-    marks the scorers the mart says do worse than it (``worse_than_baseline``) and those that
+    marks the scorers the mart says do worse than it (``is_worse_than_baseline``) and those that
     rank churners backwards (AUC below 0.5: the accounts they call riskiest churned least)."""
     said: list[tuple[bool, str]] = []
     for row in summary.filter(pl.col("scorer") != BASELINE).iter_rows(named=True):
@@ -524,7 +541,7 @@ def verdicts(summary: pl.DataFrame) -> list[tuple[bool, str]]:
                 )
             )
             continue
-        if row["worse_than_baseline"]:
+        if row["is_worse_than_baseline"]:
             how = "worse than"
         elif auc > base:
             how = "better than"
@@ -533,7 +550,7 @@ def verdicts(summary: pl.DataFrame) -> list[tuple[bool, str]]:
         backwards = ", which itself ranks churners backwards" if base < CHANCE else ""
         said.append(
             (
-                bool(row["worse_than_baseline"]),
+                bool(row["is_worse_than_baseline"]),
                 f"The {name} (AUC {shown}) separates churners {how} the 30-day activity"
                 f" baseline (AUC {base_shown}){backwards}.",
             )
@@ -623,7 +640,11 @@ def segment_table(backtest: Backtest) -> pl.DataFrame:
     )
     sizes = rows.filter(pl.col("scorer") == BASELINE).select("segment", "scored_rows", "churn_rate")
     worse = rows.group_by("segment").agg(
-        pl.col("scorer").filter(pl.col("worse_than_baseline")).sort().str.join(", ").alias("worse")
+        pl.col("scorer")
+        .filter(pl.col("is_worse_than_baseline"))
+        .sort()
+        .str.join(", ")
+        .alias("worse")
     )
     return (
         sizes.join(wide, on="segment", how="right")
@@ -635,7 +656,7 @@ def segment_table(backtest: Backtest) -> pl.DataFrame:
             pl.exclude("segment", "scored_rows", "churn_rate"),
         )
         .sort("segment")
-        .rename({"worse": "worse_than_baseline"})
+        .rename({"worse": "is_worse_than_baseline"})
     )
 
 
@@ -675,9 +696,9 @@ def report_json(
         "health_model_version": backtest.version,
         "health_model_name": backtest.name,
         "horizon_days": backtest.horizon_days,
-        "evaluated_as_of": backtest.evaluated_as_of,
+        "evaluated_as_of_date": backtest.evaluated_as_of_date,
         "segment": shown,
-        "worse_than_baseline": [r for r in rows.filter("worse_than_baseline")["scorer"]],
+        "is_worse_than_baseline": [r for r in rows.filter("is_worse_than_baseline")["scorer"]],
         "verdicts": [sentence for _, sentence in verdicts(rows)],
         "scorers": rows.drop("segment").to_dicts(),
         "bands": bands_table(backtest, shown).to_dicts(),
@@ -753,7 +774,7 @@ def comparison_json(
 ) -> dict[str, Any]:
     models = [("current", current), *candidates]
     return {
-        "evaluated_as_of": current.evaluated_as_of,
+        "evaluated_as_of_date": current.evaluated_as_of_date,
         "horizon_days": current.horizon_days,
         "segment": segment,
         "models": [
@@ -762,10 +783,12 @@ def comparison_json(
                 "file": None if source == "current" else source,
                 "health_model_version": backtest.version,
                 "health_model_name": backtest.name,
-                "evaluated_as_of": backtest.evaluated_as_of,
-                "worse_than_baseline": [
+                "evaluated_as_of_date": backtest.evaluated_as_of_date,
+                "is_worse_than_baseline": [
                     r
-                    for r in segment_rows(backtest, segment).filter("worse_than_baseline")["scorer"]
+                    for r in segment_rows(backtest, segment).filter("is_worse_than_baseline")[
+                        "scorer"
+                    ]
                 ],
                 "verdicts": [s for _, s in verdicts(segment_rows(backtest, segment))],
                 "scorers": segment_rows(backtest, segment).drop("segment").to_dicts(),

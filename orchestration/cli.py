@@ -822,9 +822,9 @@ def _backtests(
         if stored is None and not candidates and as_of is None:
             raise bt.nothing_to_evaluate(con, current, horizon)
         target = bt.require_complete_window(
-            con, horizon, as_of or (stored.evaluated_as_of if stored else None)
+            con, horizon, as_of or (stored.evaluated_as_of_date if stored else None)
         )
-    known = {current.version: stored} if stored and stored.evaluated_as_of == target else {}
+    known = {current.version: stored} if stored and stored.evaluated_as_of_date == target else {}
     todo = {current.version: config, **{c.version.version: c.config for c in candidates}}
     missing = [c for version, c in todo.items() if version not in known]
     if missing:
@@ -844,7 +844,7 @@ def _churn_fits(
 
     with _closing(bt.open_read_only(settings.warehouse, settings.serving_copy)) as con:
         return bt.churn_model_fits(
-            con, backtest.version, backtest.horizon_days, backtest.evaluated_as_of
+            con, backtest.version, backtest.horizon_days, backtest.evaluated_as_of_date
         )
 
 
@@ -880,7 +880,7 @@ def _print_backtest(
     console.print(
         f"Backtest of health model [bold]{escape(backtest.label)}[/bold], churn within"
         f" {backtest.horizon_days} days (MRR went to 0), evaluated as of"
-        f" {backtest.evaluated_as_of}: scored dates {first} to {last}, segment {escape(shown)}",
+        f" {backtest.evaluated_as_of_date}: scored dates {first} to {last}, segment {escape(shown)}",
         highlight=False,
     )
     console.print(
@@ -929,7 +929,7 @@ def _print_comparison(
         typer.echo(bt.dumps(bt.comparison_json(current, named, segment)))
         return
     console.print(
-        f"What-if as of {current.evaluated_as_of}, churn within {current.horizon_days} days,"
+        f"What-if as of {current.evaluated_as_of_date}, churn within {current.horizon_days} days,"
         f" segment {escape(segment)}: the current model {escape(current.label)} against"
         f" {len(named)} candidate(s) on the same history; the warehouse is unchanged.",
         highlight=False,

@@ -64,7 +64,7 @@ def _pinned(warehouse: Path, *args: str) -> tuple[int, str]:
 
 def _summary_row(scorer: str, segment: str, auc: float | None, baseline: float) -> dict[str, Any]:
     return {
-        "evaluated_as_of": EVALUATED,
+        "evaluated_as_of_date": EVALUATED,
         "horizon_days": HORIZON,
         "health_model_version": VERSION,
         "health_model_name": "default",
@@ -81,7 +81,7 @@ def _summary_row(scorer: str, segment: str, auc: float | None, baseline: float) 
         "auc": auc,
         "baseline_auc": baseline,
         "auc_minus_baseline": None if auc is None else auc - baseline,
-        "worse_than_baseline": auc is not None and auc < baseline,
+        "is_worse_than_baseline": auc is not None and auc < baseline,
         "brier_score": None,
     }
 
@@ -94,7 +94,8 @@ def _marts(
     with_rows: bool = True,
     probability: float | None = None,
 ) -> Path:
-    """A warehouse with the four backtest marts (health_score AUC per segment from ``health``,
+    """A warehouse with the eight backtest marts (health_score AUC per segment from ``health``,
+    the key ``all`` the overall marts, the others the ``_by_segment`` ones;
     churn risk 0.70, the baseline ``baseline``, with ``probability`` a churn_probability of that
     AUC, Brier score and calibration) and a scored history from ``history``."""
     scorers = [("churn_probability", probability)] if probability is not None else []
@@ -111,7 +112,11 @@ def _marts(
     for row in rows:
         if row["scorer"] == "churn_probability":
             row["brier_score"] = 0.0612
-    keys = {"evaluated_as_of": EVALUATED, "horizon_days": HORIZON, "health_model_version": VERSION}
+    keys = {
+        "evaluated_as_of_date": EVALUATED,
+        "horizon_days": HORIZON,
+        "health_model_version": VERSION,
+    }
     bands = [
         {
             **keys,
@@ -160,10 +165,17 @@ def _marts(
         ):
             frame = pl.DataFrame(data, infer_schema_length=None)
             con.register("frame", frame)
-            con.execute(f"create table marts.{name} as select * from frame")
+            con.execute(
+                f"create table marts.{name} as"
+                " select * exclude (segment) from frame where segment = 'all'"
+            )
+            con.execute(
+                f"create table marts.{name}_by_segment as select * from frame where segment <> 'all'"
+            )
             con.unregister("frame")
             if not with_rows or (name.endswith("calibration") and probability is None):
                 con.execute(f"delete from marts.{name}")
+                con.execute(f"delete from marts.{name}_by_segment")
         con.execute(
             "create table marts.fct_account_health"
             " (account_id varchar, as_of_date date, is_reporting_date boolean)"
@@ -235,13 +247,13 @@ def test_json_carries_the_same_figures(tmp_path: Path) -> None:
     assert code == 0, out
     report = json.loads(out)
     assert report["health_model_version"] == VERSION
-    assert report["worse_than_baseline"] == ["health_score"]
+    assert report["is_worse_than_baseline"] == ["health_score"]
     by_scorer = {s["scorer"]: s for s in report["scorers"]}
     assert by_scorer["health_score"]["auc"] == pytest.approx(0.58)
     assert by_scorer["baseline_activity_30d"]["auc"] == pytest.approx(0.64)
     assert by_scorer["health_score"]["top_decile_lift"] == pytest.approx(0.25 / 0.07)
     assert report["segments"][0]["segment"] == "smb"
-    assert report["segments"][0]["worse_than_baseline"] in (None, "")
+    assert report["segments"][0]["is_worse_than_baseline"] in (None, "")
     assert report["churn_model"] is None
 
 
@@ -564,8 +576,8 @@ def _mart(warehouse: Path) -> dict[str, tuple[float | None, bool]]:
     try:
         rows = query(
             con,
-            "select scorer, auc, worse_than_baseline from marts.fct_health_backtest"
-            f" where segment = 'all' and health_model_version = '{VERSION}'",
+            "select scorer, auc, is_worse_than_baseline from marts.fct_health_backtest"
+            f" where health_model_version = '{VERSION}'",
         )
     finally:
         con.close()
@@ -579,11 +591,11 @@ def test_the_report_on_a_built_warehouse_shows_its_marts_figures(built: Path) ->
     code, out = _pinned(built, "--format", "json")
     assert code == 0, out
     report = json.loads(out)
-    assert report["evaluated_as_of"] == SAMPLE.last_day.isoformat()
+    assert report["evaluated_as_of_date"] == SAMPLE.last_day.isoformat()
     assert {s["scorer"]: s["auc"] for s in report["scorers"]} == pytest.approx(
         {scorer: auc for scorer, (auc, _) in mart.items()}
     )
-    assert report["worse_than_baseline"] == [s for s, (_, worse) in mart.items() if worse]
+    assert report["is_worse_than_baseline"] == [s for s, (_, worse) in mart.items() if worse]
     code, out = _pinned(built)
     assert code == 0, out
     said = " ".join(out.split())

@@ -316,7 +316,7 @@ def test_the_backtest_evaluates_the_fit_out_of_sample_as_the_fit_did(signal: Fit
     [row] = _rows(
         signal.warehouse,
         "select auc, brier_score, scored_rows, first_scored_date, baseline_auc"
-        " from marts.fct_health_backtest where scorer = 'churn_probability' and segment = 'all'",
+        " from marts.fct_health_backtest where scorer = 'churn_probability'",
     ).to_dicts()
     split = signal.fit.split
     assert split is not None
@@ -327,7 +327,7 @@ def test_the_backtest_evaluates_the_fit_out_of_sample_as_the_fit_did(signal: Fit
     [(binned,)] = _rows(
         signal.warehouse,
         "select sum(scored_rows) from marts.fct_health_backtest_calibration"
-        " where scorer = 'churn_probability' and segment = 'all'",
+        " where scorer = 'churn_probability'",
     ).rows()
     assert binned == row["scored_rows"]
 

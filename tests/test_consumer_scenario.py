@@ -243,8 +243,8 @@ def test_the_backtest_reports_the_default_health_score_worse_than_the_baseline(
 ) -> None:
     [(auc, baseline_auc, worse)] = _rows(
         built,
-        f"select auc, baseline_auc, worse_than_baseline from marts.fct_health_backtest"
-        f" where scorer = 'health_score' and segment = 'all' and horizon_days = {HORIZON}",
+        f"select auc, baseline_auc, is_worse_than_baseline from marts.fct_health_backtest"
+        f" where scorer = 'health_score' and horizon_days = {HORIZON}",
     )
     assert worse is True
     assert auc < baseline_auc
@@ -273,7 +273,7 @@ def test_the_backtest_mart_ranks_the_fitted_model_above_the_baseline_and_the_hea
             built,
             f"select scorer, health_model_version, auc, baseline_auc"
             f" from marts.fct_health_backtest"
-            f" where segment = 'all' and horizon_days = {HORIZON}",
+            f" where horizon_days = {HORIZON}",
         )
     }
     version, auc, baseline_auc = by_scorer["churn_probability"]

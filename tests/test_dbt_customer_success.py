@@ -541,7 +541,7 @@ def test_health_score_of_a_yellow_account_with_every_component(built) -> None:
             "active_users_in_seat_window",
             "seat_utilisation",
             "has_executive_sponsor",
-            "last_business_review_on",
+            "last_business_review_date",
             "latest_nps",
             "events_in_window",
             "events_in_previous_window",
@@ -565,7 +565,7 @@ def test_health_score_of_a_yellow_account_with_every_component(built) -> None:
         "active_users_in_seat_window": 5,
         "seat_utilisation": D("0.5"),
         "has_executive_sponsor": True,
-        "last_business_review_on": d("2024-05-15"),
+        "last_business_review_date": d("2024-05-15"),
         "latest_nps": 8,
         "events_in_window": 43,
         "events_in_previous_window": 30,
@@ -604,7 +604,7 @@ def test_health_score_and_churn_risk_of_a_red_account(built) -> None:
             "payment_failure_points",
             "renewal_risk_points",
             "renewal_date",
-            "champion_left_on",
+            "champion_left_date",
             "usage_change",
             "arr_usd",
         )
@@ -627,7 +627,7 @@ def test_health_score_and_churn_risk_of_a_red_account(built) -> None:
         "payment_failure_points": 0,
         "renewal_risk_points": 20,
         "renewal_date": d("2024-08-15"),
-        "champion_left_on": d("2024-06-10"),
+        "champion_left_date": d("2024-06-10"),
         "usage_change": D("-0.8"),
         "arr_usd": D("12000"),
     }
@@ -807,7 +807,8 @@ def test_time_to_value(built) -> None:
         r[0]: r[1:]
         for r in query(
             built,
-            "select account_id, subscription_started_on, first_value_on, reached, ttv_days,"
+            "select account_id, subscription_start_date, first_value_date, has_reached_first_value,"
+            " ttv_days,"
             " observed_days, current_stage, current_stage_name, days_in_current_stage"
             " from marts.fct_time_to_value",
         )
@@ -821,10 +822,17 @@ def test_time_to_value(built) -> None:
 
 def test_kaplan_meier_median_treats_accounts_not_there_yet_as_censored(built) -> None:
     cohort = (
-        "select segment, accounts, reached_accounts, censored_accounts, reached_within_7d,"
-        " reached_within_14d, reached_within_30d, reached_within_60d, reached_within_90d,"
-        " median_ttv_days from marts.fct_ttv_cohorts where start_month = '2024-05-01'"
-        " order by segment"
+        "select 'all' as segment, * exclude (start_month, as_of_date) from marts.fct_ttv_cohorts"
+        " where start_month = '2024-05-01'"
+        " union all by name"
+        " select * exclude (start_month, as_of_date) from marts.fct_ttv_cohorts_by_segment"
+        " where start_month = '2024-05-01'"
+    )
+    cohort = (
+        "select segment, accounts, reached_accounts, censored_accounts,"
+        " accounts_reached_within_7d, accounts_reached_within_14d, accounts_reached_within_30d,"
+        " accounts_reached_within_60d, accounts_reached_within_90d, median_ttv_days"
+        f" from ({cohort}) order by segment"
     )
     # k1..k6: 3 (reached), 10 (reached), 36, 40 (reached), 51, 59: S(40) = 4/9 -> median 40
     assert query(built, cohort) == [
@@ -837,7 +845,7 @@ def test_kaplan_meier_median_treats_accounts_not_there_yet_as_censored(built) ->
         for r in query(
             built,
             "select ttv_days from marts.fct_time_to_value"
-            " where start_month = '2024-05-01' and reached",
+            " where start_month = '2024-05-01' and has_reached_first_value",
         )
     )
     assert reached[len(reached) // 2] == 10
@@ -882,6 +890,7 @@ def test_empty_raw_tables_build(dbt: Dbt, tmp_path: Path) -> None:
         for mart in (
             "fct_time_to_value",
             "fct_ttv_cohorts",
+            "fct_ttv_cohorts_by_segment",
             "fct_cohort_adoption",
             "fct_account_health",
             "risk_list",
@@ -925,7 +934,7 @@ def test_red_accounts_churn_more_than_green_ones_in_the_next_90_days(generated) 
         for band, n, rate in query(
             generated,
             """
-            with horizon as (select max(measured_on) as last_day from marts.fct_mrr_monthly),
+            with horizon as (select max(measured_date) as last_day from marts.fct_mrr_monthly),
             scored as (
                 select h.account_id, h.as_of_date, h.health_band
                 from marts.fct_account_health as h, horizon
@@ -937,8 +946,8 @@ def test_red_accounts_churn_more_than_green_ones_in_the_next_90_days(generated) 
                     exists (
                         select 1 from marts.fct_mrr_monthly as m
                         where m.account_id = scored.account_id
-                          and m.measured_on > scored.as_of_date
-                          and m.measured_on <= scored.as_of_date + 90
+                          and m.measured_date > scored.as_of_date
+                          and m.measured_date <= scored.as_of_date + 90
                           and m.mrr_usd = 0
                     ) as churned
                 from scored

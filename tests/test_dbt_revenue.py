@@ -309,7 +309,7 @@ def test_fct_mrr_monthly_matches_hand_computed_mrr_and_movements(built) -> None:
     ]
     # the reporting month is measured on as_of, earlier months on their last day
     assert query(
-        built, "select distinct measured_on from marts.fct_mrr_monthly where month = '2024-06-01'"
+        built, "select distinct measured_date from marts.fct_mrr_monthly where month = '2024-06-01'"
     ) == [(d(AS_OF),)]
     assert query(
         built,
@@ -322,7 +322,7 @@ def test_the_bridge_reconciles_to_the_cent(built) -> None:
         built,
         "select month, starting_mrr_usd, new_mrr_usd, expansion_mrr_usd, reactivation_mrr_usd,"
         " contraction_mrr_usd, churned_mrr_usd, ending_mrr_usd from marts.fct_mrr_bridge"
-        " where segment = 'all' order by month",
+        " order by month",
     )
     expected = [
         # month, starting, new, expansion, reactivation, contraction, churned, ending
@@ -342,8 +342,7 @@ def test_the_bridge_reconciles_to_the_cent(built) -> None:
     june = dict(
         query(
             built,
-            "select movement, mrr_usd from marts.fct_mrr_movements"
-            " where segment = 'all' and month = '2024-06-01'",
+            "select movement, mrr_usd from marts.fct_mrr_movements where month = '2024-06-01'",
         )
     )
     assert june == {
@@ -358,8 +357,7 @@ def test_the_bridge_reconciles_to_the_cent(built) -> None:
     counts = dict(
         query(
             built,
-            "select movement, account_count from marts.fct_mrr_movements"
-            " where segment = 'all' and month = '2024-06-01'",
+            "select movement, accounts from marts.fct_mrr_movements where month = '2024-06-01'",
         )
     )
     assert counts == {
@@ -370,8 +368,11 @@ def test_the_bridge_reconciles_to_the_cent(built) -> None:
         "churn": 1,
         "flat": 2,
     }
-    segments = {r[0] for r in query(built, "select distinct segment from marts.fct_mrr_movements")}
-    assert segments == {"all", "enterprise", "mid_market", "smb", "unmapped"}
+    segments = {
+        r[0]
+        for r in query(built, "select distinct segment from marts.fct_mrr_movements_by_segment")
+    }
+    assert segments == {"enterprise", "mid_market", "smb", "unmapped"}
 
 
 def test_retention_point_to_point(built) -> None:
@@ -380,8 +381,8 @@ def test_retention_point_to_point(built) -> None:
         for grain, start, *rest in query(
             built,
             "select period_grain, period_start, period_end, cohort_accounts, starting_mrr_usd,"
-            " ending_mrr_usd, expansion_usd, contraction_usd, churned_usd, nrr, grr, is_complete"
-            " from marts.fct_revenue_retention where segment = 'all'",
+            " ending_mrr_usd, expansion_mrr_usd, contraction_mrr_usd, churned_mrr_usd, nrr, grr,"
+            " is_complete from marts.fct_revenue_retention",
         )
     }
     # months Dec..Jun, Q1 and Q2 2024, year 2024; no trailing-12m window starts after Nov 2023 yet
@@ -435,7 +436,7 @@ def test_retention_point_to_point(built) -> None:
     # A segment with an empty cohort has null ratios.
     assert query(
         built,
-        "select cohort_accounts, nrr, grr from marts.fct_revenue_retention"
+        "select cohort_accounts, nrr, grr from marts.fct_revenue_retention_by_segment"
         " where segment = 'unmapped' and period_grain = 'month' and period_start = '2024-03-01'",
     ) == [(0, None, None)]
 
@@ -446,7 +447,7 @@ def test_dim_accounts(built) -> None:
         for r in query(
             built,
             "select account_id, segment, owner, billing_customer_ids, currency,"
-            " first_subscription_started_on, latest_subscription_started_on, current_mrr_usd,"
+            " first_subscription_start_date, latest_subscription_start_date, current_mrr_usd,"
             " current_arr_usd, next_renewal_date, lifecycle_stage, engagement_model"
             " from marts.dim_accounts",
         )
@@ -553,8 +554,11 @@ def test_empty_raw_tables_build(dbt: Dbt, tmp_path: Path) -> None:
         for mart in (
             "fct_mrr_monthly",
             "fct_mrr_movements",
+            "fct_mrr_movements_by_segment",
             "fct_mrr_bridge",
+            "fct_mrr_bridge_by_segment",
             "fct_revenue_retention",
+            "fct_revenue_retention_by_segment",
             "dim_accounts",
         ):
             assert query(con, f"select count(*) from marts.{mart}") == [(0,)]

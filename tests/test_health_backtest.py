@@ -1,5 +1,8 @@
 """The backtest (issue 13 point 4): intermediate.int_backtest_scores and the marts
-fct_health_backtest, _bands, _deciles and _calibration, on a raw warehouse built by hand.
+fct_health_backtest, _bands, _deciles and _calibration (overall) and their ``_by_segment`` twins,
+on a raw warehouse built by hand. The tests read each pair as one frame, the overall rows
+labelled segment ``all``; the last test puts a warehouse back in the shape before the split
+(issue 15) and checks the upgrade in place keeps every version's rows.
 
 Eight accounts from 1 January 2024, scored every Monday; four churn (their only item ends in
 March, so every date they are scored on is within 90 days of their churn) and four stay to the
@@ -21,8 +24,9 @@ scikit-learn's roc_auc_score computed here from int_backtest_scores.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +170,16 @@ class Builds:
     tuned: Snapshot
     pinned_version: str
     tuned_version: str
+    dbt: Dbt
+    warehouse: Path
+
+
+def _both_shapes(mart: str) -> str:
+    """The overall rows of ``mart`` labelled segment ``all`` and its ``_by_segment`` rows."""
+    return (
+        f"select 'all' as segment, * from marts.{mart}"
+        f" union all by name select * from marts.{mart}_by_segment order by all"
+    )
 
 
 def _snapshot(warehouse: Path) -> Snapshot:
@@ -176,7 +190,7 @@ def _snapshot(warehouse: Path) -> Snapshot:
             health=con.sql(
                 "select account_id, as_of_date, health_model_version from marts.fct_account_health"
             ).pl(),
-            marts={m: con.sql(f"select * from marts.{m} order by all").pl() for m in MARTS},
+            marts={m: con.sql(_both_shapes(m)).pl() for m in MARTS},
             first_event=con.execute(
                 "select min(activity_date) from intermediate.int_user_daily_events"
             ).fetchone()[0],  # type: ignore[index]
@@ -228,6 +242,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
         tuned=_snapshot(warehouse),
         pinned_version=model_version(pinned_health_config()).version,
         tuned_version=model_version(tuned_config).version,
+        dbt=dbt,
+        warehouse=warehouse,
     )
 
 
@@ -311,13 +327,14 @@ def test_the_backwards_health_score_is_worse_than_the_baseline_and_the_right_one
     right = _row(summary, scorer="health_score", segment="enterprise")
     # smb: the score ranks the stayers riskier, the baseline the churners
     assert backwards["auc"] < 0.5 < backwards["baseline_auc"]
-    assert backwards["worse_than_baseline"] is True
+    assert backwards["is_worse_than_baseline"] is True
     # enterprise: the score separates perfectly, the baseline misses the busy churner ec2
     assert right["auc"] == 1.0
     assert right["baseline_auc"] < 1.0
-    assert right["worse_than_baseline"] is False
+    assert right["is_worse_than_baseline"] is False
     assert (
-        _row(summary, scorer="baseline_activity_30d", segment="all")["worse_than_baseline"] is False
+        _row(summary, scorer="baseline_activity_30d", segment="all")["is_worse_than_baseline"]
+        is False
     )
     assert summary["brier_score"].null_count() == summary.height  # no probability scorer yet
 
@@ -340,7 +357,7 @@ def test_counts_dates_and_rates_of_the_summary(builds: Builds) -> None:
     got = summary.select(expected.columns).sort(["scorer", "segment"]).to_dicts()
     want = expected.sort(["scorer", "segment"]).to_dicts()
     assert [{**r, "churn_rate": pytest.approx(r["churn_rate"])} for r in want] == got
-    assert set(summary["evaluated_as_of"]) == {d(AS_OF)}
+    assert set(summary["evaluated_as_of_date"]) == {d(AS_OF)}
     assert set(summary["horizon_days"]) == {HORIZON}
     # the churners' every date is churned, the stayers' none (see the module docstring)
     by_account = scores.group_by("account_id").agg(
@@ -478,7 +495,7 @@ def test_a_rerun_of_the_same_version_replaces_its_rows(builds: Builds) -> None:
         frame = builds.as_of.marts[mart]
         assert set(frame["health_model_version"]) <= {builds.pinned_version}, mart
         if frame.height:
-            assert set(frame["evaluated_as_of"]) == {d(AS_OF)}, mart
+            assert set(frame["evaluated_as_of_date"]) == {d(AS_OF)}, mart
 
 
 def test_a_second_model_version_keeps_the_first_versions_rows(builds: Builds) -> None:
@@ -497,3 +514,92 @@ def test_a_second_model_version_keeps_the_first_versions_rows(builds: Builds) ->
     assert set(zip(tuned["scorer"], tuned["segment"], strict=True)) == {
         (s, g) for s in SCORERS for g in ("all", "smb", "enterprise")
     }
+
+
+# --- upgrade in place of a warehouse built before the split of totals and segments ----------------
+
+#: The columns renamed by the marts' naming convention (issue 15), new name -> old name.
+OLD_NAMES = {
+    "evaluated_as_of_date": "evaluated_as_of",
+    "is_worse_than_baseline": "worse_than_baseline",
+}
+
+
+def _old_shape(con: duckdb.DuckDBPyConnection, mart: str) -> None:
+    """``mart`` as the build before issue 15 left it: one table, overall rows under segment
+    `all` next to the per-segment rows, the old column names, no ``_by_segment`` table."""
+    columns = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'marts' and table_name = ? order by ordinal_position",
+            [f"{mart}_by_segment"],
+        ).fetchall()
+    ]
+    old = ", ".join(f"{c} as {OLD_NAMES.get(c, c)}" for c in columns)
+    con.execute(f"create temp table old_shape as select {old} from ({_both_shapes(mart)})")
+    con.execute(f"drop table marts.{mart}")
+    con.execute(f"drop table marts.{mart}_by_segment")
+    con.execute(f"create table marts.{mart} as select * from old_shape")
+    con.execute("drop table old_shape")
+
+
+def test_a_warehouse_of_the_old_shape_upgrades_in_place_keeping_every_versions_rows(
+    builds: Builds, tmp_path: Path
+) -> None:
+    """The last build's warehouse (two health-model versions) put back in the old shape, then
+    run again as of AS_OF with the pinned model: the upgrade (on-run-start) renames the columns,
+    moves the per-segment rows to the `_by_segment` tables and drops `segment` from the overall
+    ones, so the tuned version's rows, which this run does not recompute, are all still there,
+    and every mart is what a build of the new shape gives. A second run changes nothing."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(builds.warehouse, warehouse)
+    wal = builds.warehouse.with_name(builds.warehouse.name + ".wal")
+    if wal.exists():  # dbt's connection may not have checkpointed its last writes
+        shutil.copy(wal, warehouse.with_name(warehouse.name + ".wal"))
+    con = duckdb.connect(str(warehouse))
+    try:
+        expected = {m: con.sql(_both_shapes(m)).pl() for m in MARTS}
+        for mart in MARTS:
+            _old_shape(con, mart)
+        # an older version's row under the old column name (this fixture's runs do not build
+        # dim_health_model_versions)
+        con.execute(
+            "create table marts.dim_health_model_versions as select"
+            " '0123456789ab' as health_model_version, 'old' as health_model_name,"
+            " 'x' as content_sha256, date '2024-01-01' as first_scored_as_of,"
+            " timestamp '2024-01-02 03:04:05' as first_built_at, 'yaml' as yaml_text"
+        )
+        old = {m: con.execute(f"select count(*) from marts.{m}").fetchall()[0][0] for m in MARTS}
+    finally:
+        con.close()
+    assert sum(old.values()) == sum(frame.height for frame in expected.values()) > 0
+    for _ in range(2):
+        _run(builds.dbt, warehouse, AS_OF, "--select", "dim_health_model_versions", *SELECT[1:])
+        con = duckdb.connect(str(warehouse))
+        try:
+            got = {m: con.sql(_both_shapes(m)).pl() for m in MARTS}
+            overall_columns = {
+                m: {r[0] for r in con.execute(f"describe marts.{m}").fetchall()} for m in MARTS
+            }
+            now = con.sql("select * from marts.dim_health_model_versions order by all").pl()
+        finally:
+            con.close()
+        for mart in MARTS:
+            assert got[mart].equals(expected[mart]), mart
+            assert "segment" not in overall_columns[mart], mart
+        assert set(got["fct_health_backtest"]["health_model_version"]) == {
+            builds.pinned_version,
+            builds.tuned_version,
+        }
+        assert now.filter(pl.col("health_model_version") == "0123456789ab").to_dicts() == [
+            {
+                "health_model_version": "0123456789ab",
+                "health_model_name": "old",
+                "content_sha256": "x",
+                "first_scored_as_of_date": date(2024, 1, 1),
+                "first_built_at": datetime(2024, 1, 2, 3, 4, 5),
+                "yaml_text": "yaml",
+            }
+        ]
+        assert set(now["health_model_version"]) == {"0123456789ab", builds.pinned_version}

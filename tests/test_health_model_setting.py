@@ -139,8 +139,8 @@ def test_the_tests_vars_do_not_follow_the_shipped_file(
 # --- column names do not encode a default window --------------------------------------------------
 
 MODELS = Path(__file__).resolve().parents[1] / "dbt_project" / "models"
-#: Fixed horizons, not configuration: fct_ttv_cohorts' reached_within_7d .. _90d.
-FIXED_HORIZON = re.compile(r"^reached_within_\d+d$")
+#: Fixed horizons, not configuration: fct_ttv_cohorts' accounts_reached_within_7d .. _90d.
+FIXED_HORIZON = re.compile(r"^accounts_reached_within_\d+d$")
 WINDOW_SUFFIX = re.compile(r"_\d+d\b")
 
 

@@ -201,7 +201,7 @@ def test_the_versions_table_keeps_every_version_with_its_yaml_text(
     [only] = runs.first.table
     assert (only["health_model_version"], only["health_model_name"]) == (pinned.version, None)
     assert only["content_sha256"] == pinned.sha256
-    assert only["first_scored_as_of"] == date.fromisoformat(AS_OF)
+    assert only["first_scored_as_of_date"] == date.fromisoformat(AS_OF)
 
     by_version = {r["health_model_version"]: r for r in runs.second.table}
     assert set(by_version) == {pinned.version, tuned.version}
@@ -221,10 +221,10 @@ def test_an_earlier_reporting_date_moves_first_scored_as_of_back_and_nothing_els
     pinned = model_version(runs.pinned).version
     second = {r["health_model_version"]: r for r in runs.second.table}
     assert set(by_version) == set(second)
-    assert by_version[pinned]["first_scored_as_of"] == date.fromisoformat(EARLY)
-    assert {**by_version[pinned], "first_scored_as_of": None} == {
+    assert by_version[pinned]["first_scored_as_of_date"] == date.fromisoformat(EARLY)
+    assert {**by_version[pinned], "first_scored_as_of_date": None} == {
         **second[pinned],
-        "first_scored_as_of": None,
+        "first_scored_as_of_date": None,
     }
     tuned = model_version(runs.tuned).version
     assert by_version[tuned] == second[tuned]

@@ -15,14 +15,15 @@ runner = CliRunner()
 
 @pytest.fixture
 def publish(tmp_path: Path) -> Path:
-    """A serving copy with two marts and a risk list, as publishing leaves it."""
+    """A serving copy with the retention and bridge marts (company totals and by segment) and a
+    risk list, as publishing leaves it."""
     folder = tmp_path / "published"
     folder.mkdir()
     with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
         con.execute("create schema marts")
         con.execute(
             """
-            create table marts.fct_revenue_retention as
+            create table retention as
             select * from (values
               ('quarter', date '2025-01-01', date '2025-03-31', 'all', 2, 300.0000::decimal(18,4),
                25.5000::decimal(18,4), 0.0000::decimal(18,4), 100.0000::decimal(18,4),
@@ -34,18 +35,32 @@ def publish(tmp_path: Path) -> Path:
                0.0000::decimal(18,4), 0.0000::decimal(18,4), 0.0000::decimal(18,4),
                300.0000::decimal(18,4), 1.000000::decimal(18,6), 1.000000::decimal(18,6), true)
             ) t(period_grain, period_start, period_end, segment, cohort_accounts, starting_mrr_usd,
-                expansion_usd, contraction_usd, churned_usd, ending_mrr_usd, nrr, grr, is_complete)
+                expansion_mrr_usd, contraction_mrr_usd, churned_mrr_usd, ending_mrr_usd, nrr, grr,
+                is_complete)
             """
         )
         con.execute(
+            "create table marts.fct_revenue_retention as"
+            " select * exclude (segment) from retention where segment = 'all'"
+        )
+        con.execute(
+            "create table marts.fct_revenue_retention_by_segment as"
+            " select * from retention where segment <> 'all'"
+        )
+        con.execute("drop table retention")
+        con.execute(
             """
             create table marts.fct_mrr_bridge as
-            select date '2025-02-01' as month, 'all' as segment,
+            select date '2025-02-01' as month,
                    300.0000::decimal(18,4) as starting_mrr_usd, 10.0000::decimal(18,4) as new_mrr_usd,
                    5.0000::decimal(18,4) as expansion_mrr_usd, 0.0000::decimal(18,4) as reactivation_mrr_usd,
                    1.0000::decimal(18,4) as contraction_mrr_usd, 100.0000::decimal(18,4) as churned_mrr_usd,
                    214.0000::decimal(18,4) as ending_mrr_usd, 2 as ending_accounts
             """
+        )
+        con.execute(
+            "create table marts.fct_mrr_bridge_by_segment as"
+            " select month, 'smb' as segment, * exclude (month) from marts.fct_mrr_bridge limit 0"
         )
         con.execute(
             """

@@ -1,23 +1,30 @@
 -- Shown in Dagster as an asset check of fct_mrr_movements.
 {{ config(meta={'dagster': {'ref': {'name': 'fct_mrr_movements'}}}) }}
 -- Fails (one row per broken check, month and segment) unless the MRR movements reconcile to the
--- cent with the change in total MRR:
+-- cent with the change in total MRR, in the company totals (fct_mrr_bridge, fct_mrr_movements;
+-- labelled segment `all` here) and by segment (the `_by_segment` marts):
 --   movements_vs_total_change: the signed movements of a month add up to ending - starting MRR;
 --   bridge_identity: starting + new + expansion + reactivation - contraction - churned = ending;
---   ending_vs_account_mrr / starting_vs_account_mrr: the `all` bridge's ending (starting) MRR is
---     the month's (previous month's) total of int_account_mrr_monthly, computed independently;
---   segments_vs_all: the segments' bridges add up to the `all` bridge.
+--   ending_vs_account_mrr / starting_vs_account_mrr: the totals' ending (starting) MRR is the
+--     month's (previous month's) total of int_account_mrr_monthly, computed independently;
+--   segments_vs_all: the segments' bridges add up to the totals' bridge.
 with movements as (
 
     select month, segment, sum(mrr_usd) as net_change_usd
-    from {{ ref('fct_mrr_movements') }}
+    from (
+        select 'all' as segment, * from {{ ref('fct_mrr_movements') }}
+        union all by name
+        select * from {{ ref('fct_mrr_movements_by_segment') }}
+    )
     group by month, segment
 
 ),
 
 bridge as (
 
-    select * from {{ ref('fct_mrr_bridge') }}
+    select 'all' as segment, * from {{ ref('fct_mrr_bridge') }}
+    union all by name
+    select * from {{ ref('fct_mrr_bridge_by_segment') }}
 
 ),
 

@@ -3,14 +3,17 @@
 -- Fails (one row per broken check and retention row) unless every retention cohort is what it
 -- claims to be:
 --   starting_vs_cohort_month_mrr: starting MRR equals the total MRR, in the month before the
---     period (cohort_month), of the accounts with MRR > 0 then (of the row's segment, or all);
---     for `all` it is checked against int_account_mrr_monthly, computed independently;
+--     period (cohort_month), of the accounts with MRR > 0 then (of the row's segment in
+--     fct_revenue_retention_by_segment, of all in fct_revenue_retention, labelled `all` here);
+--     for the totals it is checked against int_account_mrr_monthly, computed independently;
 --   cohort_accounts_vs_cohort_month: cohort_accounts is the number of those accounts;
 --   ending_identity: ending = starting + expansion - contraction - churned;
 --   ratios_null_iff_empty: nrr and grr are null exactly when the cohort is empty.
 with retention as (
 
-    select * from {{ ref('fct_revenue_retention') }}
+    select 'all' as segment, * from {{ ref('fct_revenue_retention') }}
+    union all by name
+    select * from {{ ref('fct_revenue_retention_by_segment') }}
 
 ),
 
@@ -36,7 +39,7 @@ cohort_month_mrr as (
         retention.period_start,
         retention.segment,
         coalesce(sum(monthly.mrr_usd), 0) as total_mrr_usd,
-        count(monthly.account_id)         as account_count
+        count(monthly.account_id)         as cohort_month_accounts
     from retention
     left join monthly
         on  monthly.month = retention.cohort_month
@@ -82,12 +85,12 @@ checks as (
         retention.period_grain,
         retention.period_start,
         retention.segment,
-        cast(cohort_month_mrr.account_count as varchar),
+        cast(cohort_month_mrr.cohort_month_accounts as varchar),
         cast(retention.cohort_accounts as varchar)
     from retention
     inner join cohort_month_mrr
         using (period_grain, period_start, segment)
-    where cohort_month_mrr.account_count <> retention.cohort_accounts
+    where cohort_month_mrr.cohort_month_accounts <> retention.cohort_accounts
 
     union all
 
@@ -96,10 +99,10 @@ checks as (
         period_grain,
         period_start,
         segment,
-        cast(starting_mrr_usd + expansion_usd - contraction_usd - churned_usd as varchar),
+        cast(starting_mrr_usd + expansion_mrr_usd - contraction_mrr_usd - churned_mrr_usd as varchar),
         cast(ending_mrr_usd as varchar)
     from retention
-    where starting_mrr_usd + expansion_usd - contraction_usd - churned_usd <> ending_mrr_usd
+    where starting_mrr_usd + expansion_mrr_usd - contraction_mrr_usd - churned_mrr_usd <> ending_mrr_usd
 
     union all
 

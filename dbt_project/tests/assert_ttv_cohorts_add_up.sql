@@ -1,14 +1,17 @@
 -- Shown in Dagster as an asset check of fct_ttv_cohorts.
 {{ config(meta={'dagster': {'ref': {'name': 'fct_ttv_cohorts'}}}) }}
--- Fails (one row per broken check and cohort row) unless fct_ttv_cohorts adds up:
+-- Fails (one row per broken check and cohort row) unless fct_ttv_cohorts (labelled segment `all`
+-- here) and fct_ttv_cohorts_by_segment add up:
 --   accounts_split: accounts = reached_accounts + censored_accounts;
---   within_monotone: reached_within_7d <= 14d <= 30d <= 60d <= 90d <= reached_accounts;
+--   within_monotone: accounts_reached_within_7d <= 14d <= 30d <= 60d <= 90d <= reached_accounts;
 --   segments_vs_all: the segments of a start month add up to its `all` row;
 --   matches_time_to_value: the `all` rows count fct_time_to_value's accounts per start month;
 --   median_reached: a median exists only when some account reached first value.
 with cohorts as (
 
-    select * from {{ ref('fct_ttv_cohorts') }}
+    select 'all' as segment, * from {{ ref('fct_ttv_cohorts') }}
+    union all by name
+    select * from {{ ref('fct_ttv_cohorts_by_segment') }}
 
 ),
 
@@ -37,11 +40,11 @@ union all
 
 select start_month, segment, 'within_monotone'
 from cohorts
-where not (reached_within_7d <= reached_within_14d
-       and reached_within_14d <= reached_within_30d
-       and reached_within_30d <= reached_within_60d
-       and reached_within_60d <= reached_within_90d
-       and reached_within_90d <= reached_accounts)
+where not (accounts_reached_within_7d <= accounts_reached_within_14d
+       and accounts_reached_within_14d <= accounts_reached_within_30d
+       and accounts_reached_within_30d <= accounts_reached_within_60d
+       and accounts_reached_within_60d <= accounts_reached_within_90d
+       and accounts_reached_within_90d <= reached_accounts)
 
 union all
 

@@ -125,8 +125,8 @@ subscription_starts as (
 
     select
         customer_accounts.account_id,
-        min(cast(subscriptions.started_at as date)) as first_subscription_started_on,
-        max(cast(subscriptions.started_at as date)) as latest_subscription_started_on
+        min(cast(subscriptions.started_at as date)) as first_subscription_start_date,
+        max(cast(subscriptions.started_at as date)) as latest_subscription_start_date
     from subscriptions
     inner join customer_accounts
         on customer_accounts.billing_customer_id = subscriptions.billing_customer_id
@@ -217,12 +217,12 @@ joined as (
         crm_accounts.owner,
         billing_links.billing_customer_ids,
         billing_links.currency,
-        subscription_starts.first_subscription_started_on,
-        subscription_starts.latest_subscription_started_on,
+        subscription_starts.first_subscription_start_date,
+        subscription_starts.latest_subscription_start_date,
         coalesce(current_mrr.mrr_usd, 0)                    as current_mrr_usd,
         next_renewals.next_renewal_date,
         earlier_mrr.account_id is not null                  as had_mrr_before_as_of,
-        {{ as_of }} - subscription_starts.first_subscription_started_on
+        {{ as_of }} - subscription_starts.first_subscription_start_date
                                                             as days_since_first_subscription
     from crm_accounts
     left join billing_links
@@ -249,15 +249,15 @@ final as (
         cast(owner as varchar)                                       as owner,
         cast(billing_customer_ids as varchar)                        as billing_customer_ids,
         cast(currency as varchar)                                    as currency,
-        cast(first_subscription_started_on as date)                  as first_subscription_started_on,
-        cast(latest_subscription_started_on as date)                 as latest_subscription_started_on,
+        cast(first_subscription_start_date as date)                  as first_subscription_start_date,
+        cast(latest_subscription_start_date as date)                 as latest_subscription_start_date,
         cast(current_mrr_usd as decimal(18, 4))                      as current_mrr_usd,
         cast(cast(current_mrr_usd as decimal(38, 4)) * 12 as decimal(18, 4))
                                                                      as current_arr_usd,
         cast(next_renewal_date as date)                              as next_renewal_date,
         cast(case
             when current_mrr_usd = 0 and had_mrr_before_as_of then 'churned'
-            when first_subscription_started_on is null then 'prospect'
+            when first_subscription_start_date is null then 'prospect'
             when current_mrr_usd = 0 then 'trial'
             when next_renewal_date <= {{ as_of }} + cast({{ var('renewal_window_days') }} as integer)
                 then 'renewal'

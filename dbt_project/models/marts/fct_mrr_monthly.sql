@@ -43,7 +43,7 @@ filled as (
     select
         spine.account_id,
         spine.month,
-        least({{ month_end('spine.month') }}, {{ as_of }}) as measured_on,
+        least({{ month_end('spine.month') }}, {{ as_of }}) as measured_date,
         coalesce(account_mrr.mrr_usd, 0)                   as mrr_usd
     from spine
     left join account_mrr
@@ -72,7 +72,7 @@ final as (
         cast(with_history.account_id as varchar)                    as account_id,
         cast(coalesce(crm_accounts.segment, 'unmapped') as varchar) as segment,
         cast(with_history.month as date)                            as month,
-        cast(with_history.measured_on as date)                      as measured_on,
+        cast(with_history.measured_date as date)                      as measured_date,
         cast(with_history.mrr_usd as decimal(18, 4))                as mrr_usd,
         cast(with_history.previous_mrr_usd as decimal(18, 4))       as previous_mrr_usd,
         cast(with_history.mrr_usd - with_history.previous_mrr_usd as decimal(18, 4))

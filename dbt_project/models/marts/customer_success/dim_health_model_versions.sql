@@ -6,7 +6,7 @@
 --
 -- Incremental and never fully refreshed: a run appends the current version when it is new, or
 -- rewrites its one row (delete+insert on health_model_version) keeping first_built_at and the
--- earliest first_scored_as_of; the other versions' rows are never touched. `dbt build
+-- earliest first_scored_as_of_date; the other versions' rows are never touched. `dbt build
 -- --full-refresh` leaves this table alone (full_refresh=false), so the list of versions survives.
 {{ config(
     materialized='incremental',
@@ -34,13 +34,13 @@ with this_run as (
 earlier as (
 
     {%- if is_incremental() %}
-    select health_model_version, first_scored_as_of, first_built_at
+    select health_model_version, first_scored_as_of_date, first_built_at
     from {{ this }}
     where health_model_version = (select health_model_version from this_run)
     {%- else %}
     select
         cast(null as varchar)   as health_model_version,
-        cast(null as date)      as first_scored_as_of,
+        cast(null as date)      as first_scored_as_of_date,
         cast(null as timestamp) as first_built_at
     where false
     {%- endif %}
@@ -53,8 +53,8 @@ final as (
         cast(this_run.health_model_version as varchar)                     as health_model_version,
         cast(this_run.health_model_name as varchar)                        as health_model_name,
         cast(this_run.content_sha256 as varchar)                           as content_sha256,
-        cast(least(this_run.scored_as_of, earlier.first_scored_as_of) as date)
-                                                                            as first_scored_as_of,
+        cast(least(this_run.scored_as_of, earlier.first_scored_as_of_date) as date)
+                                                                            as first_scored_as_of_date,
         cast(coalesce(earlier.first_built_at, this_run.built_at) as timestamp)
                                                                             as first_built_at,
         cast(this_run.yaml_text as varchar)                                 as yaml_text

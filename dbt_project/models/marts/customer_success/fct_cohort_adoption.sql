@@ -11,7 +11,7 @@
 -- depth_active_days_per_user = user active days / active users (days a user was active, per
 --   active user, pooled over the cohort);
 -- license_utilisation = active users / purchased seats (seats of the item rows in force on the
---   month's measured_on), pooled over retained accounts with seats.
+--   month's measured_date), pooled over retained accounts with seats.
 -- Ratios are DECIMAL(18,6), rounded half away from zero; null when the denominator is 0.
 {%- set as_of = as_of_date() %}
 
@@ -66,8 +66,8 @@ seats as (
     from monthly
     inner join items
         on  items.account_id = monthly.account_id
-        and items.in_force_from <= monthly.measured_on
-        and (items.in_force_until is null or monthly.measured_on < items.in_force_until)
+        and items.in_force_from <= monthly.measured_date
+        and (items.in_force_until is null or monthly.measured_date < items.in_force_until)
     where monthly.mrr_usd > 0
     group by monthly.account_id, monthly.month
 

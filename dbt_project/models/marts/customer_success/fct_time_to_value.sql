@@ -1,14 +1,14 @@
 -- Time to value per account, as of the reporting date D (var as_of), from data dated on or
 -- before D. One row per CRM account with a subscription started on or before D.
 --
--- subscription_started_on: the date of the account's earliest subscription started_at.
+-- subscription_start_date: the date of the account's earliest subscription started_at.
 -- Stage k (var health_model.onboarding.stages) is reached on max(t_1 .. t_k), the t_j being the
 -- milestone dates of int_account_milestones on or before D; it is not reached while any of
 -- t_1 .. t_k is missing. First value = stage onboarding.first_value_stage.
--- ttv_days = first_value_on - subscription_started_on in whole days (UTC dates), 0 when first
+-- ttv_days = first_value_date - subscription_start_date in whole days (UTC dates), 0 when first
 -- value came before the subscription started. Accounts not there yet are censored at D:
 -- observed_days (the Kaplan-Meier time of fct_ttv_cohorts) is ttv_days when reached, else
--- D - subscription_started_on.
+-- D - subscription_start_date.
 -- current_stage: the highest stage reached by D (0 = not started); days_in_current_stage counts
 -- from the day it was reached (stage 0: from the subscription start).
 {%- set as_of = as_of_date() %}
@@ -48,7 +48,7 @@ starts as (
 
     select
         customer_accounts.account_id,
-        min(cast(subscriptions.started_at as date)) as subscription_started_on
+        min(cast(subscriptions.started_at as date)) as subscription_start_date
     from subscriptions
     inner join customer_accounts
         on customer_accounts.billing_customer_id = subscriptions.billing_customer_id
@@ -99,7 +99,7 @@ per_account as (
 
     select
         account_id,
-        max(reached_on) filter (where stage = {{ first_value_stage }}) as first_value_on,
+        max(reached_on) filter (where stage = {{ first_value_stage }}) as first_value_date,
         max(stage) filter (where reached_on is not null)              as current_stage,
         arg_max(stage_name, stage) filter (where reached_on is not null)
                                                                       as current_stage_name,
@@ -114,16 +114,16 @@ joined as (
     select
         starts.account_id,
         crm_accounts.segment,
-        starts.subscription_started_on,
-        per_account.first_value_on,
-        per_account.first_value_on is not null                          as reached,
-        case when per_account.first_value_on is not null
-            then greatest(per_account.first_value_on - starts.subscription_started_on, 0)
+        starts.subscription_start_date,
+        per_account.first_value_date,
+        per_account.first_value_date is not null                        as has_reached_first_value,
+        case when per_account.first_value_date is not null
+            then greatest(per_account.first_value_date - starts.subscription_start_date, 0)
         end                                                             as ttv_days,
         coalesce(per_account.current_stage, 0)                          as current_stage,
         coalesce(per_account.current_stage_name, 'not_started')         as current_stage_name,
-        coalesce(per_account.current_stage_reached_on, starts.subscription_started_on)
-                                                                        as current_stage_since
+        coalesce(per_account.current_stage_reached_on, starts.subscription_start_date)
+                                                                        as current_stage_start_date
     from starts
     inner join crm_accounts
         on crm_accounts.account_id = starts.account_id
@@ -137,18 +137,18 @@ final as (
     select
         cast(account_id as varchar)                                     as account_id,
         cast(segment as varchar)                                        as segment,
-        cast(subscription_started_on as date)                           as subscription_started_on,
-        cast({{ month_start('subscription_started_on') }} as date)      as start_month,
+        cast(subscription_start_date as date)                           as subscription_start_date,
+        cast({{ month_start('subscription_start_date') }} as date)      as start_month,
         cast({{ first_value_stage }} as integer)                        as first_value_stage,
-        cast(first_value_on as date)                                    as first_value_on,
-        cast(reached as boolean)                                        as reached,
+        cast(first_value_date as date)                                    as first_value_date,
+        cast(has_reached_first_value as boolean)                        as has_reached_first_value,
         cast(ttv_days as integer)                                       as ttv_days,
-        cast(case when reached then ttv_days
-            else {{ as_of }} - subscription_started_on end as integer)  as observed_days,
+        cast(case when has_reached_first_value then ttv_days
+            else {{ as_of }} - subscription_start_date end as integer)  as observed_days,
         cast(current_stage as integer)                                  as current_stage,
         cast(current_stage_name as varchar)                             as current_stage_name,
-        cast(current_stage_since as date)                               as current_stage_since,
-        cast({{ as_of }} - current_stage_since as integer)              as days_in_current_stage,
+        cast(current_stage_start_date as date)                               as current_stage_start_date,
+        cast({{ as_of }} - current_stage_start_date as integer)              as days_in_current_stage,
         cast({{ as_of }} as date)                                       as as_of_date
     from joined
 

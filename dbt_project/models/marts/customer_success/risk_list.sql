@@ -2,7 +2,8 @@
 -- fct_account_health with as_of_date = D) that are in a listed health band (lists.risk.health_bands,
 -- default red), or have churn_risk >= lists.risk.min_churn_risk, or renew within
 -- lists.risk.renewal_within_days with health_score < lists.risk.renewal_health_below.
--- reasons: the rules that fired, in words, separated by '; '. play: red and high churn risk ->
+-- reasons: the rules that fired, in words, separated by '; ' (the rows of risk_list_reasons, in
+-- reason_order; both from macros/lists.sql). play: red and high churn risk ->
 -- 'save plan + executive escalation'; red -> 'executive escalation'; high risk -> 'save plan';
 -- otherwise 'check-in'. arr_at_risk_usd = ARR on D (MRR on D x 12). churn_probability,
 -- churn_model_version and expected_arr_lost_usd (probability x ARR) come from the learned churn
@@ -16,7 +17,6 @@
 {%- set hm = health_model() %}
 {%- set risk = hm['lists']['risk'] %}
 {%- set rank_by = risk.get('rank_by', 'arr') if risk else 'arr' %}
-{%- set cr = hm['churn_risk'] %}
 
 with health as (
 
@@ -62,56 +62,32 @@ ordering as (
 
 flagged as (
 
+    {{ risk_list_flagged('health') }}
+
+),
+
+reason_rows as (
+
+    -- one row per reason (macros/lists.sql; risk_list_reasons publishes them)
+    {{ risk_list_reason_rows('flagged') }}
+
+),
+
+reasons as (
+
     select
-        *,
-        health_band in {{ sql_in_list(risk['health_bands']) }}                      as is_listed_band,
-        churn_risk >= {{ risk['min_churn_risk'] }}                                  as is_high_churn_risk,
-        coalesce(
-            renewal_date <= as_of_date + {{ risk['renewal_within_days'] }}
-            and health_score < {{ risk['renewal_health_below'] }},
-            false
-        )                                                                           as is_renewal_at_risk
-    from health
+        account_id,
+        string_agg(reason, '; ' order by reason_order)                              as reasons
+    from reason_rows
+    group by account_id
 
 ),
 
 listed as (
 
     select
-        *,
-        concat_ws('; ',
-            case when is_listed_band then
-                'health ' || health_score || ' (' || health_band || ')'
-                || coalesce(', most points lost in ' || drivers, '')
-            end,
-            case when is_renewal_at_risk then
-                'renewal on ' || strftime(renewal_date, '%Y-%m-%d') || ', health ' || health_score
-            end,
-            case when open_critical_tickets > 0 then
-                open_critical_tickets || ' critical ticket'
-                || case when open_critical_tickets = 1 then '' else 's' end || ' open'
-            end,
-            case when champion_left_points > 0 then
-                'champion left on ' || strftime(champion_left_on, '%Y-%m-%d')
-            end,
-            case when usage_decline_points > 0 then
-                'usage down ' || cast(round(-100 * usage_change) as integer)
-                || '% vs previous {{ cr['usage_decline']['window_days'] }} days'
-            end,
-            case when ticket_spike_points > 0 then
-                spike_window_tickets || ' tickets in {{ cr['ticket_spike']['window_days'] }} days vs '
-                || cast(round(
-                    cast(baseline_tickets as decimal(18, 4))
-                    * {{ cr['ticket_spike']['window_days'] }} / {{ cr['ticket_spike']['baseline_days'] }}, 1
-                ) as decimal(18, 1)) || ' per {{ cr['ticket_spike']['window_days'] }} days before'
-            end,
-            case when low_nps_points > 0 then 'NPS ' || latest_nps end,
-            case when payment_failure_points > 0 then
-                failed_payments_in_window || ' failed payment'
-                || case when failed_payments_in_window = 1 then '' else 's' end
-                || ' in {{ hm['health_score']['financial']['payments']['window_days'] }} days'
-            end
-        )                                                                           as reasons,
+        flagged.*,
+        coalesce(reasons.reasons, '')                                               as reasons,
         case
             when health_band = 'red' and churn_risk_band = 'high' then 'save plan + executive escalation'
             when health_band = 'red' then 'executive escalation'
@@ -119,6 +95,8 @@ listed as (
             else 'check-in'
         end                                                                         as play
     from flagged
+    left join reasons
+        on reasons.account_id = flagged.account_id
     where is_listed_band or is_high_churn_risk or is_renewal_at_risk
 
 ),

@@ -1,0 +1,4 @@
+-- fct_health_backtest_deciles by segment: the same statistics computed within each segment (the account's CRM
+-- segment on the scored date), one more key column `segment`. Incremental like fct_health_backtest_deciles.
+-- The computation is macros/backtest.sql (backtest_deciles_select), shared with fct_health_backtest_deciles.
+{{ backtest_deciles_select(ref('int_backtest_scores'), by_segment=true) }}
