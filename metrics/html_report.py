@@ -142,6 +142,11 @@ def _table(table_id: str, headers: Sequence[str], rows: Sequence[tuple[str, Sequ
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _nowrap(text: str) -> str:
+    """A figure or date kept on one line in a table cell."""
+    return f'<span class="nowrap">{_text(text)}</span>'
+
+
 def _items(values: Sequence[str] | None) -> str:
     return "<ol>" + "".join(f"<li>{_text(v)}</li>" for v in values or []) + "</ol>"
 
@@ -397,11 +402,11 @@ def _risk_rows(frame: pl.DataFrame) -> list[tuple[str, list[str]]]:
                 _text(r["account_name"]),
                 _text(r["owner"]),
                 _text(r["segment"]),
-                usd(r["arr_at_risk_usd"], cents=True),
-                iso(r["renewal_date"]),
+                _nowrap(usd(r["arr_at_risk_usd"], cents=True)),
+                _nowrap(iso(r["renewal_date"])),
                 f"{_text(r['health_score'])} ({_text(r['health_band'])})",
-                percent(r["churn_probability"]),
-                usd(r["expected_arr_lost_usd"], cents=True),
+                _nowrap(percent(r["churn_probability"])),
+                _nowrap(usd(r["expected_arr_lost_usd"], cents=True)),
                 _items(r["reasons"]),
                 _text(r["play"]),
             ],
@@ -419,10 +424,10 @@ def _expansion_rows(frame: pl.DataFrame) -> list[tuple[str, list[str]]]:
                 _text(r["account_name"]),
                 _text(r["owner"]),
                 _text(r["segment"]),
-                usd(r["current_arr_usd"], cents=True),
+                _nowrap(usd(r["current_arr_usd"], cents=True)),
                 _text(r["purchased_seats"]),
                 _text(r["urgency"]),
-                usd(r["estimated_opportunity_usd"], cents=True),
+                _nowrap(usd(r["estimated_opportunity_usd"], cents=True)),
                 _items(r["signals"]),
             ],
         )
@@ -617,6 +622,7 @@ nav ol { columns: 2; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: left;
          vertical-align: top; }
+.nowrap { white-space: nowrap; }
 td ol { margin: 0; padding-left: 1.2rem; }
 section { margin-top: 2.5rem; }
 """
