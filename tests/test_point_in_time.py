@@ -14,6 +14,10 @@ price versions and invoices dated after D on the EXISTING accounts, users and su
 foreign keys are kept, so a model that forgets a filter on D sees them), plus FX rates for
 months after the last one. The marts are discovered from the dbt manifest (every model under
 models/marts), so a new mart is covered without touching this test.
+
+The same build also checks the marts' shapes (docs/marts.md): every `_by_segment` mart adds up
+to its totals mart, no mart holds a segment `all`, every mart states its grain and tests it, and
+the lists' text columns are their long-form rows joined.
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ LATE = "late_"
 #: backtest marts have rows (the default 90 days reaches past D on this sample).
 HORIZON_DAYS = 28
 #: Marts with no rows without a fitted churn model (no scorer has a probability to calibrate).
-EMPTY_WITHOUT_CHURN_MODEL = {"fct_health_backtest_calibration"}
+EMPTY_WITHOUT_CHURN_MODEL = {
+    "fct_health_backtest_calibration",
+    "fct_health_backtest_calibration_by_segment",
+}
 
 
 @dataclass(frozen=True)
@@ -273,3 +280,214 @@ def test_the_later_rows_do_count_once_the_reporting_date_passes_them(compared: C
         con.close()
     assert in_raw[0][0] > 0
     assert in_mart == in_raw
+
+
+# --- the marts' shapes (issue 15, docs/marts.md), on the same build ------------------------------
+
+#: Per pair of marts (totals, by segment): the columns to group both by and the columns that add
+#: up over the segments (money and counts; never ratios, AUCs, medians or distinct counts).
+ADDITIVE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "fct_mrr_bridge": (
+        ("month",),
+        (
+            "starting_mrr_usd",
+            "new_mrr_usd",
+            "expansion_mrr_usd",
+            "reactivation_mrr_usd",
+            "contraction_mrr_usd",
+            "churned_mrr_usd",
+            "ending_mrr_usd",
+            "starting_accounts",
+            "new_accounts",
+            "expansion_accounts",
+            "reactivation_accounts",
+            "contraction_accounts",
+            "churned_accounts",
+            "ending_accounts",
+        ),
+    ),
+    "fct_mrr_movements": (("month", "movement"), ("mrr_usd", "accounts")),
+    "fct_revenue_retention": (
+        ("period_grain", "period_start"),
+        (
+            "cohort_accounts",
+            "starting_mrr_usd",
+            "ending_mrr_usd",
+            "expansion_mrr_usd",
+            "contraction_mrr_usd",
+            "churned_mrr_usd",
+        ),
+    ),
+    "fct_ttv_cohorts": (
+        ("start_month",),
+        (
+            "accounts",
+            "reached_accounts",
+            "censored_accounts",
+            *(f"accounts_reached_within_{n}d" for n in (7, 14, 30, 60, 90)),
+        ),
+    ),
+    "fct_health_backtest": (
+        ("health_model_version", "horizon_days", "scorer"),
+        ("scored_rows", "churned_rows"),
+    ),
+    "fct_health_backtest_bands": (
+        ("health_model_version", "horizon_days", "scorer", "band"),
+        ("scored_rows", "churned_rows"),
+    ),
+    # deciles are cut within each segment: only a scorer's totals over its deciles add up
+    "fct_health_backtest_deciles": (
+        ("health_model_version", "horizon_days", "scorer"),
+        ("scored_rows", "churned_rows"),
+    ),
+    "fct_health_backtest_calibration": (
+        ("health_model_version", "horizon_days", "scorer", "probability_bin"),
+        ("scored_rows", "churned_rows"),
+    ),
+}
+SEGMENTS = "_by_segment"
+
+
+def _mart_nodes(dbt: Dbt) -> dict[str, Any]:
+    return {
+        node.name: node
+        for node in dbt.manifest.nodes.values()
+        if node.resource_type == "model" and node.fqn[1:2] == ["marts"]
+    }
+
+
+def _summed(
+    con: duckdb.DuckDBPyConnection, mart: str, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    sums = ", ".join(f"sum({c}) as {c}" for c in columns)
+    group = ", ".join(keys)
+    return query(con, f"select {group}, {sums} from marts.{mart} group by all order by {group}")
+
+
+def test_every_by_segment_mart_adds_up_to_its_totals_mart(compared: Compared) -> None:
+    """Money (DECIMAL, to the cent and beyond) and counts summed over the segments equal the
+    totals mart's, for every pair of marts the manifest has."""
+    marts = set(compared.built.marts)
+    pairs = {m for m in marts if f"{m}{SEGMENTS}" in marts}
+    assert pairs == set(ADDITIVE)
+    con = duckdb.connect(str(compared.built.warehouse))
+    try:
+        for mart, (keys, columns) in ADDITIVE.items():
+            totals = _summed(con, mart, keys, columns)
+            by_segment = _summed(con, f"{mart}{SEGMENTS}", keys, columns)
+            assert totals == by_segment, mart
+            if mart not in EMPTY_WITHOUT_CHURN_MODEL:
+                assert totals, f"{mart} has no rows: the comparison proves nothing"
+    finally:
+        con.close()
+
+
+def test_no_mart_mixes_a_segment_all_row_with_per_segment_rows(compared: Compared) -> None:
+    con = duckdb.connect(str(compared.built.warehouse))
+    try:
+        with_segment = [
+            r[0]
+            for r in query(
+                con,
+                "select table_name from information_schema.columns"
+                " where table_schema = 'marts' and column_name = 'segment'",
+            )
+        ]
+        assert len(with_segment) >= len(ADDITIVE)
+        mixed = {
+            m: n
+            for m in with_segment
+            if (n := query(con, f"select count(*) from marts.{m} where segment = 'all'")[0][0])
+        }
+    finally:
+        con.close()
+    assert mixed == {}
+    # the totals marts have no segment column at all
+    assert set(ADDITIVE).isdisjoint(with_segment)
+
+
+def test_every_mart_states_its_grain_and_tests_that_it_is_unique(compared: Compared) -> None:
+    """meta.grain in the mart's YAML, and a uniqueness test on exactly those columns
+    (unique_combination_of_columns, or unique on a one-column grain)."""
+    dbt = compared.built.dbt
+    nodes = _mart_nodes(dbt)
+    assert set(nodes) == set(compared.built.marts)
+    unique_on: dict[str, set[frozenset[str]]] = {}
+    for test in dbt.manifest.nodes.values():
+        if test.resource_type != "test" or not getattr(test, "test_metadata", None):
+            continue
+        kwargs = test.test_metadata.kwargs
+        if test.test_metadata.name == "unique_combination_of_columns":
+            columns = frozenset(kwargs["combination_of_columns"])
+        elif test.test_metadata.name == "unique":
+            columns = frozenset([kwargs["column_name"]])
+        else:
+            continue
+        unique_on.setdefault(test.attached_node, set()).add(columns)
+    missing = {name: node.config.meta.get("grain") for name, node in nodes.items()}
+    missing = {
+        name: grain
+        for name, grain in missing.items()
+        if not grain or frozenset(grain) not in unique_on.get(nodes[name].unique_id, set())
+    }
+    assert missing == {}, "marts without meta.grain or a uniqueness test on it"
+    # the grain names real columns of the contract
+    for name, node in nodes.items():
+        assert set(node.config.meta["grain"]) <= set(node.columns), name
+
+
+def test_list_reasons_and_signals_are_the_long_rows_joined(compared: Compared) -> None:
+    """risk_list.reasons is its risk_list_reasons rows joined with '; ' in reason_order;
+    expansion_list.signals and signal_types are its expansion_list_signals rows joined; every
+    long row's account is on its list, at its rank."""
+    con = duckdb.connect(str(compared.built.warehouse))
+    try:
+        risk = query(
+            con,
+            """
+            select count(*), count(*) filter (where l.reasons is distinct from
+                coalesce(r.joined, ''))
+            from marts.risk_list as l
+            left join (
+                select account_id, string_agg(reason, '; ' order by reason_order) as joined
+                from marts.risk_list_reasons group by account_id
+            ) as r using (account_id)
+            """,
+        )
+        expansion = query(
+            con,
+            """
+            with joined as (
+                select account_id,
+                       string_agg(signal, '; ' order by case signal_type
+                           when 'seat_limit' then 1 when 'team_growth' then 2 else 3 end)
+                           as signals,
+                       string_agg(signal_type, ', ' order by case signal_type
+                           when 'seat_limit' then 1 when 'team_growth' then 2 else 3 end)
+                           as signal_types
+                from marts.expansion_list_signals group by account_id
+            )
+            select count(*), count(*) filter (where l.signals is distinct from j.signals
+                or l.signal_types is distinct from j.signal_types)
+            from marts.expansion_list as l
+            left join joined as j using (account_id)
+            """,
+        )
+        orphans = query(
+            con,
+            """
+            select 'risk', count(*) from marts.risk_list_reasons as r
+            where not exists (select 1 from marts.risk_list as l
+                              where l.account_id = r.account_id and l.list_rank = r.list_rank)
+            union all
+            select 'expansion', count(*) from marts.expansion_list_signals as s
+            where not exists (select 1 from marts.expansion_list as l
+                              where l.account_id = s.account_id and l.list_rank = s.list_rank)
+            """,
+        )
+    finally:
+        con.close()
+    assert risk[0][0] > 0 and expansion[0][0] > 0, "no list rows: the comparison proves nothing"
+    assert risk[0][1] == 0
+    assert expansion[0][1] == 0
+    assert sorted(orphans) == [("expansion", 0), ("risk", 0)]
