@@ -314,3 +314,29 @@ def test_a_failed_build_exits_non_zero_and_publishes_nothing(
     assert result.exit_code == 1, result.output
     assert "EUR" in result.output and "2024-02" in result.output
     assert _fingerprint(publish) == before
+
+
+def test_the_lists_and_the_finance_close_publish_the_html_report_of_their_marts(
+    completed_run: Settings,
+) -> None:
+    from metrics.html_report import render_report
+
+    publish = completed_run.publish
+    for job in (WEEKLY_LISTS_JOB, FINANCE_CLOSE_JOB):
+        before = (
+            (publish / "report.html").stat().st_mtime_ns
+            if (publish / "report.html").exists()
+            else 0
+        )
+        outcome = run_job(completed_run, job)
+        assert outcome.success, (job, outcome.failures)
+        assert (publish / "report.html").stat().st_mtime_ns > before, job
+    dated = [
+        publish / "lists" / SAMPLE.last_day.isoformat() / "report.html",
+        publish / "finance" / "2024-03" / "report.html",
+        publish / "report.html",
+    ]
+    with duckdb.connect(str(completed_run.serving_copy), read_only=True) as con:
+        expected = render_report(con)
+    for page in dated:
+        assert page.read_text(encoding="utf-8") == expected, page

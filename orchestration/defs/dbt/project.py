@@ -73,3 +73,17 @@ def mart_names() -> tuple[str, ...]:
             if node["resource_type"] == "model" and node["fqn"][1:2] == ["marts"]
         )
     )
+
+
+@cache
+def exposure_marts(exposure: str) -> tuple[str, ...]:
+    """The marts an exposure of ``models/_exposures.yml`` depends on: what that consumer reads."""
+    import json
+
+    manifest = json.loads(prepared_manifest().read_text(encoding="utf-8"))
+    found = [e for e in manifest["exposures"].values() if e["name"] == exposure]
+    if not found:
+        raise KeyError(f"no exposure {exposure!r} in dbt_project/models/_exposures.yml")
+    marts = set(mart_names())
+    names = {node.rsplit(".", 1)[-1] for node in found[0]["depends_on"]["nodes"]}
+    return tuple(sorted(names & marts))

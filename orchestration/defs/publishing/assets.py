@@ -18,11 +18,13 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.defs.dbt.project import mart_names
+from orchestration.defs.dbt.project import exposure_marts, mart_names
 from orchestration.defs.publishing import publisher
 from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL, SettingsResource
 
 GROUP = "publishing"
+#: The dbt exposure of the HTML report: its depends_on are the marts the report reads.
+REPORT_EXPOSURE = "html_report"
 
 
 def _mart_key(name: str) -> dg.AssetKey:
@@ -78,6 +80,8 @@ def _publish(
 def build_publishing_assets() -> list[dg.AssetsDefinition]:
     marts = mart_names()
     lists = [name for name in publisher.LIST_MARTS if name in marts]
+    # The HTML report published beside the lists and the finance close reads these marts.
+    report = list(exposure_marts(REPORT_EXPOSURE))
 
     @dg.asset(
         key=["published", "warehouse"],
@@ -112,12 +116,12 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["published", "lists"],
         group_name=GROUP,
-        deps=[_mart_key(m) for m in lists],
+        deps=[_mart_key(m) for m in sorted({*lists, *report})],
         pool=WAREHOUSE_WRITER_POOL,
         description="The risk list and its reasons (one row per reason), the expansion list and "
         "its signals (one row per signal) and the adoption alerts as CSV and Parquet under "
-        "published/lists/<as-of date>/, with lists/latest pointing at the newest day; held back "
-        "when a list would shrink or empty.",
+        "published/lists/<as-of date>/, with lists/latest pointing at the newest day, and the HTML "
+        "report (report.html there and at the top); held back when a list would shrink or empty.",
     )
     def published_lists(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
@@ -129,10 +133,11 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
                 tables = publisher.list_tables(con, as_of)
                 version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
                 version.write(con, tables)
+                version.write_report(con, f"lists/{as_of.isoformat()}")
             if tables:
                 version.point_latest_at(as_of)
 
-        replaces = (f"lists/{as_of.isoformat()}", "lists/latest")
+        replaces = (f"lists/{as_of.isoformat()}", "lists/latest", publisher.REPORT)
         version = _publish(context, settings, "lists", replaces, write)
         return dg.MaterializeResult(
             metadata={**_publication_metadata(version), "as_of": as_of.isoformat()}
@@ -141,11 +146,12 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["published", "finance_close"],
         group_name=GROUP,
-        deps=[_mart_key(m) for m in publisher.FINANCE_MARTS if m in marts],
+        deps=[_mart_key(m) for m in sorted({*publisher.FINANCE_MARTS, *report}) if m in marts],
         pool=WAREHOUSE_WRITER_POOL,
         description="The closed month's retention report (NRR/GRR of every period ending that "
         "month) and MRR bridge, for the company and per segment, under "
-        "published/finance/<YYYY-MM>/; held back when the month has no MRR bridge.",
+        "published/finance/<YYYY-MM>/ with the HTML report (report.html there and at the top); held "
+        "back when the month has no MRR bridge.",
     )
     def finance_close_report(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
@@ -157,8 +163,9 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
             with duckdb.get_connection() as con:
                 version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
                 version.write(con, tables)
+                version.write_report(con, f"finance/{month.strftime('%Y-%m')}")
 
-        replaces = (f"finance/{month.strftime('%Y-%m')}",)
+        replaces = (f"finance/{month.strftime('%Y-%m')}", publisher.REPORT)
         version = _publish(context, settings, "finance", replaces, write)
         return dg.MaterializeResult(
             metadata={**_publication_metadata(version), "month": month.strftime("%Y-%m")}

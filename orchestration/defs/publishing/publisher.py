@@ -75,7 +75,9 @@ REQUIRED_MARTS = frozenset({"dim_accounts", "fct_mrr_monthly", "fct_mrr_bridge"}
 
 #: What readers open, relative to the publish directory: links into ``current``.
 STABLE_FOLDERS = ("marts", "lists", "finance")
-STABLE_NAMES = ("warehouse.duckdb", *STABLE_FOLDERS)
+#: The HTML report (metrics/html_report.py): the newest lists' or finance close's, at the top.
+REPORT = "report.html"
+STABLE_NAMES = ("warehouse.duckdb", REPORT, *STABLE_FOLDERS)
 VERSIONS = "versions"
 CURRENT = "current"
 #: Written last into a version: the version is complete. Its JSON says what it holds.
@@ -720,6 +722,18 @@ class Version:
         copy = publish_serving_copy(warehouse, self.directory, marts)
         self.files.append(copy)
         return copy
+
+    def write_report(self, con: duckdb.DuckDBPyConnection, folder: str) -> Path:
+        """The HTML report of the marts behind ``con`` as ``<folder>/report.html`` of this
+        version, and as the top-level ``report.html`` (a hard link: the same file)."""
+        from metrics.html_report import write_report
+
+        dated = write_report(con, self.directory / folder / REPORT)
+        top = self.directory / REPORT
+        top.unlink(missing_ok=True)
+        _hard_link(dated, top)
+        self.files.extend([dated, top])
+        return dated
 
     def point_latest_at(self, day: date) -> None:
         point_latest_at(self.directory / "lists" / day.isoformat())
