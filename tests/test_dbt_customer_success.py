@@ -799,6 +799,73 @@ def test_no_contact_email_or_title_in_published_lists(built) -> None:
             assert not any(c in text for c in contacts), (mart, row)
 
 
+def test_list_reasons_and_signals_are_the_long_rows_joined(
+    built: duckdb.DuckDBPyConnection,
+) -> None:
+    """risk_list.reasons is its risk_list_reasons rows joined with '; ' in reason_order;
+    expansion_list.signals and signal_types are its expansion_list_signals rows joined; every
+    long row's account is on its list, at its rank."""
+    risk = query(
+        built,
+        """
+        select count(*), count(*) filter (where l.reasons is distinct from
+            coalesce(r.joined, ''))
+        from marts.risk_list as l
+        left join (
+            select account_id, string_agg(reason, '; ' order by reason_order) as joined
+            from marts.risk_list_reasons group by account_id
+        ) as r using (account_id)
+        """,
+    )
+    expansion = query(
+        built,
+        """
+        with joined as (
+            select account_id,
+                   string_agg(signal, '; ' order by case signal_type
+                       when 'seat_limit' then 1 when 'team_growth' then 2 else 3 end)
+                       as signals,
+                   string_agg(signal_type, ', ' order by case signal_type
+                       when 'seat_limit' then 1 when 'team_growth' then 2 else 3 end)
+                       as signal_types
+            from marts.expansion_list_signals group by account_id
+        )
+        select count(*), count(*) filter (where l.signals is distinct from j.signals
+            or l.signal_types is distinct from j.signal_types)
+        from marts.expansion_list as l
+        left join joined as j using (account_id)
+        """,
+    )
+    orphans = query(
+        built,
+        """
+        select 'risk', count(*) from marts.risk_list_reasons as r
+        where not exists (select 1 from marts.risk_list as l
+                          where l.account_id = r.account_id and l.list_rank = r.list_rank)
+        union all
+        select 'expansion', count(*) from marts.expansion_list_signals as s
+        where not exists (select 1 from marts.expansion_list as l
+                          where l.account_id = s.account_id and l.list_rank = s.list_rank)
+        """,
+    )
+    several = query(
+        built,
+        """
+        select
+            (select max(n) from (select count(*) as n from marts.risk_list_reasons
+                                 group by account_id)),
+            (select max(n) from (select count(*) as n from marts.expansion_list_signals
+                                 group by account_id))
+        """,
+    )
+    # rows with several reasons and signals, so their order is checked too
+    assert several[0][0] >= 2 and several[0][1] >= 2, several
+    assert risk[0][0] > 0 and expansion[0][0] > 0, "no list rows: the comparison proves nothing"
+    assert risk[0][1] == 0
+    assert expansion[0][1] == 0
+    assert sorted(orphans) == [("expansion", 0), ("risk", 0)]
+
+
 # --- time to value and Kaplan-Meier ---------------------------------------------------------------
 
 

@@ -17,7 +17,8 @@ models/marts), so a new mart is covered without touching this test.
 
 The same build also checks the marts' shapes (docs/marts.md): every `_by_segment` mart adds up
 to its totals mart, no mart holds a segment `all`, every mart states its grain and tests it, and
-the lists' text columns are their long-form rows joined.
+the lists' long-form marts are checked in tests/test_dbt_customer_success.py, whose fixture has
+list rows with several reasons and signals.
 """
 
 from __future__ import annotations
@@ -434,60 +435,3 @@ def test_every_mart_states_its_grain_and_tests_that_it_is_unique(compared: Compa
     # the grain names real columns of the contract
     for name, node in nodes.items():
         assert set(node.config.meta["grain"]) <= set(node.columns), name
-
-
-def test_list_reasons_and_signals_are_the_long_rows_joined(compared: Compared) -> None:
-    """risk_list.reasons is its risk_list_reasons rows joined with '; ' in reason_order;
-    expansion_list.signals and signal_types are its expansion_list_signals rows joined; every
-    long row's account is on its list, at its rank."""
-    con = duckdb.connect(str(compared.built.warehouse))
-    try:
-        risk = query(
-            con,
-            """
-            select count(*), count(*) filter (where l.reasons is distinct from
-                coalesce(r.joined, ''))
-            from marts.risk_list as l
-            left join (
-                select account_id, string_agg(reason, '; ' order by reason_order) as joined
-                from marts.risk_list_reasons group by account_id
-            ) as r using (account_id)
-            """,
-        )
-        expansion = query(
-            con,
-            """
-            with joined as (
-                select account_id,
-                       string_agg(signal, '; ' order by case signal_type
-                           when 'seat_limit' then 1 when 'team_growth' then 2 else 3 end)
-                           as signals,
-                       string_agg(signal_type, ', ' order by case signal_type
-                           when 'seat_limit' then 1 when 'team_growth' then 2 else 3 end)
-                           as signal_types
-                from marts.expansion_list_signals group by account_id
-            )
-            select count(*), count(*) filter (where l.signals is distinct from j.signals
-                or l.signal_types is distinct from j.signal_types)
-            from marts.expansion_list as l
-            left join joined as j using (account_id)
-            """,
-        )
-        orphans = query(
-            con,
-            """
-            select 'risk', count(*) from marts.risk_list_reasons as r
-            where not exists (select 1 from marts.risk_list as l
-                              where l.account_id = r.account_id and l.list_rank = r.list_rank)
-            union all
-            select 'expansion', count(*) from marts.expansion_list_signals as s
-            where not exists (select 1 from marts.expansion_list as l
-                              where l.account_id = s.account_id and l.list_rank = s.list_rank)
-            """,
-        )
-    finally:
-        con.close()
-    assert risk[0][0] > 0 and expansion[0][0] > 0, "no list rows: the comparison proves nothing"
-    assert risk[0][1] == 0
-    assert expansion[0][1] == 0
-    assert sorted(orphans) == [("expansion", 0), ("risk", 0)]
