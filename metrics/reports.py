@@ -114,17 +114,137 @@ def mrr_bridge(
     )
 
 
+def _list_rows(name: str, owner: str | None) -> tuple[str, list[object]]:
+    """The SQL of list ``name``, only ``owner``'s accounts when given. The alerts carry no owner
+    column: their accounts' owners come from ``marts.dim_accounts``."""
+    mart = LISTS[name]
+    if owner is None:
+        return f"select * from {mart}", []
+    if name == "alerts":
+        return (
+            f"select * from {mart} where account_id in"
+            " (select account_id from marts.dim_accounts where owner = ?)",
+            [owner],
+        )
+    return f"select * from {mart} where owner = ?", [owner]
+
+
 def account_list(
     con: duckdb.DuckDBPyConnection, name: str, owner: str | None = None
 ) -> pl.DataFrame:
     """A published list (risk, expansion or alerts), optionally one CSM's accounts only."""
     if name not in LISTS:
         raise ReportError(f"unknown list {name!r}; use one of {', '.join(LISTS)}")
-    frame = _frame(con, f"select * from {LISTS[name]}", [])
-    if owner is not None and "owner" in frame.columns:
-        frame = frame.filter(pl.col("owner") == owner)
+    sql, params = _list_rows(name, owner)
+    frame = _frame(con, sql, params)
     order = [c for c in ("list_rank", "account_id") if c in frame.columns]
     return frame.sort(order) if order else frame
+
+
+# --- why a selection is empty -------------------------------------------------------------------
+
+
+def _has_mart(con: duckdb.DuckDBPyConnection, mart: str) -> bool:
+    (found,) = con.execute(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'marts' and table_name = ?",
+        [mart],
+    ).fetchall()[0]
+    return bool(found)
+
+
+def reporting_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The warehouse's reporting date (``marts.dim_accounts.as_of_date``), None without one."""
+    if not _has_mart(con, "dim_accounts"):
+        return None
+    (value,) = con.execute("select max(as_of_date) from marts.dim_accounts").fetchall()[0]
+    return value
+
+
+def _reporting(con: duckdb.DuckDBPyConnection) -> str:
+    as_of = reporting_date(con)
+    return f" (reporting date {as_of.isoformat()})" if as_of else ""
+
+
+def _ym(value: date) -> str:
+    return value.strftime("%Y-%m")
+
+
+def _span(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object]
+) -> tuple[date, date] | None:
+    first, last = con.execute(sql, params).fetchall()[0]
+    return None if first is None else (first, last)
+
+
+def retention_empty_reason(con: duckdb.DuckDBPyConnection, grain: str, months: MonthRange) -> str:
+    """Why ``retention`` found no period: the periods of ``grain`` the warehouse has."""
+    span = _span(
+        con,
+        "select min(period_start), max(period_start) from marts.fct_revenue_retention"
+        " where period_grain = ?",
+        [grain],
+    )
+    has = (
+        f"the warehouse has {grain} periods starting {_ym(span[0])} to {_ym(span[1])}"
+        if span
+        else f"the warehouse has no {grain} periods"
+    )
+    return (
+        f"No {grain} period starts between {_ym(months.start)} and {_ym(months.end)}; "
+        f"{has}{_reporting(con)}."
+    )
+
+
+def mrr_empty_reason(con: duckdb.DuckDBPyConnection, months: MonthRange) -> str:
+    """Why ``mrr_bridge`` found no month: the months the bridge covers."""
+    span = _span(con, "select min(month), max(month) from marts.fct_mrr_bridge", [])
+    has = (
+        f"the warehouse has months {_ym(span[0])} to {_ym(span[1])}"
+        if span
+        else "the warehouse's MRR bridge has no months (run `csw run` with billing extracts)"
+    )
+    return (
+        f"No month between {_ym(months.start)} and {_ym(months.end)} in the MRR bridge; "
+        f"{has}{_reporting(con)}."
+    )
+
+
+def _owners_on(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:
+    rows = (
+        f"select d.owner from {LISTS[name]} l"
+        " join (select distinct account_id, owner from marts.dim_accounts) d using (account_id)"
+        if name == "alerts"
+        else f"select owner from {LISTS[name]}"
+    )
+    return _frame(
+        con, f"select owner, count(*) as accounts from ({rows}) group by owner order by owner", []
+    )
+
+
+def _known_owners(con: duckdb.DuckDBPyConnection) -> list[str]:
+    if not _has_mart(con, "dim_accounts"):
+        return []
+    sql = "select distinct owner from marts.dim_accounts where owner is not null order by owner"
+    return [owner for (owner,) in con.sql(sql).fetchall()]
+
+
+def list_empty_reason(con: duckdb.DuckDBPyConnection, name: str, owner: str | None) -> str:
+    """Why ``account_list`` found no account: the list is empty, or the owner has none on it
+    (with the owners it has and the CSMs the warehouse knows)."""
+    (listed_on,) = con.execute(f"select max(as_of_date) from {LISTS[name]}").fetchall()[0]
+    as_of = listed_on or reporting_date(con)
+    when = f" as of {as_of.isoformat()}" if as_of else ""
+    owners = _owners_on(con, name)
+    if owners.is_empty():
+        empty = f"The {name} list is empty{when}: no account met its rules"
+        return empty + "." if owner is None else f"{empty}, so none of owner {owner!r} is on it."
+    on_it = ", ".join(f"{o} ({n})" for o, n in owners.iter_rows())
+    known = ", ".join(_known_owners(con)) or "none recorded"
+    return (
+        f"No account of owner {owner!r} on the {name} list{when}; owners on it: {on_it}; "
+        f"CSMs of the warehouse's accounts: {known}."
+    )
 
 
 def latest_closed_quarter(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

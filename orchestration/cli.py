@@ -1104,39 +1104,57 @@ report_app = typer.Typer(
 )
 app.add_typer(report_app, name="report")
 
-FormatOpt = typer.Option("table", "--format", help="table, csv, json or md.")
+FormatOpt = typer.Option(
+    "table",
+    "--format",
+    help="table, csv, json or md. table and md are for people: money $1,234.56, ratios as"
+    " percentages (104.3%), ISO dates. csv and json are for machines: the marts' exact values.",
+)
+#: Said by every report and list command's help.
+EMPTY_HELP = (
+    " An empty selection is not an error: it exits 0 and says what the warehouse covers (after"
+    " the table; on stderr for csv and json, so stdout stays valid). csv and json keep the"
+    " exact values; table and md are formatted."
+)
 
 
-def _emit(frame: pl.DataFrame, fmt: str, title: str) -> None:
+def _emit(frame: pl.DataFrame, fmt: str, title: str, empty_reason: str | None) -> None:
     from metrics.report_rendering import FORMATS, render_text, rich_table
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     if fmt == "table":
         console.print(rich_table(frame, title))
-        if frame.is_empty():
-            console.print("[yellow]No rows for this selection.[/yellow]")
     else:
         typer.echo(render_text(frame, fmt), nl=False)
+    if empty_reason is None:
+        return
+    if fmt in ("table", "md"):
+        console.print(f"[yellow]{escape(empty_reason)}[/yellow]")
+    else:
+        typer.echo(empty_reason, err=True)
 
 
 def _report(
     fetch: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame],
+    explain: Callable[[duckdb.DuckDBPyConnection], str],
     publish: Path | None,
     fmt: str,
     title: str,
 ) -> None:
-    """Read a report from the serving copy and print it; a report error exits with code 2."""
+    """Read a report from the serving copy and print it, with ``explain``'s reason when it is
+    empty; a report error exits with code 2."""
     from metrics.reports import ReportError, open_serving_copy
 
     settings = _settings(publish_dir=publish)
     try:
         with open_serving_copy(settings.serving_copy) as con:
             frame = fetch(con)
+            reason = explain(con) if frame.is_empty() else None
     except ReportError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
-    _emit(frame, fmt, title)
+    _emit(frame, fmt, title, reason)
 
 
 def _segment_flag(by: str | None) -> bool:
@@ -1145,7 +1163,10 @@ def _segment_flag(by: str | None) -> bool:
     return by == "segment"
 
 
-@report_app.command("retention")
+@report_app.command(
+    "retention",
+    help=("NRR, GRR and the cohort MRR bridge per period (point-to-point cohorts)." + EMPTY_HELP),
+)
 def report_retention(
     grain: str = typer.Option("quarter", "--grain", help="month, quarter, year or trailing_12m."),
     start: str = typer.Option(..., "--from", help="First period's start month, YYYY-MM."),
@@ -1154,18 +1175,24 @@ def report_retention(
     fmt: str = FormatOpt,
     publish: Path | None = PublishOpt,
 ) -> None:
-    """NRR, GRR and the cohort MRR bridge per period (point-to-point cohorts)."""
-    from metrics.reports import MonthRange, retention
+    from metrics.reports import MonthRange, retention, retention_empty_reason
 
-    _report(
-        lambda con: retention(con, grain, MonthRange.parse(start, end), _segment_flag(by)),
-        publish,
-        fmt,
-        f"Revenue retention by {grain}, {start} to {end}",
-    )
+    def fetch(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+        return retention(con, grain, MonthRange.parse(start, end), _segment_flag(by))
+
+    def explain(con: duckdb.DuckDBPyConnection) -> str:
+        return retention_empty_reason(con, grain, MonthRange.parse(start, end))
+
+    _report(fetch, explain, publish, fmt, f"Revenue retention by {grain}, {start} to {end}")
 
 
-@report_app.command("mrr")
+@report_app.command(
+    "mrr",
+    help=(
+        "The monthly MRR bridge: start + new + expansion + reactivation - contraction - churn = end."
+        + EMPTY_HELP
+    ),
+)
 def report_mrr(
     start: str = typer.Option(..., "--from", help="First month, YYYY-MM."),
     end: str = typer.Option(..., "--to", help="Last month, YYYY-MM."),
@@ -1173,29 +1200,73 @@ def report_mrr(
     fmt: str = FormatOpt,
     publish: Path | None = PublishOpt,
 ) -> None:
-    """The monthly MRR bridge: start + new + expansion + reactivation - contraction - churn = end."""
-    from metrics.reports import MonthRange, mrr_bridge
+    from metrics.reports import MonthRange, mrr_bridge, mrr_empty_reason
 
-    _report(
-        lambda con: mrr_bridge(con, MonthRange.parse(start, end), _segment_flag(by)),
-        publish,
-        fmt,
-        f"MRR bridge, {start} to {end}",
-    )
+    def fetch(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+        return mrr_bridge(con, MonthRange.parse(start, end), _segment_flag(by))
+
+    def explain(con: duckdb.DuckDBPyConnection) -> str:
+        return mrr_empty_reason(con, MonthRange.parse(start, end))
+
+    _report(fetch, explain, publish, fmt, f"MRR bridge, {start} to {end}")
 
 
-@app.command("lists")
+@report_app.command("html")
+def report_html(
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Where to write the page [default: ./cs-warehouse-report-<reporting date>.html in"
+        " the current directory; the published copy is <publish>/report.html, written by each"
+        " lists run and finance close].",
+    ),
+    publish: Path | None = PublishOpt,
+) -> None:
+    """Write the HTML report (charts and lists, one offline page) of the published warehouse and
+    print its path. Exits 2 when there is no published warehouse or it has no marts to report."""
+    from metrics import html_report
+    from metrics.reports import ReportError, open_serving_copy
+
+    settings = _settings(publish_dir=publish)
+    try:
+        with open_serving_copy(settings.serving_copy) as con:
+            target = out or Path(f"cs-warehouse-report-{html_report.reporting_date(con)}.html")
+            written = html_report.write_report(con, target)
+    except (ReportError, html_report.ReportError) as exc:
+        _say(
+            "No report",
+            f"{exc}. The report reads the serving copy {settings.serving_copy}: run `csw run`"
+            " (or `csw demo`) to publish it, or pass --publish DIR.",
+        )
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        _say("No report", f"cannot write {out}: {exc.strerror}. Pass --out to a writable path.")
+        raise typer.Exit(2) from exc
+    typer.echo(str(written))
+
+
+@app.command(
+    "lists",
+    help=("The latest published risk list, expansion list or adoption alerts." + EMPTY_HELP),
+)
 def lists(
     name: str = typer.Argument(..., help="risk, expansion or alerts."),
-    owner: str | None = typer.Option(None, "--owner", help="Only this CSM's accounts."),
+    owner: str | None = typer.Option(
+        None, "--owner", help="Only this CSM's accounts (dim_accounts.owner)."
+    ),
     fmt: str = FormatOpt,
     publish: Path | None = PublishOpt,
 ) -> None:
-    """The latest published risk list, expansion list or adoption alerts."""
-    from metrics.reports import account_list
+    from metrics.reports import account_list, list_empty_reason
 
     title = f"{name} list" + (f" for {owner}" if owner else "")
-    _report(lambda con: account_list(con, name, owner), publish, fmt, title)
+    _report(
+        lambda con: account_list(con, name, owner),
+        lambda con: list_empty_reason(con, name, owner),
+        publish,
+        fmt,
+        title,
+    )
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """csw report and csw lists read the serving copy and print exact figures in every format."""
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from metrics.formatting import cell, percent, usd
 from orchestration.cli import app
 
 runner = CliRunner()
@@ -65,9 +67,26 @@ def publish(tmp_path: Path) -> Path:
         con.execute(
             """
             create table marts.risk_list as select * from (values
-              (2, 'acc_2', 'csm_bo', 1200.00::decimal(18,2)),
-              (1, 'acc_1', 'csm_ada', 2400.00::decimal(18,2))
-            ) t(list_rank, account_id, owner, arr_at_risk_usd)
+              (2, 'acc_2', 'csm_bo', 1200.00::decimal(18,2), date '2025-03-31'),
+              (1, 'acc_1', 'csm_ada', 2400.00::decimal(18,2), date '2025-03-31')
+            ) t(list_rank, account_id, owner, arr_at_risk_usd, as_of_date)
+            """
+        )
+        con.execute(
+            """
+            create table marts.dim_accounts as select * from (values
+              ('acc_1', 'csm_ada', date '2025-03-31'),
+              ('acc_2', 'csm_bo', date '2025-03-31'),
+              ('acc_3', 'csm_cy', date '2025-03-31')
+            ) t(account_id, owner, as_of_date)
+            """
+        )
+        con.execute(
+            """
+            create table marts.adoption_alerts as select * from (values
+              ('acc_3', 'seat_drop', date '2025-03-31'),
+              ('acc_1', 'seat_drop', date '2025-03-31')
+            ) t(account_id, alert_type, as_of_date)
             """
         )
     return folder
@@ -102,7 +121,10 @@ def test_mrr_bridge_as_markdown(publish: Path) -> None:
     header, rule, row = out.strip().splitlines()
     assert header.startswith("| month | segment | starting_mrr_usd")
     assert rule.startswith("|---|")
-    assert "| 2025-02-01 | all | 300.00 |" in row
+    assert (
+        "| 2025-02-01 | all | $300.00 | $10.00 | $5.00 | $0.00 | $1.00 | $100.00 | $214.00 | 2 |"
+        in row
+    )
 
 
 def test_lists_are_ranked_and_filtered_by_owner(publish: Path) -> None:
@@ -118,7 +140,14 @@ def test_table_format_prints_a_titled_table(publish: Path) -> None:
     out = _invoke(
         "report", "retention", "--from", "2025-01", "--to", "2025-03", "--publish", str(publish)
     )
-    assert "Revenue retention by quarter" in out and "0.7517" in out
+    with duckdb.connect(str(publish / "warehouse.duckdb"), read_only=True) as con:
+        nrr, grr, ending = con.sql(
+            "select nrr, grr, ending_mrr_usd from marts.fct_revenue_retention"
+            " where period_grain = 'quarter'"
+        ).fetchall()[0]
+    assert "Revenue retention by quarter" in out
+    assert f" {percent(nrr)} " in out and f" {percent(grr)} " in out and f" {usd(ending)} " in out
+    assert str(nrr) not in out
 
 
 @pytest.mark.parametrize(
@@ -144,3 +173,97 @@ def test_reports_without_a_publication_say_what_to_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["lists", "risk", "--publish", str(tmp_path)])
     assert result.exit_code == 2
     assert "csw run" in result.output
+
+
+def test_ratios_show_as_percentages_and_money_with_cents_by_the_columns_name() -> None:
+    """One rule (metrics/formatting.py, docs/report.md): cents, half away from zero, minus before
+    the dollar sign; ratios named by the convention as percentages with one decimal."""
+    assert usd(Decimal("1234.565")) == "$1,234.57"
+    assert usd(Decimal("-305")) == "-$305.00"
+    assert usd(-0.004) == "$0.00"
+    assert percent(Decimal("1.043150")) == "104.3%"
+    assert percent(0.99995) == "100.0%"
+    assert cell("nrr", Decimal("1.0431")) == "104.3%"
+    for ratio in ("grr", "logo_churn_rate", "band_share", "revenue_retention",
+                  "seat_utilisation", "churn_probability"):  # fmt: skip
+        assert cell(ratio, 0.5) == "50.0%", ratio
+    assert cell("expansion_mrr_usd", Decimal("25.5")) == "$25.50"
+    assert cell("current_arr_usd", 1200) == "$1,200.00"
+    assert cell("accounts", 3) == "3"
+    assert cell("month", date(2025, 2, 1)) == "2025-02-01"
+    assert cell("is_complete", True) == "true"
+    assert cell("nrr", None) == ""
+
+
+# --- empty selections are explained -------------------------------------------------------------
+
+
+def _split(args: list[str]) -> tuple[int, str, str]:
+    result = runner.invoke(app, args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_an_empty_retention_period_says_which_periods_the_warehouse_has(publish: Path) -> None:
+    code, out, _ = _split(["report", "retention", "--from", "2030-01", "--to", "2030-03",
+                           "--publish", str(publish)])  # fmt: skip
+    assert code == 0
+    assert (
+        "No quarter period starts between 2030-01 and 2030-03; the warehouse has quarter periods"
+        " starting 2025-01 to 2025-01 (reporting date 2025-03-31)"
+    ) in " ".join(out.split())
+
+
+def test_an_empty_selection_as_json_keeps_stdout_valid_and_explains_on_stderr(
+    publish: Path,
+) -> None:
+    code, out, err = _split(["report", "mrr", "--from", "2030-01", "--to", "2030-03",
+                             "--format", "json", "--publish", str(publish)])  # fmt: skip
+    assert code == 0
+    assert json.loads(out) == []
+    assert "No month between 2030-01 and 2030-03" in err
+    assert "the warehouse has months 2025-02 to 2025-02" in err
+
+
+def test_an_empty_csv_selection_is_a_header_and_the_reason_goes_to_stderr(publish: Path) -> None:
+    code, out, err = _split(["report", "retention", "--grain", "year", "--from", "2025-01",
+                             "--to", "2025-03", "--format", "csv", "--publish", str(publish)])  # fmt: skip
+    assert code == 0
+    assert out.strip().startswith("period_grain,period_start") and len(out.splitlines()) == 1
+    assert "No year period starts between 2025-01 and 2025-03" in err
+    assert "the warehouse has no year periods" in err
+
+
+def test_an_unknown_owner_is_told_the_owners_on_the_list_and_the_known_csms(
+    publish: Path,
+) -> None:
+    code, out, _ = _split(["lists", "risk", "--owner", "nobody", "--publish", str(publish)])
+    assert code == 0
+    text = " ".join(out.split())
+    assert "No account of owner 'nobody' on the risk list as of 2025-03-31" in text
+    assert "owners on it: csm_ada (1), csm_bo (1)" in text
+    assert "CSMs of the warehouse's accounts: csm_ada, csm_bo, csm_cy" in text
+
+
+def test_an_empty_list_says_no_account_met_its_rules(publish: Path) -> None:
+    with duckdb.connect(str(publish / "warehouse.duckdb")) as con:
+        con.execute("delete from marts.risk_list")
+    code, out, err = _split(["lists", "risk", "--format", "csv", "--publish", str(publish)])
+    assert code == 0
+    assert out.startswith("list_rank,account_id")
+    assert "The risk list is empty as of 2025-03-31: no account met its rules" in " ".join(
+        err.split()
+    )
+
+
+def test_alerts_filtered_by_owner_keep_only_that_csms_accounts(publish: Path) -> None:
+    out = _invoke(
+        "lists", "alerts", "--owner", "csm_cy", "--format", "csv", "--publish", str(publish)
+    )
+    assert [line.split(",")[0] for line in out.strip().splitlines()[1:]] == ["acc_3"]
+
+
+def test_report_help_says_empty_is_not_an_error_and_csv_json_are_exact() -> None:
+    for args in (["report", "retention"], ["report", "mrr"], ["lists"]):
+        text = " ".join(runner.invoke(app, [*args, "--help"], terminal_width=200).output.split())
+        assert "exits 0" in text, args
+        assert "exact" in text, args
