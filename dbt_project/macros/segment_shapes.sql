@@ -323,7 +323,11 @@ select * from final
 {%- endmacro %}
 
 {#- Time-to-value cohorts (fct_ttv_cohorts, fct_ttv_cohorts_by_segment) from `ttv`
-    (fct_time_to_value). -#}
+    (fct_time_to_value). The share at first value within n days counts only the accounts
+    observed n days: started at least n days before as_of, or at first value within n days
+    already (in the numerator, so in the denominator). An account not there yet and started
+    fewer than n days ago cannot have shown whether it gets there within n days: it is left out
+    of that n's share. Each shape divides its own counts (never a mean of segment shares). -#}
 {% macro ttv_cohorts_select(ttv, by_segment) -%}
 {%- set as_of = as_of_date() %}
 {%- set within_days = [7, 14, 30, 60, 90] %}
@@ -334,7 +338,8 @@ with by_segment as (
         {{ segment_key('segment', by_segment) }} as segment,
         has_reached_first_value                  as reached,
         ttv_days,
-        observed_days
+        observed_days,
+        {{ as_of }} - subscription_start_date    as days_since_start
     from {{ ttv }}
 
 ),
@@ -348,6 +353,11 @@ counts as (
         count(*) filter (where reached)                     as reached_accounts,
         {%- for n in within_days %}
         count(*) filter (where reached and ttv_days <= {{ n }}) as accounts_reached_within_{{ n }}d,
+        {%- endfor %}
+        {%- for n in within_days %}
+        count(*) filter (
+            where days_since_start >= {{ n }} or (reached and ttv_days <= {{ n }})
+        )                                                   as observed_{{ n }}d_accounts,
         {%- endfor %}
         count(*) filter (where not reached)                 as censored_accounts
     from by_segment
@@ -419,6 +429,14 @@ final as (
         {%- for n in within_days %}
         cast(counts.accounts_reached_within_{{ n }}d as bigint)
                                                             as accounts_reached_within_{{ n }}d,
+        {%- endfor %}
+        {%- for n in within_days %}
+        cast(counts.observed_{{ n }}d_accounts as bigint)   as observed_{{ n }}d_accounts,
+        {%- endfor %}
+        {%- for n in within_days %}
+        cast({{ decimal_ratio(
+            'counts.accounts_reached_within_' ~ n ~ 'd', 'counts.observed_' ~ n ~ 'd_accounts'
+        ) }} as decimal(18, 6))                             as reached_within_{{ n }}d_share,
         {%- endfor %}
         cast(medians.median_ttv_days as integer)            as median_ttv_days,
         cast({{ as_of }} as date)                           as as_of_date

@@ -4,7 +4,13 @@
 -- The computation is macros/segment_shapes.sql (ttv_cohorts_select), shared with the other shape.
 --
 -- accounts_reached_within_<n>d: accounts whose first value came within n days of the start
--- (ttv_days <= n). Recent cohorts have not been observed for n days yet: compare them with care.
+-- (ttv_days <= n). observed_<n>d_accounts: accounts observed n days, i.e. started on or before
+-- as_of - n days, or at first value within n days already (in the numerator, so in the
+-- denominator: one at first value on day 5 that started 10 days ago is observed for every n >= 5).
+-- An account not there yet and started fewer than n days ago is left out of that n's share.
+-- reached_within_<n>d_share = accounts_reached_within_<n>d / observed_<n>d_accounts (null when
+-- nobody has been observed n days), from this mart's own counts: not summable, and not the mean
+-- of the segments' shares.
 -- median_ttv_days: the Kaplan-Meier median, which treats accounts not there yet as censored at
 -- as_of (observed_days), not as missing. At each distinct event time t (a ttv_days of a reached
 -- account), n_t = accounts with observed_days >= t (censored at t are still at risk) and
