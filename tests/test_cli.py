@@ -1,3 +1,7 @@
+from pathlib import Path
+
+import duckdb
+import pytest
 import typer.main
 from typer.testing import CliRunner
 
@@ -32,3 +36,55 @@ def test_bad_month_is_explained() -> None:
     result = runner.invoke(app, ["generate", "--out", "/tmp/never", "--start", "2024/01"])
     assert result.exit_code != 0
     assert "YYYY-MM" in result.output
+
+
+# --- csw report html ----------------------------------------------------------------------------
+
+
+def _serving_copy(folder: Path, as_of: str | None) -> Path:
+    """A serving copy with only marts.dim_accounts (the report's reporting date): every other
+    section says its marts are missing, which is enough to write the page."""
+    folder.mkdir(parents=True)
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.dim_accounts (account_id varchar, as_of_date date)")
+        if as_of:
+            con.execute("insert into marts.dim_accounts values ('acc_1', ?)", [as_of])
+    return folder
+
+
+def test_report_html_writes_the_serving_copys_report_and_prints_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish = _serving_copy(tmp_path / "published", "2025-03-31")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["report", "html", "--publish", str(publish)])
+    assert result.exit_code == 0, result.output
+    written = Path(result.stdout.strip())
+    assert written == Path("cs-warehouse-report-2025-03-31.html")
+    page = (tmp_path / written).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Reporting date 2025-03-31" in page
+
+    chosen = tmp_path / "out" / "page.html"
+    chosen.parent.mkdir()
+    again = runner.invoke(app, ["report", "html", "--out", str(chosen), "--publish", str(publish)])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == str(chosen) and chosen.read_text() == page
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"), [(None, "no reporting date"), ("missing", "No published warehouse")]
+)
+def test_report_html_without_a_reportable_serving_copy_exits_2_and_writes_nothing(
+    tmp_path: Path, as_of: str | None, message: str
+) -> None:
+    publish = tmp_path / "published"
+    if as_of != "missing":
+        _serving_copy(publish, as_of)
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app, ["report", "html", "--out", str(out), "--publish", str(publish)], terminal_width=200
+    )
+    assert result.exit_code == 2
+    assert message in result.output and "csw run" in result.output
+    assert not out.exists()
