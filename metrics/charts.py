@@ -1,33 +1,32 @@
-"""The HTML report's formats and Plotly figures (metrics/html_report.py reads the marts).
+"""The HTML report's Plotly figures (metrics/html_report.py reads the marts).
 
 Every figure is built from frames the report read from the marts, with no arithmetic on them: a
 trace's values are the mart's values (money as float dollars, ratios as fractions), so the page's
-figure data can be compared with the marts. Display rules live here, once:
-
-* money: US dollars with a thousands separator. Charts (axes and hover) and aggregates show whole
-  dollars, ``$1,234,568``; one account's amount in the risk and expansion lists shows cents,
-  ``$1,234.57`` (a CSM acts on that figure, and the lists' CSVs carry cents). Negative amounts
-  carry a minus sign before the dollar sign, ``-$305``.
-* ratios (NRR, GRR, retention, shares, rates, probabilities): percentages with one decimal,
-  ``104.3%`` (axis tick format ``.1%``).
-* dates: ISO 8601, ``2025-06-30`` (axis tick format ``%Y-%m-%d``).
+figure data can be compared with the marts. The display rules are metrics/formatting.py's (money
+``$1,234.56`` in hovers and the waterfall's labels, ratios ``104.3%``, ISO dates), the rules the
+CLI's tables use too; only an axis's ticks round money to whole dollars (``USD_AXIS_FORMAT``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 
 import plotly.graph_objects as go
 import polars as pl
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-#: d3-format strings of the same rules, for Plotly axes and hover templates.
-USD_FORMAT = "$,.0f"
-PERCENT_FORMAT = ".1%"
-DATE_FORMAT = "%Y-%m-%d"
+from metrics.formatting import (
+    DATE_FORMAT,
+    PERCENT_FORMAT,
+    USD_AXIS_FORMAT,
+    USD_FORMAT,
+    iso,
+    usd,
+)
+from metrics.formatting import percent as percent  # re-exported: the report's tests use it
+
 #: Plotly's config for every chart: no link to plotly's site, no cloud button.
 PLOTLY_CONFIG: dict[str, object] = {"displaylogo": False, "responsive": True}
 #: The figures' height in pixels (the page stacks them; the width follows the page).
@@ -43,31 +42,6 @@ BRIDGE_STEPS: tuple[tuple[str, str, int], ...] = (
     ("churned_mrr_usd", "Churned", -1),
 )
 TTV_DAYS = (7, 14, 30, 60, 90)
-
-
-# --- formats ------------------------------------------------------------------------------------
-
-
-def usd(value: Decimal | float | int | None, *, cents: bool = False) -> str:
-    """``$1,234,568`` (or ``$1,234.57`` with ``cents``), rounded half away from zero; '' for null."""
-    if value is None:
-        return ""
-    step = Decimal("0.01") if cents else Decimal(1)
-    amount = Decimal(str(value)).quantize(step, rounding=ROUND_HALF_UP)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${abs(amount):,}"
-
-
-def percent(value: Decimal | float | None) -> str:
-    """``104.3%`` for 1.043; '' for null."""
-    if value is None:
-        return ""
-    scaled = (Decimal(str(value)) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return f"{scaled}%"
-
-
-def iso(value: date | None) -> str:
-    return "" if value is None else value.isoformat()
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -134,7 +108,7 @@ def mrr_waterfall(row: dict[str, object], title: str) -> go.Figure:
             connector={"line": {"color": "#999"}},
         )
     )
-    return _layout(fig, title, yaxis={"title": {"text": "MRR"}, "tickformat": USD_FORMAT})
+    return _layout(fig, title, yaxis={"title": {"text": "MRR"}, "tickformat": USD_AXIS_FORMAT})
 
 
 def movements_bars(frame: pl.DataFrame, title: str) -> go.Figure:
@@ -159,7 +133,7 @@ def movements_bars(frame: pl.DataFrame, title: str) -> go.Figure:
         title,
         barmode="relative",
         xaxis={"title": {"text": "month"}, "type": "date", "tickformat": DATE_FORMAT},
-        yaxis={"title": {"text": "MRR change"}, "tickformat": USD_FORMAT},
+        yaxis={"title": {"text": "MRR change"}, "tickformat": USD_AXIS_FORMAT},
     )
 
 
@@ -298,7 +272,10 @@ def scorer_lines(
                 meta=[group["scorer"][0], group["horizon_days"][0]],
                 mode="lines+markers",
                 hovertemplate=(
-                    "%{x}: %{y:" + y_format + "} (%{customdata} scored rows)"
+                    ("%{x:" + PERCENT_FORMAT + "}" if diagonal else "%{x}")
+                    + ": %{y:"
+                    + y_format
+                    + "} (%{customdata} scored rows)"
                     "<extra>%{fullData.name}</extra>"
                 ),
             )

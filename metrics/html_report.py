@@ -3,10 +3,10 @@
 ``render_report(con)`` reads schema ``marts`` of a warehouse (the working file or the serving
 copy) and returns one HTML page: plotly.js inlined once in the head, one Plotly chart per figure
 (metrics/charts.py), the risk and expansion lists as HTML tables with their reasons. It reads
-only marts and computes no metric: every number shown is a mart's value, formatted by the rules of
-metrics/charts.py (docs/report.md lists where each figure comes from). A section whose mart has no
-rows says why instead of drawing an empty chart; every section states its data range and the
-reporting date. ``write_report(con, path)`` writes the page atomically.
+only marts and computes no metric: every number shown is a mart's value, formatted by the rules
+of metrics/formatting.py (docs/report.md lists where each figure comes from). A section whose mart
+has no rows says why instead of drawing an empty chart; every section states its data range and
+the reporting date. ``write_report(con, path)`` writes the page atomically.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from metrics import charts
-from metrics.charts import TTV_DAYS, iso, percent, usd
+from metrics.charts import TTV_DAYS
+from metrics.formatting import iso, percent, usd
 
 
 class ReportError(ValueError):
@@ -402,11 +403,11 @@ def _risk_rows(frame: pl.DataFrame) -> list[tuple[str, list[str]]]:
                 _text(r["account_name"]),
                 _text(r["owner"]),
                 _text(r["segment"]),
-                _nowrap(usd(r["arr_at_risk_usd"], cents=True)),
+                _nowrap(usd(r["arr_at_risk_usd"])),
                 _nowrap(iso(r["renewal_date"])),
                 f"{_text(r['health_score'])} ({_text(r['health_band'])})",
                 _nowrap(percent(r["churn_probability"])),
-                _nowrap(usd(r["expected_arr_lost_usd"], cents=True)),
+                _nowrap(usd(r["expected_arr_lost_usd"])),
                 _items(r["reasons"]),
                 _text(r["play"]),
             ],
@@ -424,10 +425,10 @@ def _expansion_rows(frame: pl.DataFrame) -> list[tuple[str, list[str]]]:
                 _text(r["account_name"]),
                 _text(r["owner"]),
                 _text(r["segment"]),
-                _nowrap(usd(r["current_arr_usd"], cents=True)),
+                _nowrap(usd(r["current_arr_usd"])),
                 _text(r["purchased_seats"]),
                 _text(r["urgency"]),
-                _nowrap(usd(r["estimated_opportunity_usd"], cents=True)),
+                _nowrap(usd(r["estimated_opportunity_usd"])),
                 _items(r["signals"]),
             ],
         )
@@ -511,7 +512,7 @@ def lists_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
     )
     scope = (
         f"The lists as of the reporting date {iso(as_of)}: {risk.height} accounts at risk, "
-        f"{expansion.height} expansion candidates. Money with cents, per account."
+        f"{expansion.height} expansion candidates."
     )
     body = f"<h3>Risk list</h3>{risk_html}<h3>Expansion list</h3>{expansion_html}"
     return Section("lists", title, scope, body)
@@ -642,7 +643,7 @@ def _page(title: str, as_of: date, sections: Sequence[Section]) -> str:
         f'<script type="text/javascript">{get_plotlyjs()}</script>'
         f"</head><body><header><h1>{_text(title)}</h1>"
         f"<p>Reporting date {iso(as_of)}. Every figure is read from the warehouse's marts; money "
-        "in US dollars, ratios as percentages, dates as YYYY-MM-DD.</p></header>"
+        "in US dollars with cents, ratios as percentages, dates as YYYY-MM-DD.</p></header>"
         f"<nav><ol>{contents}</ol></nav>{body}</body></html>\n"
     )
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from plotly.offline import get_plotlyjs
 from report_warehouse import (
@@ -28,7 +30,8 @@ from report_warehouse import (
     reporting_date,
 )
 
-from metrics.charts import percent, usd
+from metrics import charts
+from metrics.formatting import iso, percent, usd
 from metrics.html_report import (
     CHART_IDS,
     TABLE_IDS,
@@ -250,12 +253,31 @@ def test_a_failed_report_leaves_the_previous_file(rendered: Rendered, tmp_path: 
 
 
 def test_money_and_ratios_follow_one_rule() -> None:
-    """The rule of metrics/charts.py (docs/report.md): whole dollars, cents in the lists, one
-    decimal of percent, half away from zero."""
-    assert usd(Decimal("1234567.5")) == "$1,234,568"
-    assert usd(Decimal("1234.565"), cents=True) == "$1,234.57"
-    assert usd(Decimal("-305.3496")) == "-$305"
+    """The rule of metrics/formatting.py (docs/report.md), the one the CLI's tables use too:
+    cents everywhere, one decimal of percent, half away from zero; only axis ticks round."""
+    assert usd(Decimal("1234567.5")) == "$1,234,567.50"
+    assert usd(Decimal("1234.565")) == "$1,234.57"
+    assert usd(Decimal("-305.3496")) == "-$305.35"
     assert usd(None) == ""
     assert percent(Decimal("1.043150")) == "104.3%"
     assert percent(0.99995) == "100.0%"
     assert percent(None) == ""
+    assert (charts.usd, charts.percent, charts.iso) == (usd, percent, iso)
+    assert charts.USD_FORMAT == "$,.2f" and charts.USD_AXIS_FORMAT == "$,.0f"
+
+
+def test_chart_hovers_show_cents_and_only_axes_round() -> None:
+    """Every money hover is ``$,.2f`` (cents); the whole-dollar format is for axis ticks only."""
+    row = dict.fromkeys(
+        ["starting_mrr_usd", "ending_mrr_usd", *(c for c, _, _ in charts.BRIDGE_STEPS)],
+        Decimal("1.005"),
+    )
+    waterfall = charts.mrr_waterfall(row, "t")
+    assert "$,.2f" in waterfall.data[0].hovertemplate
+    assert waterfall.data[0].text[0] == "$1.01"
+    frame = pl.DataFrame(
+        {"month": [date(2025, 1, 1)], "movement": ["new"], "mrr_usd": [1.5], "accounts": [1]}
+    )
+    bars = charts.movements_bars(frame, "t")
+    assert "$,.2f" in bars.data[0].hovertemplate
+    assert bars.layout.yaxis.tickformat == "$,.0f"
