@@ -80,7 +80,8 @@ class BacktestError(RuntimeError):
 
 def open_read_only(warehouse: Path, serving_copy: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection; a missing file exits 2, a file another process writes exits 3
-    and points at the published serving copy, which is never locked by a run."""
+    and says to wait or to use a copy of the working file. Not the published serving copy: it has
+    neither the raw layer nor the ``ml`` schema the backtest rebuilds from."""
     from orchestration.pipeline_run import is_duckdb_lock_error
 
     if not warehouse.is_file():
@@ -96,8 +97,12 @@ def open_read_only(warehouse: Path, serving_copy: Path) -> duckdb.DuckDBPyConnec
             raise
         raise BacktestError(
             f"The warehouse {warehouse} is open for writing in another process (a running job,"
-            " a notebook). Wait for it to finish, or read the published serving copy:"
-            f" `csw backtest --warehouse {serving_copy}`.",
+            " a notebook). Wait for it to finish and run this again; or, to keep working while"
+            " runs go on, back up a copy of the working file between runs (`cp"
+            f" {warehouse} /tmp/csw-copy.duckdb` when no run writes it) and pass"
+            " `--warehouse /tmp/csw-copy.duckdb`. The published serving copy"
+            f" ({serving_copy}) will not do: it has no raw layer and no `ml` schema, which the"
+            " backtest rebuilds from.",
             EXIT_BUSY,
         ) from None
 

@@ -331,3 +331,29 @@ def test_the_summary_and_the_check_share_one_quarantine_rule() -> None:
     ]
     assert [n.source_file for n in contacts.over_share_files] == ["crm/contacts/all_bad.csv"]
     assert not contacts.over_share
+
+
+def test_a_busy_warehouse_is_not_sent_to_the_serving_copy_for_a_backtest(tmp_path: Path) -> None:
+    """The serving copy has no raw layer and no ``ml`` schema, so `csw backtest --warehouse
+    <serving copy>` cannot work: a busy working file says to wait or to use a copy of it."""
+    from orchestration.backtest_report import EXIT_BUSY, BacktestError, open_read_only
+
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "published" / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+         " print('ready', flush=True); time.sleep(120)", str(warehouse)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(BacktestError) as caught:
+            open_read_only(warehouse, serving)
+    finally:
+        holder.kill()
+        holder.wait()
+    message = " ".join(str(caught.value).split())
+    assert caught.value.exit_code == EXIT_BUSY
+    assert f"--warehouse {serving}`" not in message
+    assert "Wait for" in message and "copy of the working file" in message
+    assert "no raw layer" in message
