@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import count, pairwise
 from pathlib import Path
 from typing import Any
@@ -916,6 +916,64 @@ def test_kaplan_meier_median_treats_accounts_not_there_yet_as_censored(built) ->
         )
     )
     assert reached[len(reached) // 2] == 10
+
+
+TTV_DAYS = (7, 14, 30, 60, 90)
+
+
+def _ttv_shares_sql(n: int) -> str:
+    """Per cohort row of both TTV marts: the mart's n-day counts and share, and the observed
+    accounts counted again from fct_time_to_value by an equivalent rule (every account at first
+    value is observed: if after day n, it started more than n days ago; one not there yet is
+    observed once its observed_days reach n)."""
+    recount = (
+        f"select start_month, {{segment}} as segment, count(*) filter"
+        f" (where has_reached_first_value or observed_days >= {n}) as observed"
+        " from marts.fct_time_to_value group by all"
+    )
+    cohorts = (
+        "select 'all' as segment, * from marts.fct_ttv_cohorts"
+        " union all by name select * from marts.fct_ttv_cohorts_by_segment"
+    )
+    recounts = (
+        f"{recount.format(segment=repr('all'))} union all {recount.format(segment='segment')}"
+    )
+    return (
+        f"select c.start_month, c.segment, c.accounts_reached_within_{n}d,"
+        f" c.observed_{n}d_accounts, c.reached_within_{n}d_share, r.observed"
+        f" from ({cohorts}) as c left join ({recounts}) as r using (start_month, segment)"
+        " order by all"
+    )
+
+
+def test_ttv_shares_are_reached_within_n_days_over_accounts_observed_n_days(built) -> None:
+    for n in TTV_DAYS:
+        rows = query(built, _ttv_shares_sql(n))
+        assert rows, "no TTV cohorts: the comparison proves nothing"
+        for month, segment, reached, observed, share, recounted in rows:
+            where = (n, month, segment)
+            assert observed == recounted, where
+            assert reached <= observed, where
+            expected = (
+                None
+                if observed == 0
+                else (D(reached) / D(observed)).quantize(D("0.000001"), rounding=ROUND_HALF_UP)
+            )
+            assert share == expected, where
+
+
+def test_ttv_shares_leave_out_accounts_not_observed_n_days(built) -> None:
+    """The May cohort (k1..k6, 30 June): reached on days 3, 10 and 40; k6, and the two others
+    not there yet, started 36, 51 and 59 days before: observed for 30 days, not for 60. At 30
+    days 2 of 6; at 60 days 3 of the 3 observed, where dividing by all 6 would say half."""
+    rows = query(
+        built,
+        "select observed_30d_accounts, reached_within_30d_share, accounts_reached_within_60d,"
+        " observed_60d_accounts, reached_within_60d_share, observed_90d_accounts,"
+        " reached_within_90d_share"
+        " from marts.fct_ttv_cohorts where start_month = '2024-05-01'",
+    )
+    assert rows == [(6, D("0.333333"), 3, 3, D("1.000000"), 3, D("1.000000"))]
 
 
 # --- point in time -----------------------------------------------------------------------------
