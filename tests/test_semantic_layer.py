@@ -5,6 +5,7 @@ One small generated warehouse is built once for the module; every metric is quer
 MetricFlow's Python API (metrics/semantic.py, what ``mf query`` runs) and compared row by row
 with the marts: MRR per month and quarter, each movement per month, NRR/GRR per period of every
 grain in total and per segment, logo churn, median TTV and the share that reached first value,
+the shares at first value within n days per start month (in total and per segment) and quarter,
 mean health and accounts per band. Money to the cent, ratios to 1e-9 against the mart columns
 they are made of (and to the rounding of the marts' DECIMAL(18,6) nrr/grr). ``mf validate-configs``
 runs against the same warehouse.
@@ -55,6 +56,7 @@ MARTS = (
     "fct_revenue_retention_by_segment",
     "fct_time_to_value",
     "fct_ttv_cohorts",
+    "fct_ttv_cohorts_by_segment",
     "fct_account_health",
 )
 
@@ -337,6 +339,64 @@ def test_median_ttv_and_share_reached_per_start_period(layer: Layer, grain: str)
         ["start"],
         {"median_ttv_days": RATIO, "first_value_reached_share": RATIO},
     )
+
+
+TTV_DAYS = (7, 14, 30, 60, 90)
+TTV_SHARES = [f"reached_within_{n}d_share" for n in TTV_DAYS]
+
+
+def ttv_shares_expected(cohorts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per ``keys``: each n-day share as the sum of accounts_reached_within_<n>d over the sum of
+    observed_<n>d_accounts of the mart's rows (null when none observed), and, where a key is
+    one mart row, the mart's own rounded share."""
+    shares = []
+    for n in TTV_DAYS:
+        observed = pl.col(f"observed_{n}d_accounts").sum()
+        reached = pl.col(f"accounts_reached_within_{n}d").sum()
+        shares.append(
+            pl.when(observed > 0).then(reached / observed).alias(f"reached_within_{n}d_share")
+        )
+    return cohorts.group_by(keys).agg(*shares)
+
+
+@pytest.mark.parametrize("segmented", [False, True], ids=["total", "by_segment"])
+def test_ttv_shares_per_start_month_are_the_cohort_marts(layer: Layer, segmented: bool) -> None:
+    """Each share metric per start month (and segment) is the cohort mart's own share, to its
+    rounding, and its counts' ratio to 1e-9."""
+    mart = layer.marts["fct_ttv_cohorts_by_segment" if segmented else "fct_ttv_cohorts"]
+    keys = ["start_month", "segment"] if segmented else ["start_month"]
+    group_by = ["metric_time__month", *(["ttv_cohort__segment"] if segmented else [])]
+    got = layer.metrics(TTV_SHARES, group_by).rename(
+        {"metric_time__month": "start_month", "ttv_cohort__segment": "segment"}, strict=False
+    )
+    got = got.with_columns(pl.col(TTV_SHARES).name.suffix("_rounded"))
+    expected = ttv_shares_expected(mart, keys).join(
+        mart.select(*keys, pl.col(TTV_SHARES).name.suffix("_rounded")), on=keys
+    )
+    # the sample has accounts left out of a share (not observed 90 days), and a share below 1
+    assert (mart["observed_90d_accounts"] < mart["accounts"]).any()
+    assert expected["reached_within_7d_share"].drop_nulls().min() < 1
+    tolerances = dict.fromkeys(TTV_SHARES, RATIO)
+    tolerances |= {f"{share}_rounded": ROUNDED_RATIO for share in TTV_SHARES}
+    assert_same(got, expected, keys, tolerances)
+
+
+def test_ttv_shares_per_start_quarter_divide_summed_counts(layer: Layer) -> None:
+    """Over a quarter a share is its months' numerators over their denominators (never a mean of
+    the months' shares): the quarter's counts come from the totals mart."""
+    got = layer.metrics(TTV_SHARES, ["metric_time__quarter"]).rename(
+        {"metric_time__quarter": "quarter"}
+    )
+    cohorts = layer.marts["fct_ttv_cohorts"].with_columns(
+        pl.col("start_month").dt.truncate("1q").alias("quarter")
+    )
+    expected = ttv_shares_expected(cohorts, ["quarter"])
+    means = cohorts.group_by("quarter").agg(pl.col("reached_within_30d_share").mean())
+    differ = expected.join(means, on="quarter", suffix="_mean").filter(
+        (pl.col("reached_within_30d_share") - pl.col("reached_within_30d_share_mean")).abs() > 1e-6
+    )
+    assert not differ.is_empty(), "no quarter's share differs from the mean of its months'"
+    assert_same(got, expected, ["quarter"], dict.fromkeys(TTV_SHARES, RATIO))
 
 
 def test_mean_health_and_accounts_per_band_per_reported_date(layer: Layer) -> None:
