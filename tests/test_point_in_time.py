@@ -326,6 +326,7 @@ ADDITIVE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "reached_accounts",
             "censored_accounts",
             *(f"accounts_reached_within_{n}d" for n in (7, 14, 30, 60, 90)),
+            *(f"observed_{n}d_accounts" for n in (7, 14, 30, 60, 90)),
         ),
     ),
     "fct_health_backtest": (
