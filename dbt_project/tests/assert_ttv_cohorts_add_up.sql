@@ -4,6 +4,8 @@
 -- here) and fct_ttv_cohorts_by_segment add up:
 --   accounts_split: accounts = reached_accounts + censored_accounts;
 --   within_monotone: accounts_reached_within_7d <= 14d <= 30d <= 60d <= 90d <= reached_accounts;
+--   observed_bounds: accounts_reached_within_<n>d <= observed_<n>d_accounts <= accounts, and
+--     observed_7d >= 14d >= ... >= 90d (an account observed n days is observed fewer days too);
 --   segments_vs_all: the segments of a start month add up to its `all` row;
 --   matches_time_to_value: the `all` rows count fct_time_to_value's accounts per start month;
 --   median_reached: a median exists only when some account reached first value.
@@ -45,6 +47,19 @@ where not (accounts_reached_within_7d <= accounts_reached_within_14d
        and accounts_reached_within_30d <= accounts_reached_within_60d
        and accounts_reached_within_60d <= accounts_reached_within_90d
        and accounts_reached_within_90d <= reached_accounts)
+
+union all
+
+select start_month, segment, 'observed_bounds'
+from cohorts
+where not (observed_90d_accounts <= observed_60d_accounts
+       and observed_60d_accounts <= observed_30d_accounts
+       and observed_30d_accounts <= observed_14d_accounts
+       and observed_14d_accounts <= observed_7d_accounts
+       and observed_7d_accounts <= accounts
+       {%- for n in [7, 14, 30, 60, 90] %}
+       and accounts_reached_within_{{ n }}d <= observed_{{ n }}d_accounts
+       {%- endfor %})
 
 union all
 
