@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 
 from metrics.dbt_vars import ModelVersion, model_version
+from metrics.formatting import is_ratio, percent
 from metrics.health_config import HealthConfig, HealthConfigError, load_health_config
 from orchestration.settings import Settings
 
@@ -612,23 +613,26 @@ def scorer_table(backtest: Backtest, segment: str) -> pl.DataFrame:
 
 
 def rich_table(frame: pl.DataFrame, title: str) -> Any:
-    """A terminal table: numbers right-aligned, floats with 3 decimals (lifts with 2)."""
+    """A terminal table: numbers right-aligned; ratios (churn rates, probabilities: named by
+    metrics/formatting.py's rules, a comparison's ``churn_rate <label>`` too) as percentages with
+    one decimal; AUCs and Brier scores with 3 decimals, lifts with 2."""
     from rich.table import Table
 
     view = Table(title=title, title_justify="left")
     for name, dtype in frame.schema.items():
         view.add_column(name, justify="right" if dtype.is_numeric() else "left")
     digits = {name: 2 if "lift" in name else 3 for name in frame.columns}
+    ratios = {name: is_ratio(name.split(" ")[0]) for name in frame.columns}
     for row in frame.iter_rows(named=True):
-        view.add_row(*(_cell(value, digits[name]) for name, value in row.items()))
+        view.add_row(*(_cell(value, digits[name], ratios[name]) for name, value in row.items()))
     return view
 
 
-def _cell(value: object, digits: int) -> str:
+def _cell(value: object, digits: int, ratio: bool) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return percent(value) if ratio else f"{value:.{digits}f}"
     return str(value)
 
 

@@ -34,6 +34,8 @@ app = typer.Typer(
     help="cs-warehouse: customer-success analytics from CRM, product and billing extracts.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    # plain help: "[env CSW_...]" and "[default: ...]" are text, not rich markup
+    rich_markup_mode=None,
 )
 #: Piped output keeps wide report tables readable; a terminal uses its own width.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -651,6 +653,8 @@ def _show_demo_results(settings: Settings) -> None:
                 f"Published marts, lists and finance close: {settings.publish}",
                 "Dagster UI: .venv/bin/dagster dev, then http://127.0.0.1:3000",
                 "Reports: .venv/bin/csw report retention --grain quarter --from 2024-07 --to 2025-04",
+                f"HTML report (charts and lists, offline): {settings.publish / 'report.html'}"
+                " (or .venv/bin/csw report html)",
                 "How well the health score predicted churn: .venv/bin/csw backtest",
             ]
         )
@@ -1100,7 +1104,9 @@ def bench(
 
 
 report_app = typer.Typer(
-    help="Finance and RevOps reports from the published warehouse.", no_args_is_help=True
+    help="Finance and RevOps reports from the published warehouse.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(report_app, name="report")
 

@@ -431,8 +431,8 @@ def test_the_fitted_churn_model_is_reported_with_its_verdict(tmp_path: Path) -> 
     probability = next(line for line in out.splitlines() if "│ churn_probability" in line)
     assert "0.610" in probability and "0.061" in probability
     assert "Calibration" in out
-    calibration = [line for line in out.splitlines() if "0.347" in line]
-    assert len(calibration) == 1 and "0.275" in calibration[0]
+    calibration = [line for line in out.splitlines() if "34.7%" in line]
+    assert len(calibration) == 1 and "27.5%" in calibration[0]
     code, out = _pinned(warehouse, "--format", "json")
     assert json.loads(out)["churn_model"]["accepted"] is False
 

@@ -88,3 +88,13 @@ def test_report_html_without_a_reportable_serving_copy_exits_2_and_writes_nothin
     assert result.exit_code == 2
     assert message in result.output and "csw run" in result.output
     assert not out.exists()
+
+
+def test_help_keeps_bracketed_defaults_and_env_names() -> None:
+    """Help text is plain: ``[env CSW_...]`` and ``[default: ...]`` are not eaten as markup."""
+    run = " ".join(runner.invoke(app, ["run", "--help"], terminal_width=200).output.split())
+    assert "[env CSW_WAREHOUSE_PATH]" in run
+    html = " ".join(
+        runner.invoke(app, ["report", "html", "--help"], terminal_width=200).output.split()
+    )
+    assert "[default: ./cs-warehouse-report-<reporting date>.html" in html
