@@ -39,9 +39,10 @@ def open_serving_copy(path: Path) -> duckdb.DuckDBPyConnection:
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> pl.DataFrame:
     try:
         return con.sql(sql, params=params).pl()
-    except duckdb.CatalogException as exc:
+    except (duckdb.CatalogException, duckdb.BinderException) as exc:
         raise ReportError(
-            f"The warehouse lacks a mart this report reads ({exc}). Run `csw run` to build it."
+            f"The warehouse lacks a mart or a column this report reads ({exc}); it was built by"
+            " an older version or not at all. Run `csw run` to build and publish it."
         ) from None
 
 
@@ -66,12 +67,26 @@ def _month(text: str, flag: str) -> date:
         raise ReportError(f"{flag} {text!r} is not a month; write it as YYYY-MM") from None
 
 
-def _totals_and_segments(mart: str) -> str:
-    """The company totals of ``mart`` labelled segment ``all``, then its ``_by_segment`` rows: the
-    reports show both in one table, the marts keep them apart (docs/marts.md)."""
+RETENTION_COLUMNS: tuple[str, ...] = (
+    "period_grain", "period_start", "period_end", "cohort_accounts", "starting_mrr_usd",
+    "expansion_mrr_usd", "contraction_mrr_usd", "churned_mrr_usd", "ending_mrr_usd", "nrr", "grr",
+    "is_complete",
+)  # fmt: skip
+BRIDGE_COLUMNS: tuple[str, ...] = (
+    "month", "starting_mrr_usd", "new_mrr_usd", "expansion_mrr_usd", "reactivation_mrr_usd",
+    "contraction_mrr_usd", "churned_mrr_usd", "ending_mrr_usd", "ending_accounts",
+)  # fmt: skip
+
+
+def _totals_and_segments(mart: str, columns: tuple[str, ...]) -> str:
+    """``columns`` of the company totals of ``mart`` labelled segment ``all``, then of its
+    ``_by_segment`` rows: the reports show both in one table, the marts keep them apart
+    (docs/marts.md). Named on both sides, so a column missing from either mart is an error, not
+    a column of nulls."""
+    names = ", ".join(columns)
     return (
-        f"select 'all' as segment, * from marts.{mart}"
-        f" union all by name select * from marts.{mart}_by_segment"
+        f"select 'all' as segment, {names} from marts.{mart}"
+        f" union all select segment, {names} from marts.{mart}_by_segment"
     )
 
 
@@ -81,13 +96,12 @@ def retention(
     """NRR, GRR and the cohort's MRR bridge per period starting within ``months``."""
     if grain not in GRAINS:
         raise ReportError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+    first, rest = RETENTION_COLUMNS[:3], RETENTION_COLUMNS[3:]
     return _frame(
         con,
         f"""
-        select period_grain, period_start, period_end, segment, cohort_accounts,
-               starting_mrr_usd, expansion_mrr_usd, contraction_mrr_usd, churned_mrr_usd,
-               ending_mrr_usd, nrr, grr, is_complete
-        from ({_totals_and_segments("fct_revenue_retention")})
+        select {", ".join(first)}, segment, {", ".join(rest)}
+        from ({_totals_and_segments("fct_revenue_retention", RETENTION_COLUMNS)})
         where period_grain = ? and period_start between ? and ?
           and (segment = 'all' or ?)
         order by period_start, segment = 'all' desc, segment
@@ -103,10 +117,8 @@ def mrr_bridge(
     return _frame(
         con,
         f"""
-        select month, segment, starting_mrr_usd, new_mrr_usd, expansion_mrr_usd,
-               reactivation_mrr_usd, contraction_mrr_usd, churned_mrr_usd, ending_mrr_usd,
-               ending_accounts
-        from ({_totals_and_segments("fct_mrr_bridge")})
+        select month, segment, {", ".join(BRIDGE_COLUMNS[1:])}
+        from ({_totals_and_segments("fct_mrr_bridge", BRIDGE_COLUMNS)})
         where month between ? and ? and (segment = 'all' or ?)
         order by month, segment = 'all' desc, segment
         """,
@@ -254,7 +266,7 @@ def latest_closed_quarter(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         f"""
         select period_start, period_end, segment, cohort_accounts, starting_mrr_usd,
                ending_mrr_usd, nrr, grr
-        from ({_totals_and_segments("fct_revenue_retention")})
+        from ({_totals_and_segments("fct_revenue_retention", RETENTION_COLUMNS)})
         where period_grain = 'quarter' and is_complete
           and period_start = (
               select max(period_start) from marts.fct_revenue_retention

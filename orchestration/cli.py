@@ -1230,6 +1230,8 @@ def report_html(
 ) -> None:
     """Write the HTML report (charts and lists, one offline page) of the published warehouse and
     print its path. Exits 2 when there is no published warehouse or it has no marts to report."""
+    import duckdb
+
     from metrics import html_report
     from metrics.reports import ReportError, open_serving_copy
 
@@ -1243,6 +1245,15 @@ def report_html(
             "No report",
             f"{exc}. The report reads the serving copy {settings.serving_copy}: run `csw run`"
             " (or `csw demo`) to publish it, or pass --publish DIR.",
+        )
+        raise typer.Exit(2) from exc
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        _say(
+            "No report",
+            f"The marts of {settings.serving_copy} are not the shape this version reads"
+            f" ({reason}): they were published by an older version. Run `csw run` to rebuild"
+            " and republish them.",
         )
         raise typer.Exit(2) from exc
     except OSError as exc:

@@ -98,3 +98,23 @@ def test_help_keeps_bracketed_defaults_and_env_names() -> None:
         runner.invoke(app, ["report", "html", "--help"], terminal_width=200).output.split()
     )
     assert "[default: ./cs-warehouse-report-<reporting date>.html" in html
+
+
+def test_report_html_on_marts_of_an_older_shape_says_to_rebuild(tmp_path: Path) -> None:
+    """A serving copy published before the marts' renames (fct_mrr_movements.account_count, not
+    accounts) gets a clean message and exit 2, not a traceback."""
+    publish = _serving_copy(tmp_path / "published", "2025-03-31")
+    with duckdb.connect(str(publish / "warehouse.duckdb")) as con:
+        con.execute(
+            "create table marts.fct_mrr_movements as select date '2025-03-01' as month,"
+            " 'new' as movement, 1 as movement_order, 10.0 as mrr_usd, 1 as account_count"
+        )
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app, ["report", "html", "--out", str(out), "--publish", str(publish)], terminal_width=200
+    )
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "not the shape this version reads" in text and "accounts" in text
+    assert "csw run" in text and "Traceback" not in text
+    assert not out.exists()

@@ -267,3 +267,13 @@ def test_report_help_says_empty_is_not_an_error_and_csv_json_are_exact() -> None
         text = " ".join(runner.invoke(app, [*args, "--help"], terminal_width=200).output.split())
         assert "exits 0" in text, args
         assert "exact" in text, args
+
+
+def test_a_mart_of_an_older_shape_exits_2_and_says_to_rebuild(publish: Path) -> None:
+    """A serving copy published before a column's rename gets a reason, not a traceback."""
+    with duckdb.connect(str(publish / "warehouse.duckdb")) as con:
+        con.execute("alter table marts.fct_mrr_bridge rename ending_accounts to account_count")
+    result = runner.invoke(app, ["report", "mrr", "--from", "2025-02", "--to", "2025-02",
+                                 "--publish", str(publish)], terminal_width=200)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "ending_accounts" in result.output and "csw run" in result.output
