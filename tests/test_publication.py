@@ -210,12 +210,18 @@ def test_lists_and_the_finance_close_keep_each_others_files_and_versions_stay_bo
     assert (publish / "lists" / AS_OF.isoformat() / "risk_list.parquet").is_file()
     assert {p.name for p in latest.iterdir()} == {
         f"{name}.{suffix}" for name in publisher.LIST_MARTS for suffix in ("csv", "parquet")
-    }
+    } | {publisher.REPORT}
     assert {p.name for p in (publish / "finance" / CLOSED_MONTH).iterdir()} == {
         f"{name}.{suffix}"
         for name in ("retention", "retention_by_segment", "mrr_bridge", "mrr_bridge_by_segment")
         for suffix in ("csv", "parquet")
-    }
+    } | {publisher.REPORT}
+    # the top-level report is the newest publication's: next week's lists
+    top = (publish / publisher.REPORT).stat()
+    assert (top.st_ino, top.st_dev) == (
+        (latest / publisher.REPORT).stat().st_ino,
+        (latest / publisher.REPORT).stat().st_dev,
+    )
     assert _readers_see(publish) == (_all(3), _all(3))
     # carried forward as links to the same files, not copies
     previous = publish / "versions" / _versions(publish)[-2]
@@ -348,6 +354,29 @@ def test_a_mart_that_would_empty_or_shrink_is_held_back_until_forced(tmp_path: P
     assert any("dim_accounts" in warning for warning in metadata["forced"])
     expected = _all(10, dim_accounts=0, fct_account_health=4, risk_list=6)
     assert _readers_see(settings.publish) == (expected, expected)
+
+
+def test_a_mart_published_in_an_earlier_shape_is_no_baseline_for_the_shrink_guard(
+    tmp_path: Path,
+) -> None:
+    """Upgrading splits fct_mrr_bridge's segment rows off (issue 15): the company totals have a
+    fifth of the rows the mixed mart had. A published file of other columns is another table, so
+    the run publishes instead of holding back every split mart; a mart of the same shape that
+    shrinks is still held back."""
+    settings = _settings(tmp_path)
+    _marts(settings.warehouse, 10)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("alter table marts.fct_mrr_bridge add column segment varchar")
+    assert _publish(settings).success
+    _marts(settings.warehouse, 10, fct_mrr_bridge=2)
+
+    assert _publish(settings).success
+    assert _readers_see(settings.publish)[0]["fct_mrr_bridge"] == 2
+
+    _marts(settings.warehouse, 10, fct_mrr_monthly=2)
+    held = _publish(settings)
+    assert not held.success
+    assert "mart fct_mrr_monthly: 10 rows published, 2 in this run" in _failure(held)[0]
 
 
 def test_an_empty_dim_accounts_is_not_published_even_the_first_time(tmp_path: Path) -> None:

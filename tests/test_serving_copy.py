@@ -93,15 +93,35 @@ def test_a_value_that_looks_like_an_email_address_holds_the_serving_copy_back(
 ) -> None:
     warehouse = _working_warehouse(tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("update marts.dim_accounts set owner = 'jane.doe@customer.example'")
+        con.execute("update marts.dim_accounts set account_name = 'jane.doe@customer.example'")
     publish = tmp_path / "published"
 
     with pytest.raises(publisher.PersonalDataError) as raised:
         publisher.publish_serving_copy(warehouse, publish, mart_names())
 
-    assert "marts.dim_accounts.owner" in str(raised.value)
+    assert "marts.dim_accounts.account_name" in str(raised.value)
     assert "jane.doe@customer.example" not in str(raised.value), "the message repeats no address"
     assert not publish.exists() or not list(publish.iterdir()), "nothing is left behind"
+
+
+def test_the_identities_the_lists_need_may_be_work_email_addresses(tmp_path: Path) -> None:
+    """A CRM's account owner is often the CSM's e-mail (the Salesforce and HubSpot adapters map
+    it so by default), a product's user id often the user's: the lists name them, so they are
+    published; any other column holding an address still holds the copy back."""
+    warehouse = _working_warehouse(tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(warehouse)) as con:
+        for table in ("dim_accounts", "risk_list", "expansion_list"):
+            con.execute(f"update marts.{table} set owner = 'ada@vendor.example'")
+        con.execute("update marts.adoption_alerts set subject = 'user@customer.example'")
+    publish = tmp_path / "published"
+
+    served = publisher.publish_serving_copy(warehouse, publish, mart_names())
+
+    with duckdb.connect(str(served), read_only=True) as con:
+        owners = con.execute("select distinct owner from marts.risk_list").fetchall()
+        subjects = con.execute("select distinct subject from marts.adoption_alerts").fetchall()
+    assert owners == [("ada@vendor.example",)]
+    assert subjects == [("user@customer.example",)]
 
 
 def test_a_mart_missing_from_the_warehouse_is_named(tmp_path: Path) -> None:

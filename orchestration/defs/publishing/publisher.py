@@ -63,7 +63,13 @@ LIST_ORDER: dict[str, str] = {
 PRIVATE_COLUMNS = frozenset(
     {"email", "contact_email", "contact_name", "first_name", "last_name", "user_id"}
 )
-#: A value that looks like an e-mail address: the serving copy holds none.
+#: The people the lists are about or for, whose identifiers may be work e-mail addresses: the
+#: account's owner (a CRM's owner is often the CSM's e-mail; the Salesforce and HubSpot adapters
+#: map it so by default) and the user an adoption alert names (a product's user id is often an
+#: e-mail). The lists need them, so they are published and the e-mail scan passes over them:
+#: ``column`` anywhere, or ``table.column``.
+IDENTITY_COLUMNS = frozenset({"owner", "adoption_alerts.subject"})
+#: A value that looks like an e-mail address: the serving copy holds none outside IDENTITY_COLUMNS.
 EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 #: The serving copy's storage format: DuckDB 1.1 and every later version open it.
 SERVING_STORAGE_VERSION = "v1.1.0"
@@ -420,8 +426,9 @@ def _create_reporting_views(
 
 
 def _refuse_email_addresses(con: duckdb.DuckDBPyConnection) -> None:
-    """Raise :class:`PersonalDataError` naming every text column of the serving copy's marts
-    that holds a value looking like an e-mail address (the values themselves are not repeated)."""
+    """Raise :class:`PersonalDataError` naming every text column of the serving copy's marts,
+    but for IDENTITY_COLUMNS, that holds a value looking like an e-mail address (the values
+    themselves are not repeated)."""
     columns = con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?"
         " AND schema_name = 'marts' AND data_type = 'VARCHAR'",
@@ -433,7 +440,10 @@ def _refuse_email_addresses(con: duckdb.DuckDBPyConnection) -> None:
         f"SELECT {_literal(f'marts.{t}.{c}')} AS col, count(*) AS n"
         f" FROM {_ident('marts', t)} WHERE regexp_matches({_ident(c)}, {_literal(EMAIL_PATTERN)})"
         for t, c in columns
+        if c not in IDENTITY_COLUMNS and f"{t}.{c}" not in IDENTITY_COLUMNS
     )
+    if not counts:
+        return
     found = con.execute(f"SELECT col, n FROM ({counts}) WHERE n > 0 ORDER BY col").fetchall()
     if found:
         raise PersonalDataError(
@@ -535,18 +545,32 @@ def row_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> dict[
     return {t.name: con.execute(f"SELECT count(*) FROM ({t.query})").fetchone()[0] for t in tables}
 
 
+def _column_names(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
+) -> list[str]:
+    description = con.execute(f"SELECT * FROM ({query}) LIMIT 0", params or []).description
+    return [column[0] for column in description or []]
+
+
 def published_row_counts(
     con: duckdb.DuckDBPyConnection, tables: Iterable[Table], publish_dir: Path
 ) -> dict[str, int | None]:
-    """The rows of the file readers see now for every table; None when there is none."""
+    """The rows of the file readers see now for every table; None when there is none, or when
+    its columns are not the table's: a table of another shape (a mart split by an upgrade) is no
+    baseline to shrink from."""
     counts: dict[str, int | None] = {}
     for table in tables:
         path = publish_dir / table.published
-        counts[table.name] = (
-            con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
-            if path.is_file()
-            else None
-        )
+        counts[table.name] = None
+        if not path.is_file():
+            continue
+        if _column_names(con, "SELECT * FROM read_parquet(?)", [str(path)]) != _column_names(
+            con, table.query
+        ):
+            continue
+        counts[table.name] = con.execute(
+            "SELECT count(*) FROM read_parquet(?)", [str(path)]
+        ).fetchone()[0]
     return counts
 
 
