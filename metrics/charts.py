@@ -169,15 +169,17 @@ def _month_colours(months: Sequence[date]) -> dict[date, str]:
 
 
 def ttv_curves(frame: pl.DataFrame, title: str, *, by: str | None = None) -> go.Figure:
-    """One line per start cohort: the share at first value within 7..90 days (columns
-    share_within_<n>d); with ``by``, one panel per ``by`` value."""
+    """One line per start cohort: the share at first value within 7..90 days (the mart's
+    columns reached_within_<n>d_share, a NULL share a gap in the line), the hover naming the
+    accounts observed n days (observed_<n>d_accounts); with ``by``, one panel per ``by`` value."""
     panels = frame.partition_by(by, maintain_order=True) if by else [frame]
     names = [str(p[by][0]) for p in panels] if by else [""]
     fig = make_subplots(
         rows=1, cols=len(panels), shared_yaxes=True, subplot_titles=names if by else None
     )
     colours = _month_colours(frame["start_month"].to_list())
-    share_columns = [f"share_within_{n}d" for n in TTV_DAYS]
+    share_columns = [f"reached_within_{n}d_share" for n in TTV_DAYS]
+    observed_columns = [f"observed_{n}d_accounts" for n in TTV_DAYS]
     in_legend: set[date] = set()
     for column, (panel, name) in enumerate(zip(panels, names, strict=True), start=1):
         for row in panel.iter_rows(named=True):
@@ -186,7 +188,7 @@ def ttv_curves(frame: pl.DataFrame, title: str, *, by: str | None = None) -> go.
                 go.Scatter(
                     x=list(TTV_DAYS),
                     y=[row[c] for c in share_columns],
-                    customdata=[row["accounts"]] * len(TTV_DAYS),
+                    customdata=[row[c] for c in observed_columns],
                     name=iso(month),
                     legendgroup=iso(month),
                     showlegend=month not in in_legend,
@@ -196,7 +198,7 @@ def ttv_curves(frame: pl.DataFrame, title: str, *, by: str | None = None) -> go.
                     hovertemplate=(
                         "within %{x} days: %{y:"
                         + PERCENT_FORMAT
-                        + "} of %{customdata} accounts"
+                        + "} of %{customdata} accounts observed"
                         + (
                             "<extra>%{meta} %{fullData.name}</extra>"
                             if name

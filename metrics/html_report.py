@@ -298,13 +298,12 @@ def cohort_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
 
 
 def _ttv_query(mart: str, keys: str) -> str:
-    # The share reached within n days divides two columns of the mart: the mart has the counts
-    # (accounts_reached_within_<n>d, accounts), not the share.
+    # the mart's own shares and the counts behind them: the report divides nothing
     shares = ", ".join(
-        f"cast(accounts_reached_within_{n}d as double) / accounts as share_within_{n}d"
-        for n in TTV_DAYS
+        f"cast(reached_within_{n}d_share as double) as reached_within_{n}d_share" for n in TTV_DAYS
     )
-    return f"select {keys}, accounts, {shares} from marts.{mart} order by {keys}"
+    observed = ", ".join(f"observed_{n}d_accounts" for n in TTV_DAYS)
+    return f"select {keys}, {shares}, {observed} from marts.{mart} order by {keys}"
 
 
 def ttv_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
@@ -323,9 +322,9 @@ def ttv_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
     scope = (
         f"Accounts by the month their subscription started, {iso(total['start_month'].min())} to "  # type: ignore[arg-type]
         f"{iso(total['start_month'].max())}, as of the reporting date {iso(as_of)}: the share "  # type: ignore[arg-type]
-        "of each start cohort at first value within 7, 14, 30, 60 and 90 days. Cohorts started "
-        "fewer than n days before the reporting date have not been observed n days yet: their "
-        "share at n days can still grow."
+        "of each start cohort at first value within 7, 14, 30, 60 and 90 days. A share at n "
+        "days counts only the accounts observed n days: started at least n days before the "
+        "reporting date, or at first value within n days already."
     )
     body = _chart(charts.ttv_curves(total, "All accounts, by start month"), "chart-ttv-cohorts") + (
         _chart(

@@ -248,22 +248,35 @@ def check_cohorts(figures: dict[str, Traces], con: duckdb.DuckDBPyConnection) ->
 
 
 def check_ttv(figures: dict[str, Traces], con: duckdb.DuckDBPyConnection) -> None:
-    reached = ", ".join(f"accounts_reached_within_{n}d" for n in TTV_DAYS)
+    """Each start cohort's line is the mart's reached_within_<n>d_share (a NULL share is a gap,
+    None in the trace) and its hover counts are the mart's observed_<n>d_accounts."""
+    shares = ", ".join(f"reached_within_{n}d_share" for n in TTV_DAYS)
+    observed = ", ".join(f"observed_{n}d_accounts" for n in TTV_DAYS)
     for chart, mart, segment in (
         ("chart-ttv-cohorts", "fct_ttv_cohorts", "null"),
         ("chart-ttv-by-segment", "fct_ttv_cohorts_by_segment", "segment"),
     ):
         rows = _rows(
             con,
-            f"select {segment}, start_month, accounts, {reached} from marts.{mart} order by all",
+            f"select {segment}, start_month, [{shares}], [{observed}] from marts.{mart} "
+            "order by all",
         )
-        expected = {(seg, iso(month)): (accounts, counts) for seg, month, accounts, *counts in rows}
+        expected = {(seg, iso(month)): (ys, counts) for seg, month, ys, counts in rows}
         shown = {(t.get("meta"), t["name"]): t for t in figures[chart]}
         assert set(shown) == set(expected)
-        for key, (accounts, counts) in expected.items():
+        for key, (ys, counts) in expected.items():
             assert shown[key]["x"] == list(TTV_DAYS)
-            assert shown[key]["y"] == pytest.approx([c / accounts for c in counts], abs=1e-12)
-            assert shown[key]["customdata"] == [accounts] * len(TTV_DAYS)
+            assert shown[key]["y"] == pytest.approx(_floats(ys), abs=1e-12), key
+            assert shown[key]["customdata"] == counts, key
+    # the sample has young cohorts (observed fewer than their accounts) and a NULL share, else
+    # the division by all accounts and the gap would go untested
+    assert _rows(
+        con,
+        """
+        select bool_or(observed_90d_accounts < accounts), bool_or(reached_within_90d_share is null)
+        from marts.fct_ttv_cohorts_by_segment
+        """,
+    ) == [(True, True)]
 
 
 def check_health(figures: dict[str, Traces], con: duckdb.DuckDBPyConnection) -> None:
