@@ -307,16 +307,16 @@ def test_median_ttv_and_share_reached_per_start_period(layer: Layer, grain: str)
     """Per start month (fct_ttv_cohorts' grain) and per quarter: the quarter's cohorts are large
     enough here that a median differs from a mean, so the median is really tested."""
     metric_time = f"metric_time__{grain}"
-    got = layer.metrics(["median_ttv_days", "first_value_reached_share"], [metric_time]).select(
-        pl.col(metric_time).alias("start"), pl.exclude(metric_time)
-    )
+    got = layer.metrics(
+        ["median_ttv_days_of_reached_accounts", "first_value_reached_share"], [metric_time]
+    ).select(pl.col(metric_time).alias("start"), pl.exclude(metric_time))
     start = pl.col("start_month").dt.truncate("1q" if grain == "quarter" else "1mo").alias("start")
     reached_days = pl.col("ttv_days").filter(pl.col("has_reached_first_value"))
     medians = (
         layer.marts["fct_time_to_value"]
         .group_by(start)
         .agg(
-            reached_days.median().alias("median_ttv_days"),
+            reached_days.median().alias("median_ttv_days_of_reached_accounts"),
             reached_days.mean().alias("mean_ttv_days"),
         )
     )
@@ -331,14 +331,64 @@ def test_median_ttv_and_share_reached_per_start_period(layer: Layer, grain: str)
     )
     expected = medians.join(cohorts, on="start", how="full", coalesce=True)
     if grain == "quarter":
-        differ = expected.filter(pl.col("median_ttv_days") != pl.col("mean_ttv_days"))
+        differ = expected.filter(
+            pl.col("median_ttv_days_of_reached_accounts") != pl.col("mean_ttv_days")
+        )
         assert not differ.is_empty(), "no quarter's median differs from its mean"
     assert_same(
         got,
         expected.drop("mean_ttv_days"),
         ["start"],
-        {"median_ttv_days": RATIO, "first_value_reached_share": RATIO},
+        {"median_ttv_days_of_reached_accounts": RATIO, "first_value_reached_share": RATIO},
     )
+
+
+@pytest.mark.parametrize("segmented", [False, True], ids=["total", "by_segment"])
+def test_km_median_ttv_per_start_month_is_the_cohort_marts(layer: Layer, segmented: bool) -> None:
+    """The Kaplan-Meier median of fct_ttv_cohorts(_by_segment).median_ttv_days per start month
+    (and segment), not the median of the accounts that reached first value (which this sample
+    makes differ in some month, young cohorts' slow accounts being censored)."""
+    mart = layer.marts["fct_ttv_cohorts_by_segment" if segmented else "fct_ttv_cohorts"]
+    keys = ["start_month", "segment"] if segmented else ["start_month"]
+    metric = "km_median_ttv_days_per_segment" if segmented else "km_median_ttv_days"
+    group_by = ["metric_time__month", *(["ttv_cohort__segment"] if segmented else [])]
+    reached = [] if segmented else ["median_ttv_days_of_reached_accounts"]
+    got = layer.metrics([metric, *reached], group_by).rename(
+        {"metric_time__month": "start_month", "ttv_cohort__segment": "segment", metric: "km"},
+        strict=False,
+    )
+    expected = mart.select(*keys, pl.col("median_ttv_days").alias("km"))
+    assert expected["km"].drop_nulls().len() > 0, "no cohort has a Kaplan-Meier median"
+    assert_same(got.select(*keys, "km"), expected, keys, {"km": 0})
+    if reached:
+        differ = got.filter(pl.col("km").ne_missing(pl.col(reached[0])))
+        assert not differ.is_empty(), "the two medians agree on every start month of the sample"
+
+
+def test_a_metric_named_like_a_mart_column_is_made_of_that_column(layer: Layer) -> None:
+    """A metric with the name of a mart column (nrr, grr, the TTV shares, ...) reads marts that
+    have that column: the name promises the column's numbers."""
+    manifest = layer.dbt.manifest
+    columns = {
+        node.name: set(node.columns)
+        for node in manifest.nodes.values()
+        if node.resource_type == "model" and node.fqn[1:2] == ["marts"]
+    }
+    read_by = {
+        measure.name: model.depends_on.nodes[0].rsplit(".", 1)[-1]
+        for model in manifest.semantic_models.values()
+        for measure in model.measures
+    }
+    named = {
+        metric.name: {read_by[m.name] for m in metric.type_params.input_measures}
+        for metric in manifest.metrics.values()
+        if any(metric.name in cols for cols in columns.values())
+    }
+    assert {"nrr", "reached_within_30d_share"} <= set(named)
+    wrong = {
+        name: marts for name, marts in named.items() if any(name not in columns[m] for m in marts)
+    }
+    assert wrong == {}, "rename these metrics, or build them from the mart column they name"
 
 
 TTV_DAYS = (7, 14, 30, 60, 90)
