@@ -6,7 +6,8 @@ copy) and returns one HTML page: plotly.js inlined once in the head, one Plotly 
 only marts and computes no metric: every number shown is a mart's value, formatted by the rules
 of metrics/formatting.py (docs/report.md lists where each figure comes from). A section whose mart
 has no rows says why instead of drawing an empty chart; every section states its data range and
-the reporting date. ``write_report(con, path)`` writes the page atomically.
+the reporting date. ``render_report(con, month=...)`` is a finance close's page: its MRR bridge
+shows the closed month. ``write_report(con, path)`` writes the page atomically.
 """
 
 from __future__ import annotations
@@ -203,39 +204,57 @@ def retention_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
     return Section("retention", title, scope, body)
 
 
-def bridge_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
-    title = "MRR bridge, latest complete month"
-    if missing := _missing(con, ["fct_mrr_bridge", "fct_revenue_retention"]):
-        return _missing_section("mrr-bridge", title, missing, as_of)
-    frame = _read(
+def _bridge_row(con: duckdb.DuckDBPyConnection, month: date | None) -> pl.DataFrame:
+    """fct_mrr_bridge's row of ``month``, or (None) of the latest complete month."""
+    which = (
+        "?"
+        if month is not None
+        else """(
+            select max(period_start) from marts.fct_revenue_retention
+            where period_grain = 'month' and is_complete
+        )"""
+    )
+    return _read(
         con,
-        """
+        f"""
         select month, starting_mrr_usd, new_mrr_usd, expansion_mrr_usd, reactivation_mrr_usd,
                contraction_mrr_usd, churned_mrr_usd, ending_mrr_usd
         from marts.fct_mrr_bridge
-        where month = (
-            select max(period_start) from marts.fct_revenue_retention
-            where period_grain = 'month' and is_complete
-        )
+        where month = {which}
         """,
+        [month] if month is not None else [],
     )
+
+
+def bridge_section(
+    con: duckdb.DuckDBPyConnection, as_of: date, month: date | None = None
+) -> Section:
+    """The MRR bridge of ``month`` (a finance close's month), by default of the latest month
+    over by the reporting date."""
+    title = "MRR bridge, latest complete month" if month is None else f"MRR bridge, {iso(month)}"
+    if missing := _missing(con, ["fct_mrr_bridge", "fct_revenue_retention"]):
+        return _missing_section("mrr-bridge", title, missing, as_of)
+    frame = _bridge_row(con, month)
     if frame.is_empty():
+        why = (
+            "No complete month after the first month with MRR yet (a month is complete when "
+            "the reporting date is its last day or later), so there is no bridge to draw."
+            if month is None
+            else f"marts.fct_mrr_bridge has no row for the month {iso(month)} (the month of "
+            "this close): the warehouse has no MRR then, so there is no bridge to draw."
+        )
         return Section(
-            "mrr-bridge",
-            title,
-            f"Reporting date {iso(as_of)}; {_mrr_range(con)}.",
-            _note(
-                "No complete month after the first month with MRR yet (a month is complete when "
-                "the reporting date is its last day or later), so there is no bridge to draw."
-            ),
+            "mrr-bridge", title, f"Reporting date {iso(as_of)}; {_mrr_range(con)}.", _note(why)
         )
     row = frame.row(0, named=True)
-    month = iso(row["month"])
+    shown = iso(row["month"])
     scope = (
-        f"The month starting {month}, the latest one over by the reporting date {iso(as_of)}: "
-        "starting MRR, each movement (contraction and churn below zero) and ending MRR."
-    )
-    figure = charts.mrr_waterfall(row, f"MRR bridge, {month}")
+        f"The month starting {shown}, the latest one over by the reporting date {iso(as_of)}: "
+        if month is None
+        else f"The month starting {shown}, the month this finance close reports (reporting date "
+        f"{iso(as_of)}): "
+    ) + "starting MRR, each movement (contraction and churn below zero) and ending MRR."
+    figure = charts.mrr_waterfall(row, f"MRR bridge, {shown}")
     return Section("mrr-bridge", title, scope, _chart(figure, "chart-mrr-bridge"))
 
 
@@ -628,12 +647,18 @@ section { margin-top: 2.5rem; }
 """
 
 
-def _page(title: str, as_of: date, sections: Sequence[Section]) -> str:
+def _page(title: str, as_of: date, sections: Sequence[Section], month: date | None) -> str:
     contents = "".join(f'<li><a href="#{s.anchor}">{_text(s.title)}</a></li>' for s in sections)
     body = "".join(
         f'<section id="{s.anchor}"><h2>{_text(s.title)}</h2>'
         f'<p class="scope">{_text(s.scope)}</p>{s.body}</section>'
         for s in sections
+    )
+    dated = (
+        f"Reporting date {iso(as_of)}."
+        if month is None
+        else f"Finance close {month:%Y-%m}: the MRR bridge shows the closed month {month:%Y-%m}; "
+        f"the other sections are as of the reporting date {iso(as_of)}."
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -641,22 +666,48 @@ def _page(title: str, as_of: date, sections: Sequence[Section]) -> str:
         # plotly.js once, inlined: the page works offline and loads nothing
         f'<script type="text/javascript">{get_plotlyjs()}</script>'
         f"</head><body><header><h1>{_text(title)}</h1>"
-        f"<p>Reporting date {iso(as_of)}. Every figure is read from the warehouse's marts; money "
+        f"<p>{_text(dated)} Every figure is read from the warehouse's marts; money "
         "in US dollars with cents, ratios as percentages, dates as YYYY-MM-DD.</p></header>"
         f"<nav><ol>{contents}</ol></nav>{body}</body></html>\n"
     )
 
 
-def render_report(con: duckdb.DuckDBPyConnection, *, title: str | None = None) -> str:
-    """The report of the warehouse behind ``con`` as one self-contained HTML page."""
+def render_report(
+    con: duckdb.DuckDBPyConnection, *, title: str | None = None, month: date | None = None
+) -> str:
+    """The report of the warehouse behind ``con`` as one self-contained HTML page.
+
+    ``month`` (the first day of a closed month) pins the page to a finance close: the MRR
+    bridge shows that month and the header says so; every other section is as of the reporting
+    date either way."""
+    if month is not None and month.day != 1:
+        raise ReportError(
+            f"the finance close's month must be the first day of a month, not {iso(month)}: "
+            f"pass {iso(month.replace(day=1))}"
+        )
     as_of = reporting_date(con)
-    sections = [build(con, as_of) for build in SECTIONS]
-    return _page(title or f"Customer success report, {iso(as_of)}", as_of, sections)
+    sections = [
+        bridge_section(con, as_of, month) if build is bridge_section else build(con, as_of)
+        for build in SECTIONS
+    ]
+    default = (
+        f"Customer success report, {iso(as_of)}"
+        if month is None
+        else f"Customer success report, finance close {month:%Y-%m}"
+    )
+    return _page(title or default, as_of, sections, month)
 
 
-def write_report(con: duckdb.DuckDBPyConnection, path: Path, *, title: str | None = None) -> Path:
-    """Render the report and write it to ``path`` atomically (a temp file renamed over it)."""
-    text = render_report(con, title=title)
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    title: str | None = None,
+    month: date | None = None,
+) -> Path:
+    """Render the report (``month``: see render_report) and write it to ``path`` atomically (a
+    temp file renamed over it)."""
+    text = render_report(con, title=title, month=month)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

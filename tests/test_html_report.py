@@ -153,6 +153,55 @@ def test_calibration_is_drawn_from_its_mart(rendered: Rendered, tmp_path: Path) 
         check_backtest(figures, con)
 
 
+def test_a_finance_close_page_shows_its_month(
+    rendered: Rendered, marts: duckdb.DuckDBPyConnection
+) -> None:
+    """A close's page is pinned to the closed month: its bridge is that month's row of
+    fct_mrr_bridge (not the latest complete month's) and its header says which close it is."""
+    ((latest,),) = marts.execute(
+        "select max(period_start) from marts.fct_revenue_retention "
+        "where period_grain = 'month' and is_complete"
+    ).fetchall()
+    month = date(latest.year, latest.month - 1, 1)  # the sample's latest is September
+    (row,) = marts.execute(
+        """
+        select starting_mrr_usd, new_mrr_usd, expansion_mrr_usd, reactivation_mrr_usd,
+               -contraction_mrr_usd, -churned_mrr_usd, ending_mrr_usd
+        from marts.fct_mrr_bridge where month = ?
+        """,
+        [month],
+    ).fetchall()
+    (latest_row,) = marts.execute(
+        "select starting_mrr_usd from marts.fct_mrr_bridge where month = ?", [latest]
+    ).fetchall()
+    assert row[0] != latest_row[0], "the two months' bridges must differ, else this proves nothing"
+    page = render_report(marts, month=month)
+    (trace,) = page_figures(page)["chart-mrr-bridge"]
+    assert trace["y"] == pytest.approx([float(v) for v in row], abs=1e-9)
+    assert trace["text"] == [usd(v) for v in row]
+    header = re.search(r"<header>(.*?)</header>", page, flags=re.DOTALL)
+    assert header is not None
+    assert f"Finance close {month:%Y-%m}" in header.group(1)
+    assert f"as of the reporting date {reporting_date(marts).isoformat()}" in header.group(1)
+    # the other sections are the reporting date's, as on the lists' page
+    assert (
+        page_figures(page)["chart-mrr-movements"]
+        == page_figures(rendered.page)["chart-mrr-movements"]
+    )
+    # and without a month the header names no close
+    assert "Finance close" not in rendered.page
+
+
+def test_a_finance_close_month_without_a_bridge_is_explained(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    page = render_report(marts, month=date(2020, 1, 1))
+    assert "chart-mrr-bridge" not in page_figures(page)
+    assert "marts.fct_mrr_bridge has no row for the month 2020-01-01" in page
+    with pytest.raises(ReportError, match="first day of a month"):
+        render_report(marts, month=date(2024, 8, 15))
+
+
 # --- lists --------------------------------------------------------------------------------------
 
 

@@ -331,12 +331,15 @@ def test_the_lists_and_the_finance_close_publish_the_html_report_of_their_marts(
         outcome = run_job(completed_run, job)
         assert outcome.success, (job, outcome.failures)
         assert (publish / "report.html").stat().st_mtime_ns > before, job
-    dated = [
-        publish / "lists" / SAMPLE.last_day.isoformat() / "report.html",
-        publish / "finance" / "2024-03" / "report.html",
-        publish / "report.html",
-    ]
+    closed = date(2024, 3, 1)  # the month before the reporting date's
+    lists_page = publish / "lists" / SAMPLE.last_day.isoformat() / "report.html"
+    close_page = publish / "finance" / f"{closed:%Y-%m}" / "report.html"
     with duckdb.connect(str(completed_run.serving_copy), read_only=True) as con:
-        expected = render_report(con)
-    for page in dated:
-        assert page.read_text(encoding="utf-8") == expected, page
+        lists_expected = render_report(con)
+        close_expected = render_report(con, month=closed)
+    assert lists_expected != close_expected
+    assert lists_page.read_text(encoding="utf-8") == lists_expected
+    # the close's page is pinned to its month (its bridge is March's, not April's)
+    assert close_page.read_text(encoding="utf-8") == close_expected
+    # the top-level page is the newest publication's: the close ran last
+    assert (publish / "report.html").read_text(encoding="utf-8") == close_expected

@@ -163,7 +163,7 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
             with duckdb.get_connection() as con:
                 version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
                 version.write(con, tables)
-                version.write_report(con, f"finance/{month.strftime('%Y-%m')}")
+                version.write_report(con, f"finance/{month.strftime('%Y-%m')}", month=month)
 
         replaces = (f"finance/{month.strftime('%Y-%m')}", publisher.REPORT)
         version = _publish(context, settings, "finance", replaces, write)

@@ -747,12 +747,15 @@ class Version:
         self.files.append(copy)
         return copy
 
-    def write_report(self, con: duckdb.DuckDBPyConnection, folder: str) -> Path:
+    def write_report(
+        self, con: duckdb.DuckDBPyConnection, folder: str, month: date | None = None
+    ) -> Path:
         """The HTML report of the marts behind ``con`` as ``<folder>/report.html`` of this
-        version, and as the top-level ``report.html`` (a hard link: the same file)."""
+        version, and as the top-level ``report.html`` (a hard link: the same file, so the top
+        one is the newest publication's). ``month``: a finance close's month, its page's bridge."""
         from metrics.html_report import write_report
 
-        dated = write_report(con, self.directory / folder / REPORT)
+        dated = write_report(con, self.directory / folder / REPORT, month=month)
         top = self.directory / REPORT
         top.unlink(missing_ok=True)
         _hard_link(dated, top)
