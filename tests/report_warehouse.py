@@ -56,6 +56,24 @@ def build_warehouse(root: Path) -> Path:
     return warehouse
 
 
+def add_calibration_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """The sample fits no churn model, so its calibration mart is empty: give it rows (the lift
+    deciles' churn rates as bins) so that the calibration chart is drawn and can be checked."""
+    con.execute(
+        """
+        insert into marts.fct_health_backtest_calibration by name
+        select evaluated_as_of_date, horizon_days, health_model_version, health_model_name,
+               churn_model_version, scorer, decile - 1 as probability_bin, scored_rows,
+               churned_rows, churn_rate as mean_probability, churn_rate
+        from marts.fct_health_backtest_deciles
+        """
+    )
+    ((rows,),) = con.execute(
+        "select count(*) from marts.fct_health_backtest_calibration"
+    ).fetchall()
+    assert rows > 0, "no lift deciles to make calibration rows of"
+
+
 # --- reading the page ---------------------------------------------------------------------------
 
 _NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"(?P<id>[^"]+)",\s*')

@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 from plotly.offline import get_plotlyjs
 from report_warehouse import (
+    add_calibration_rows,
     build_warehouse,
     check_backtest,
     check_figures,
@@ -136,16 +137,9 @@ def test_calibration_is_drawn_from_its_mart(rendered: Rendered, tmp_path: Path) 
     """The sample fits no churn model, so its calibration mart is empty: give it rows (the lift
     deciles' rates as bins) and the chart must show exactly them."""
     copy = _copy(rendered, tmp_path)
-    page = _render_after(
-        copy,
-        """
-        insert into marts.fct_health_backtest_calibration by name
-        select evaluated_as_of_date, horizon_days, health_model_version, health_model_name,
-               churn_model_version, scorer, decile - 1 as probability_bin, scored_rows,
-               churned_rows, churn_rate as mean_probability, churn_rate
-        from marts.fct_health_backtest_deciles
-        """,
-    )
+    with duckdb.connect(str(copy)) as con:
+        add_calibration_rows(con)
+        page = render_report(con)
     figures = page_figures(page)
     assert "chart-backtest-calibration" in figures
     with duckdb.connect(str(copy), read_only=True) as con:

@@ -6,7 +6,10 @@ from a small warehouse built once (tests/report_warehouse.py) and opened from it
 with the network-related features of Chromium off; then:
 
 * the browser's console has no error (a failed script, a blocked load);
-* every chart rendered: an ``svg.main-svg`` with one drawn trace per trace of the figure;
+* nothing came from the network: the navigation entry is the file and every resource the page
+  loaded is ``file:`` or ``data:``;
+* every chart rendered, the calibration too (the fixture gives its mart rows, as the sample fits
+  no churn model): an ``svg.main-svg`` with one drawn trace per trace of the figure;
 * the figures plotly.js holds (each div's ``gd.data``) equal the marts, compared with DuckDB
   queries of the same warehouse; the text drawn on the page (the bridge's bar labels, the axes'
   percent ticks, the lists' cells) is the marts' values in the report's formats.
@@ -23,7 +26,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from report_warehouse import build_warehouse, check_figures, expected_lists
+from report_warehouse import add_calibration_rows, build_warehouse, check_figures, expected_lists
 
 from metrics.charts import usd
 from metrics.html_report import CHART_IDS, TABLE_IDS, write_report
@@ -58,6 +61,8 @@ def _require_chromium() -> None:
 @dataclass(frozen=True)
 class Opened:
     warehouse: Path
+    #: the page Chromium opened
+    page: Path
     driver: Any
     #: milliseconds from navigation start to the load event (reported, never asserted)
     load_ms: int
@@ -73,6 +78,7 @@ def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opened]:
     warehouse = build_warehouse(root)
     page = root / "report.html"
     with duckdb.connect(str(warehouse)) as con:
+        add_calibration_rows(con)  # the sample fits no churn model: draw a calibration too
         write_report(con, page)
     profile = tempfile.mkdtemp(prefix="csw-chromium-")
     options = webdriver.ChromeOptions()
@@ -88,7 +94,7 @@ def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opened]:
             "return Math.round(t.loadEventEnd - t.startTime);"
         )
         print(f"report.html: {page.stat().st_size} bytes, loaded in {load_ms} ms")
-        yield Opened(warehouse, driver, load_ms)
+        yield Opened(warehouse, page, driver, load_ms)
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
@@ -114,9 +120,8 @@ def test_the_page_logs_no_console_error(opened: Opened) -> None:
 
 def test_every_chart_rendered_its_traces(opened: Opened) -> None:
     charts = _charts_on_page(opened.driver)
-    expected = {chart for ids in CHART_IDS.values() for chart in ids}
-    # the sample fits no churn model: the calibration is a sentence, every other chart is drawn
-    assert set(charts) == expected - {"chart-backtest-calibration"}
+    # every chart, the calibration too (the fixture gave its mart rows)
+    assert set(charts) == {chart for ids in CHART_IDS.values() for chart in ids}
     for chart in charts:
         drawn = opened.driver.execute_script(
             """
@@ -141,6 +146,20 @@ def test_every_chart_rendered_its_traces(opened: Opened) -> None:
         assert drawn["drawn"] >= drawn["traces"], (chart, drawn)
 
 
+def test_nothing_was_fetched_from_the_network(opened: Opened) -> None:
+    """The page came from its file and everything it loaded was the file or inline data."""
+    entries = opened.driver.execute_script(
+        """
+        return {
+          navigation: performance.getEntriesByType('navigation').map(e => e.name),
+          resources: performance.getEntriesByType('resource').map(e => e.name),
+        };
+        """
+    )
+    assert entries["navigation"] == [opened.page.as_uri()]
+    assert all(name.startswith(("file:", "data:")) for name in entries["resources"]), entries
+
+
 def test_the_figures_in_the_browser_equal_the_marts(
     opened: Opened, marts: duckdb.DuckDBPyConnection
 ) -> None:
@@ -151,6 +170,12 @@ def test_the_figures_in_the_browser_equal_the_marts(
         )
         for chart in _charts_on_page(opened.driver)
     }
+    # the calibration chart is compared with its mart too (check_backtest skips an empty one)
+    assert "chart-backtest-calibration" in figures
+    ((calibration_rows,),) = marts.execute(
+        "select count(*) from marts.fct_health_backtest_calibration"
+    ).fetchall()
+    assert calibration_rows > 0
     check_figures(figures, marts)
 
 
