@@ -20,7 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m "not bench and not e2e and not browser"
 
 # Scenarios end to end (vendor shapes through the adapters to the marts, the consumer scenario's
-# backtest and churn model; a few minutes): CI runs them after `make test`.
+# backtest and churn model, the CLI's exit codes over four real runs, the serving copy read by
+# duckdb 1.1.3 in its own virtualenv; several minutes): CI runs them after `make test`.
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e
 

@@ -92,6 +92,7 @@ def _summary(output: str) -> list[str]:
     return lines[start:]
 
 
+@pytest.mark.e2e  # four csw runs (~3 min): the e2e tier
 def test_a_clean_run_succeeds_and_says_what_it_published(runs: dict) -> None:
     code, output = runs["clean"]
     assert code == 0, output
@@ -101,6 +102,7 @@ def test_a_clean_run_succeeds_and_says_what_it_published(runs: dict) -> None:
     assert summary.splitlines()[-1].startswith("Succeeded")
 
 
+@pytest.mark.e2e  # four csw runs (~3 min): the e2e tier
 def test_a_run_with_a_refused_file_exits_non_zero_and_names_it(runs: dict) -> None:
     code, output = runs["bad"]
     assert code == 1, output
@@ -110,6 +112,7 @@ def test_a_run_with_a_refused_file_exits_non_zero_and_names_it(runs: dict) -> No
     assert summary[-1].startswith("Failed")
 
 
+@pytest.mark.e2e  # four csw runs (~3 min): the e2e tier
 def test_a_file_over_the_quarantine_share_is_named_with_its_row_counts(runs: dict) -> None:
     code, output = runs["bad"]
     assert code == 1
@@ -117,6 +120,7 @@ def test_a_file_over_the_quarantine_share_is_named_with_its_row_counts(runs: dic
     assert "3 of 3 rows quarantined" in line, line
 
 
+@pytest.mark.e2e  # four csw runs (~3 min): the e2e tier
 def test_a_held_back_publication_fails_the_run_and_says_how_to_force(runs: dict) -> None:
     code, output = runs["held"]
     assert code == 1, output
@@ -148,11 +152,13 @@ def test_compact_error_drops_the_dbt_vars_and_shortens_a_duckdb_lock() -> None:
     assert "\n" not in compact_error(lock)
 
 
+@pytest.mark.e2e  # four csw runs (~3 min): the e2e tier
 def test_the_summary_fits_one_screen(runs: dict) -> None:
     for _code, output in runs.values():
         assert len(_summary(output)) <= 40, output
 
 
+@pytest.mark.e2e  # four csw runs (~3 min): the e2e tier
 def test_a_run_shows_its_progress_in_plain_lines_when_not_a_terminal(runs: dict) -> None:
     _code, output = runs["clean"]
     progress = [line for line in output.splitlines() if line.startswith("[")]

@@ -423,6 +423,7 @@ def test_a_finance_close_without_a_bridge_for_the_month_is_held_back(tmp_path: P
 # --- the real pipeline ----------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # three pipeline runs (~1.5 min): the e2e tier
 def test_a_run_whose_accounts_are_all_gone_is_held_back_then_forced(tmp_path: Path) -> None:
     from ingestion.synthetic import GeneratorConfig, generate_extracts
     from orchestration.pipeline_run import run_job
