@@ -379,6 +379,23 @@ def test_a_mart_published_in_an_earlier_shape_is_no_baseline_for_the_shrink_guar
     assert "mart fct_mrr_monthly: 10 rows published, 2 in this run" in _failure(held)[0]
 
 
+def test_a_reshaped_mart_that_comes_out_empty_is_still_held_back(tmp_path: Path) -> None:
+    """A new shape lifts only the shrink ratio: an emptied table is never published silently."""
+    settings = _settings(tmp_path)
+    _marts(settings.warehouse, 10)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("alter table marts.fct_cohort_adoption add column segment varchar")
+    assert _publish(settings).success
+    _marts(settings.warehouse, 10, fct_cohort_adoption=0)
+
+    held = _publish(settings)
+
+    assert not held.success
+    message, metadata = _failure(held)
+    assert "mart fct_cohort_adoption: 10 rows published, 0 in this run" in message
+    assert metadata["published_row_counts"]["fct_cohort_adoption"] == 10
+
+
 def test_an_empty_dim_accounts_is_not_published_even_the_first_time(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     _marts(settings.warehouse, 5, dim_accounts=0, risk_list=0)

@@ -492,18 +492,21 @@ def _link(path: Path, target: str) -> Path:
 # --- the shrink guard -----------------------------------------------------------------------
 
 
-def shrink_reason(table: Table, published: int | None, new: int, max_shrink: float) -> str | None:
+def shrink_reason(
+    table: Table, published: int | None, new: int, max_shrink: float, reshaped: bool = False
+) -> str | None:
     """Why ``table`` must not be published with ``new`` rows, or None when it may.
 
     ``published`` is the row count readers see now (None: never published). A table that must
     have rows may never be empty; any table that had rows may not empty, nor, from
-    :data:`SHRINK_MIN_ROWS` published rows up, lose more than ``max_shrink`` of them.
+    :data:`SHRINK_MIN_ROWS` published rows up, lose more than ``max_shrink`` of them unless it
+    was ``reshaped`` (its columns changed, so its rows count other things).
     """
     if new == 0 and published:
         return f"{table.label}: {published} rows published, 0 in this run (it would be emptied)"
     if new == 0 and table.required:
         return f"{table.label}: no rows in this run, and it must have rows"
-    if not published or published < SHRINK_MIN_ROWS:
+    if reshaped or not published or published < SHRINK_MIN_ROWS:
         return None
     if published - new > max_shrink * published:
         lost = (published - new) / published
@@ -555,23 +558,32 @@ def _column_names(
 def published_row_counts(
     con: duckdb.DuckDBPyConnection, tables: Iterable[Table], publish_dir: Path
 ) -> dict[str, int | None]:
-    """The rows of the file readers see now for every table; None when there is none, or when
-    its columns are not the table's: a table of another shape (a mart split by an upgrade) is no
-    baseline to shrink from."""
+    """The rows of the file readers see now for every table; None when there is none."""
     counts: dict[str, int | None] = {}
     for table in tables:
         path = publish_dir / table.published
-        counts[table.name] = None
-        if not path.is_file():
-            continue
-        if _column_names(con, "SELECT * FROM read_parquet(?)", [str(path)]) != _column_names(
-            con, table.query
-        ):
-            continue
-        counts[table.name] = con.execute(
-            "SELECT count(*) FROM read_parquet(?)", [str(path)]
-        ).fetchone()[0]
+        counts[table.name] = (
+            con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
+            if path.is_file()
+            else None
+        )
     return counts
+
+
+def reshaped_tables(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[Table], publish_dir: Path
+) -> set[str]:
+    """The tables whose published file has other columns than this run's: a mart reshaped by an
+    upgrade (issue 15 split the totals from the segments) is no baseline for the shrink ratio."""
+    return {
+        table.name
+        for table in tables
+        if (publish_dir / table.published).is_file()
+        and _column_names(
+            con, "SELECT * FROM read_parquet(?)", [str(publish_dir / table.published)]
+        )
+        != _column_names(con, table.query)
+    }
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -727,12 +739,17 @@ class Version:
         one would shrink or empty, unless ``force`` (then the reasons are kept in ``forced``)."""
         new = row_counts(con, tables)
         published = published_row_counts(con, tables, self.publish_dir)
+        reshaped = reshaped_tables(con, tables, self.publish_dir)
         self.row_counts.update(new)
         self.published_row_counts.update(published)
         reasons = [
             reason
             for t in tables
-            if (reason := shrink_reason(t, published[t.name], new[t.name], max_shrink))
+            if (
+                reason := shrink_reason(
+                    t, published[t.name], new[t.name], max_shrink, t.name in reshaped
+                )
+            )
         ]
         if reasons and not force:
             previous = self.previous.name if self.previous else None
