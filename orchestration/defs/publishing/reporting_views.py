@@ -30,6 +30,21 @@ class ReportingView:
 
 _REPORTING_DAY = "(select max(as_of_date) from marts.dim_accounts)"
 
+
+def _latest_closed_periods(mart: str) -> str:
+    """The rows of a retention mart whose period is the latest complete one of its grain."""
+    return f"""
+            select r.*
+            from marts.{mart} as r
+            where r.is_complete
+                and r.period_start = (
+                    select max(c.period_start)
+                    from marts.{mart} as c
+                    where c.period_grain = r.period_grain and c.is_complete
+                )
+        """
+
+
 REPORTING_VIEWS: tuple[ReportingView, ...] = (
     ReportingView(
         name="account_health_current",
@@ -71,16 +86,7 @@ REPORTING_VIEWS: tuple[ReportingView, ...] = (
             " grain (month, quarter, year, trailing 12 months): one row per grain that has a"
             " complete period. Every period is in marts.fct_revenue_retention."
         ),
-        sql="""
-            select r.*
-            from marts.fct_revenue_retention as r
-            where r.is_complete
-                and r.period_start = (
-                    select max(c.period_start)
-                    from marts.fct_revenue_retention as c
-                    where c.period_grain = r.period_grain and c.is_complete
-                )
-        """,
+        sql=_latest_closed_periods("fct_revenue_retention"),
         reads=("fct_revenue_retention",),
     ),
     ReportingView(
@@ -91,16 +97,7 @@ REPORTING_VIEWS: tuple[ReportingView, ...] = (
             " reporting.retention_latest_closed; do not add segments' NRR up, sum their MRR"
             " columns instead."
         ),
-        sql="""
-            select r.*
-            from marts.fct_revenue_retention_by_segment as r
-            where r.is_complete
-                and r.period_start = (
-                    select max(c.period_start)
-                    from marts.fct_revenue_retention_by_segment as c
-                    where c.period_grain = r.period_grain and c.is_complete
-                )
-        """,
+        sql=_latest_closed_periods("fct_revenue_retention_by_segment"),
         reads=("fct_revenue_retention_by_segment",),
     ),
     ReportingView(
