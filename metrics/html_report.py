@@ -119,6 +119,13 @@ def _chart(fig: go.Figure, chart_id: str) -> str:
     )
 
 
+def _chart_or_note(
+    frame: pl.DataFrame, figure: Callable[[pl.DataFrame], go.Figure], chart_id: str, why: str
+) -> str:
+    """The chart of ``frame``, or the sentence ``why`` there is none when it has no rows."""
+    return _note(why) if frame.is_empty() else _chart(figure(frame), chart_id)
+
+
 def _missing_section(anchor: str, title: str, missing: list[str], as_of: date) -> Section:
     return Section(
         anchor,
@@ -193,13 +200,13 @@ def retention_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
         f"{iso(total['period_start'].max())}, ending by the reporting date {iso(as_of)}; "  # type: ignore[arg-type]
         "the quarter still running is left out. Solid: NRR, dotted: GRR."
     )
-    body = _chart(charts.retention_trend(total, "All accounts"), "chart-retention-total") + (
-        _chart(
-            charts.retention_trend(by_segment, "By segment", by="segment"),
-            "chart-retention-by-segment",
-        )
-        if not by_segment.is_empty()
-        else _note("marts.fct_revenue_retention_by_segment has no complete quarter.")
+    body = _chart(
+        charts.retention_trend(total, "All accounts"), "chart-retention-total"
+    ) + _chart_or_note(
+        by_segment,
+        lambda frame: charts.retention_trend(frame, "By segment", by="segment"),
+        "chart-retention-by-segment",
+        "marts.fct_revenue_retention_by_segment has no complete quarter.",
     )
     return Section("retention", title, scope, body)
 
@@ -345,13 +352,13 @@ def ttv_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
         "days counts only the accounts observed n days: started at least n days before the "
         "reporting date, or at first value within n days already."
     )
-    body = _chart(charts.ttv_curves(total, "All accounts, by start month"), "chart-ttv-cohorts") + (
-        _chart(
-            charts.ttv_curves(by_segment, "By segment and start month", by="segment"),
-            "chart-ttv-by-segment",
-        )
-        if not by_segment.is_empty()
-        else _note("marts.fct_ttv_cohorts_by_segment has no rows.")
+    body = _chart(
+        charts.ttv_curves(total, "All accounts, by start month"), "chart-ttv-cohorts"
+    ) + _chart_or_note(
+        by_segment,
+        lambda frame: charts.ttv_curves(frame, "By segment and start month", by="segment"),
+        "chart-ttv-by-segment",
+        "marts.fct_ttv_cohorts_by_segment has no rows.",
     )
     return Section("time-to-value", title, scope, body)
 
@@ -398,13 +405,11 @@ def health_section(con: duckdb.DuckDBPyConnection, as_of: date) -> Section:
         f"{iso(as_of)}. Over time: the bands' shares on every scored date from {iso(over_time['as_of_date'].min())} to "  # type: ignore[arg-type]
         f"{iso(over_time['as_of_date'].max())}."  # type: ignore[arg-type]
     )
-    body = (
-        _chart(
-            charts.band_bars(by_segment, "By segment", x="segment", x_title="segment"),
-            "chart-health-by-segment",
-        )
-        if not by_segment.is_empty()
-        else _note(f"No account was scored on the reporting date {iso(as_of)}.")
+    body = _chart_or_note(
+        by_segment,
+        lambda frame: charts.band_bars(frame, "By segment", x="segment", x_title="segment"),
+        "chart-health-by-segment",
+        f"No account was scored on the reporting date {iso(as_of)}.",
     ) + _chart(
         charts.band_bars(over_time, "Over time", x="as_of_date", x_title="scored date"),
         "chart-health-over-time",
