@@ -254,6 +254,9 @@ def publish(
         if target.exists():
             raise LakeError(f"lake file {target} already exists; not overwriting it")
         f.staged.replace(target)
+    if not staged.files:  # every row quarantined or already in the lake
+        shutil.rmtree(staged.directory, ignore_errors=True)
+        return
     conn.executemany(
         f"INSERT INTO {LAKE_FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
