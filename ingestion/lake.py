@@ -276,22 +276,66 @@ def is_base_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> bool:
     return row is not None and row[0] == "BASE TABLE"
 
 
+def append_rows(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    rows_sql: str,
+    *,
+    loaded_at: datetime,
+) -> int:
+    """Append the rows of ``rows_sql`` (contract then lineage columns, by name) to the lake as
+    one registered batch, in one transaction; returns the rows written. Nothing is checked or
+    deduplicated: for rows already validated (a migrated table) or made by a test."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        written = _append_in_transaction(conn, lake, schema, rows_sql, loaded_at)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        recover(conn, lake, schema)
+        raise
+    conn.execute("COMMIT")
+    return written
+
+
+def _append_in_transaction(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    rows_sql: str,
+    loaded_at: datetime,
+) -> int:
+    ensure_registry(conn)
+    staged = write_staging(
+        conn, lake, schema, rows_sql, [], batch_id=new_batch_id(), loaded_at=loaded_at
+    )
+    publish(conn, staged, schema, loaded_at)
+    ensure_view(conn, lake, schema)
+    return sum(f.rows for f in staged.files)
+
+
 def migrate_table(
     conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema, *, loaded_at: datetime
 ) -> int:
     """One-off: move an existing ``raw.<table>`` BASE TABLE (a warehouse from before the lake)
     into the lake as one registered batch, drop it, create the view; returns the rows moved.
-    One transaction: a failure leaves the table as it was (and unregistered files to recover)."""
+    One transaction: a failure leaves the table as it was, and no file in the lake."""
     table = _view_name(schema)
-    batch_id = new_batch_id()
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    expected = int(row[0]) if row else 0
+    # The view cannot take the table's name while the table exists: stage, publish, drop, view.
     conn.execute("BEGIN TRANSACTION")
     try:
         staged = write_staging(
-            conn, lake, schema, f"SELECT * FROM {table}", [], batch_id=batch_id, loaded_at=loaded_at
+            conn,
+            lake,
+            schema,
+            f"SELECT * FROM {table}",
+            [],
+            batch_id=new_batch_id(),
+            loaded_at=loaded_at,
         )
         moved = sum(f.rows for f in staged.files)
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-        expected = int(row[0]) if row else 0
         if moved != expected:
             raise LakeError(f"migrating {table} to the lake wrote {moved} of {expected} rows")
         publish(conn, staged, schema, loaded_at)
