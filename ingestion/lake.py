@@ -116,7 +116,10 @@ def events_view_sql(lake: Path, schema: TableSchema, *, empty: bool) -> str:
 
 def ensure_view(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema) -> None:
     """(Re)create ``raw.<table>`` over the lake as the registry has it."""
-    conn.execute(events_view_sql(lake, schema, empty=not _registered(conn, schema)))
+    row = conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {LAKE_FILES_TABLE} WHERE table_name = ?)", [schema.name]
+    ).fetchone()
+    conn.execute(events_view_sql(lake, schema, empty=not (row and row[0])))
 
 
 def _registered(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> set[str]:
