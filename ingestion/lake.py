@@ -94,24 +94,27 @@ def _glob(lake: Path, schema: TableSchema) -> str:
     return str(table_dir(lake, schema).resolve() / f"{PARTITION_COLUMN}=*" / "*.parquet")
 
 
+def empty_view_sql(schema: TableSchema) -> str:
+    """``CREATE OR REPLACE VIEW raw.<table>`` of typed nulls and no row: ``read_parquet`` refuses
+    a glob that matches no file, so this stands for an empty lake."""
+    columns = ", ".join(f"CAST(NULL AS {t}) AS {ident(n)}" for n, t in _column_types(schema))
+    return f"CREATE OR REPLACE VIEW {_view_name(schema)} AS SELECT {columns} WHERE false"
+
+
 def events_view_sql(lake: Path, schema: TableSchema, *, empty: bool) -> str:
     """``CREATE OR REPLACE VIEW raw.<table>`` over the lake's files (absolute path), with the
-    raw table's columns and types plus ``event_date``; ``empty``: typed nulls, no row."""
+    raw table's columns and types plus ``event_date``; ``empty``: :func:`empty_view_sql`."""
     if empty:
-        columns = ", ".join(f"CAST(NULL AS {t}) AS {ident(n)}" for n, t in _column_types(schema))
-        body = f"SELECT {columns} WHERE false"
-    else:
-        columns = ", ".join(
-            f"CAST({ident(n)} AS {t}) AS {ident(n)}"
-            if t == ColumnType.JSON.duckdb_type
-            else ident(n)
-            for n, t in _column_types(schema)
-        )
-        body = (
-            f"SELECT {columns} FROM read_parquet({literal(_glob(lake, schema))},"
-            f" hive_partitioning = true, hive_types = {{{literal(PARTITION_COLUMN)}: DATE}})"
-        )
-    return f"CREATE OR REPLACE VIEW {_view_name(schema)} AS {body}"
+        return empty_view_sql(schema)
+    columns = ", ".join(
+        f"CAST({ident(n)} AS {t}) AS {ident(n)}" if t == ColumnType.JSON.duckdb_type else ident(n)
+        for n, t in _column_types(schema)
+    )
+    return (
+        f"CREATE OR REPLACE VIEW {_view_name(schema)} AS SELECT {columns}"
+        f" FROM read_parquet({literal(_glob(lake, schema))}, hive_partitioning = true,"
+        f" hive_types = {{{literal(PARTITION_COLUMN)}: DATE}})"
+    )
 
 
 def ensure_view(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema) -> None:

@@ -11,7 +11,9 @@ For each table (:func:`ingest_table`):
 4. Per batch, in one transaction: check every row with the contract's SQL rules
    (:mod:`ingestion.rules`) and keep the rows that break one, or whose key repeats, in a small
    temporary table; insert the other rows, read and typed again, into ``raw.<table>`` (event
-   tables: only keys not already there nor in an earlier file of the batch); one
+   tables: only keys not already there nor in an earlier file of the batch; the events table:
+   written to the events lake instead, :mod:`ingestion.lake`, registered in the same
+   transaction); one
    ``raw.quarantine`` row per rule a bad row breaks; per file, the great-expectations suite
    (:mod:`ingestion.expectations`, entity tables), a JSON report and the manifest row; commit.
    A read error at any stage of the batch (checking, inserting, counting, great-expectations
@@ -142,7 +144,7 @@ def ensure_warehouse(
         elif lake_dir is not None:
             ensure_lake_table(conn, schema, lake_dir)
         elif not _relation_exists(conn, schema):
-            conn.execute(lake.events_view_sql(Path(), schema, empty=True))
+            conn.execute(lake.empty_view_sql(schema))
 
 
 def _relation_exists(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> bool:
