@@ -255,6 +255,9 @@ class TableSchema:
     #: DuckDB SQL rules on every row only: a great-expectations run needs a pandas frame of the
     #: file, which at this volume costs more than the load itself.
     large: bool = False
+    #: Kept in the events lake (:mod:`ingestion.lake`), append-only Parquet by event date, with
+    #: ``raw.<table>`` a view over it instead of a DuckDB table.
+    lake: bool = False
 
     @property
     def asset_path(self) -> str:
@@ -537,6 +540,7 @@ TABLES: tuple[TableSchema, ...] = (
         kind="event",
         description="Product usage events; the large, append-only table.",
         large=True,
+        lake=True,
         columns=(
             _id("event_id", "Event id (deduplication key)", "evt_00000000001"),
             _id("account_id", "Account of the user", "acc_00042"),

@@ -11,7 +11,9 @@ For each table (:func:`ingest_table`):
 4. Per batch, in one transaction: check every row with the contract's SQL rules
    (:mod:`ingestion.rules`) and keep the rows that break one, or whose key repeats, in a small
    temporary table; insert the other rows, read and typed again, into ``raw.<table>`` (event
-   tables: only keys not already there nor in an earlier file of the batch); one
+   tables: only keys not already there nor in an earlier file of the batch; the events table:
+   written to the events lake instead, :mod:`ingestion.lake`, registered in the same
+   transaction); one
    ``raw.quarantine`` row per rule a bad row breaks; per file, the great-expectations suite
    (:mod:`ingestion.expectations`, entity tables), a JSON report and the manifest row; commit.
    A read error at any stage of the batch (checking, inserting, counting, great-expectations
@@ -33,7 +35,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from ingestion import manifest
+from ingestion import lake, manifest
 from ingestion.contract import CONTRACT_VERSION, TABLES, TableSchema
 from ingestion.expectations import (
     DEFAULT_EVENT_SAMPLE_ROWS,
@@ -103,7 +105,10 @@ def prepare_connection(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def ensure_raw_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
-    """Create ``raw.<table>`` from the contract; add contract columns a newer contract added."""
+    """Create ``raw.<table>`` from the contract; add contract columns a newer contract added.
+    A lake table is a view over the lake instead (:func:`ensure_lake_table`): nothing to do."""
+    if schema.lake:
+        return
     conn.execute(raw_table_ddl(schema))
     existing = {
         row[0]
@@ -121,14 +126,53 @@ def ensure_raw_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> No
 
 
 def ensure_warehouse(
-    conn: duckdb.DuckDBPyConnection, tables: tuple[TableSchema, ...] = TABLES
+    conn: duckdb.DuckDBPyConnection,
+    tables: tuple[TableSchema, ...] = TABLES,
+    *,
+    lake_dir: Path | None = None,
 ) -> None:
-    """Schema ``raw``, the manifest, the quarantine and the raw tables, empty if new."""
+    """Schema ``raw``, the manifest, the quarantine, the lake registry and the raw tables, empty
+    if new. With ``lake_dir``, lake tables are recovered, migrated and their view re-created
+    (:func:`ensure_lake_table`); without it, a missing one gets an empty typed view."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     manifest.ensure_manifest(conn)
     conn.execute(QUARANTINE_DDL)
+    lake.ensure_registry(conn)
     for schema in tables:
-        ensure_raw_table(conn, schema)
+        if not schema.lake:
+            ensure_raw_table(conn, schema)
+        elif lake_dir is not None:
+            ensure_lake_table(conn, schema, lake_dir)
+        elif not _relation_exists(conn, schema):
+            conn.execute(lake.empty_view_sql(schema))
+
+
+def _relation_exists(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [RAW_SCHEMA, schema.name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_lake_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema, lake_dir: Path) -> None:
+    """Before loading a lake table: delete lake files a crashed load left unregistered, move a
+    ``raw.<table>`` BASE TABLE of an older warehouse into the lake (once), and re-create the view
+    (its path is absolute: a moved warehouse gets the right one here)."""
+    removed = lake.recover(conn, lake_dir, schema)
+    if removed:
+        log.warning(
+            "%s: removed %d lake file(s) of a load that did not commit: %s",
+            schema.asset_path,
+            len(removed),
+            ", ".join(str(p) for p in removed[:5]),
+        )
+    if lake.is_base_table(conn, schema):
+        moved = lake.migrate_table(conn, lake_dir, schema, loaded_at=_now_utc())
+        log.warning(
+            "%s: moved %d rows of raw.%s into the lake", schema.asset_path, moved, schema.name
+        )
+    lake.ensure_view(conn, lake_dir, schema)
 
 
 @contextmanager
@@ -243,6 +287,10 @@ class _Batch:
     schema: TableSchema
     members: tuple[_Member, ...]
     loaded_at: datetime
+    #: The lake of a lake table (None otherwise).
+    lake_dir: Path | None = None
+    #: A lake batch's rows once written to the lake's staging area.
+    staged: lake.StagedBatch | None = None
 
     @property
     def source(self) -> FileSource:
@@ -256,10 +304,13 @@ def ingest_table(
     *,
     validation_dir: Path,
     event_sample_rows: int = DEFAULT_EVENT_SAMPLE_ROWS,
+    lake_dir: Path | None = None,
 ) -> TableOutcome:
-    """Load every new or changed file of one table; ``raw.<table>`` exists afterwards."""
+    """Load every new or changed file of one table; ``raw.<table>`` exists afterwards. A lake
+    table's files go to ``lake_dir`` (default: :func:`ingestion.lake.lake_dir_for`)."""
     prepare_connection(conn)
-    ensure_warehouse(conn, (schema,))
+    lake_root = (lake_dir or lake.lake_dir_for(validation_dir)) if schema.lake else None
+    ensure_warehouse(conn, (schema,), lake_dir=lake_root)
     loaded_at = _now_utc()
     files = discover(landing, schema)
     outcomes: dict[str, FileOutcome] = {}
@@ -271,7 +322,9 @@ def ingest_table(
         else:
             ready.append(prepared)
     for members in _batches(schema, ready):
-        for outcome in _load_batch_or_its_files(conn, schema, members, event_sample_rows):
+        for outcome in _load_batch_or_its_files(
+            conn, schema, members, event_sample_rows, lake_root
+        ):
             outcomes[outcome.source_file] = outcome
     for file in files:
         outcome = outcomes[file.relative]
@@ -357,14 +410,22 @@ def _load_batch_or_its_files(
     schema: TableSchema,
     members: tuple[_Member, ...],
     event_sample_rows: int,
+    lake_dir: Path | None = None,
 ) -> list[FileOutcome]:
     """Load a batch in one transaction. A file of it that cannot be read, at any stage (check,
     insert, counts, great-expectations: each reads the files again), rolls the batch back; its
-    files are then loaded one by one, so that file alone is refused, by name."""
-    batch = _stamped(schema, members)
+    files are then loaded one by one, so that file alone is refused, by name. A lake batch that
+    rolls back has its renamed files deleted first (:func:`ingestion.lake.recover`): left in
+    the lake, the retry would take their rows for duplicates."""
+    batch = _stamped(schema, members, lake_dir)
     try:
-        with transaction(conn):
-            return _load_batch(conn, batch, event_sample_rows)
+        try:
+            with transaction(conn):
+                return _load_batch(conn, batch, event_sample_rows)
+        except BaseException:
+            if lake_dir is not None:
+                lake.recover(conn, lake_dir, schema)
+            raise
     except (UnreadableFileError, duckdb.Error) as exc:
         if not isinstance(exc, UnreadableFileError) and not is_read_error(exc):
             raise  # a bug or the machine, not a file: the run fails, the next one retries
@@ -384,16 +445,20 @@ def _load_batch_or_its_files(
         return [
             outcome
             for member in members
-            for outcome in _load_batch_or_its_files(conn, schema, (member,), event_sample_rows)
+            for outcome in _load_batch_or_its_files(
+                conn, schema, (member,), event_sample_rows, lake_dir
+            )
         ]
 
 
-def _stamped(schema: TableSchema, members: tuple[_Member, ...]) -> _Batch:
+def _stamped(
+    schema: TableSchema, members: tuple[_Member, ...], lake_dir: Path | None = None
+) -> _Batch:
     """The batch, its files stamped with the time it loads: ``_loaded_at`` orders loads
     (staging's tie-break, the incremental event facts' watermark)."""
     now = _now_utc()
     stamped = tuple(replace(m, version=replace(m.version, loaded_at=now)) for m in members)
-    return _Batch(schema, stamped, now)
+    return _Batch(schema, stamped, now, lake_dir)
 
 
 def _sample_rows(schema: TableSchema, event_sample_rows: int) -> int | None:
@@ -453,9 +518,34 @@ def insert_good_rows(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> int:
     the raw table, or in an earlier file of the batch, is not inserted again.
     """
     schema = batch.schema
-    table = raw_table(schema)
     columns = ", ".join(ident(c) for c in schema.column_names)
     lineage = ", ".join(name for name, _ in LINEAGE_COLUMNS)
+    sql, params = _good_rows_sql(conn, batch)
+    row = conn.execute(
+        f"INSERT INTO {raw_table(schema)} ({columns}, {lineage}) {sql}", params
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def write_good_rows_to_lake(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> lake.StagedBatch:
+    """A lake table's rows without violations, deduplicated like :func:`insert_good_rows`, as
+    Parquet files in the lake's ``_staging`` (renamed into the lake by :func:`_load_batch`)."""
+    assert batch.lake_dir is not None
+    sql, params = _good_rows_sql(conn, batch)
+    return lake.write_staging(
+        conn,
+        batch.lake_dir,
+        batch.schema,
+        sql,
+        params,
+        batch_id=lake.new_batch_id(),
+        loaded_at=batch.loaded_at,
+    )
+
+
+def _good_rows_sql(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> tuple[str, list[Any]]:
+    """The SELECT of the rows to keep: contract columns then lineage columns, and its params."""
+    schema = batch.schema
     dedup = ""
     if schema.kind == "event" and _stage_keys_already_in_raw(conn, batch):
         match = " AND ".join(f"e.{ident(k)} = t.{ident(k)}" for k in schema.key)
@@ -471,15 +561,14 @@ def insert_good_rows(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> int:
     # DuckDB write 10 million materialised strings (9.0 s against 5.6 s at tier M).
     paths = ", ".join(literal(m.version.file.relative) for m in batch.members)
     hashes = ", ".join(literal(m.version.sha256) for m in batch.members)
-    row = conn.execute(
-        f"INSERT INTO {table} ({columns}, {lineage})"
-        f" SELECT {', '.join(f't.{ident(c)}' for c in schema.column_names)},"
-        f" [{paths}][t._file_index + 1], t._source_row, [{hashes}][t._file_index + 1], ?"
+    sql = (
+        f"SELECT {', '.join(f't.{ident(c)}' for c in schema.column_names)},"
+        f" [{paths}][t._file_index + 1] AS _source_file, t._source_row,"
+        f" [{hashes}][t._file_index + 1] AS _file_sha256, CAST(? AS TIMESTAMP) AS _loaded_at"
         f" FROM ({typed_rows_sql(schema, batch.source)}) AS t"
-        f" WHERE true{excluded}{dedup}",
-        [batch.loaded_at],
-    ).fetchone()
-    return int(row[0]) if row else 0
+        f" WHERE true{excluded}{dedup}"
+    )
+    return sql, [batch.loaded_at]
 
 
 def _any_row_excluded(conn: duckdb.DuckDBPyConnection) -> bool:
@@ -536,7 +625,8 @@ class _FileCounts:
 
 
 def _batch_counts(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> list[_FileCounts]:
-    """Per file of the batch: rows read, quarantined, inserted, and violations per rule."""
+    """Per file of the batch: rows read, quarantined, inserted (a lake batch: in its staged
+    files; otherwise read back from ``raw.<table>``), and violations per rule."""
 
     def per_file(sql: str, params: list[Any] | None = None) -> dict[int, int]:
         return {int(i): int(n) for i, n in conn.execute(sql, params or []).fetchall()}
@@ -545,12 +635,20 @@ def _batch_counts(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> list[_FileC
     quarantined = per_file(
         f"SELECT _file_index, count(*) FROM {_FLAGGED} WHERE len(_violations) > 0 GROUP BY ALL"
     )
-    inserted = per_file(
-        f"SELECT f._file_index, count(*) FROM {raw_table(batch.schema)} AS r"
-        f" JOIN {_FILES} AS f ON r._source_file = f.source_file AND r._file_sha256 = f.file_sha256"
-        " WHERE r._loaded_at = ? GROUP BY ALL",
-        [batch.loaded_at],
-    )
+    if batch.staged is not None:
+        written = lake.inserted_per_source(conn, batch.staged)
+        inserted = {
+            i: written.get((m.version.file.relative, m.version.sha256), 0)
+            for i, m in enumerate(batch.members)
+        }
+    else:
+        inserted = per_file(
+            f"SELECT f._file_index, count(*) FROM {raw_table(batch.schema)} AS r"
+            f" JOIN {_FILES} AS f"
+            " ON r._source_file = f.source_file AND r._file_sha256 = f.file_sha256"
+            " WHERE r._loaded_at = ? GROUP BY ALL",
+            [batch.loaded_at],
+        )
     by_rule: dict[int, dict[str, int]] = {}
     for index, rule, n in conn.execute(
         "SELECT _file_index, v.rule || '(' || coalesce(v.column_name, '') || ')', count(*)"
@@ -573,8 +671,12 @@ def _load_batch(
     _register_files(conn, batch)
     stage_flagged_rows(conn, batch)
     timer.lap("check")
-    insert_good_rows(conn, batch)
-    timer.lap("insert")
+    if batch.lake_dir is not None:
+        batch = replace(batch, staged=write_good_rows_to_lake(conn, batch))
+        timer.lap("lake write")
+    else:
+        insert_good_rows(conn, batch)
+        timer.lap("insert")
     insert_quarantine(conn, batch)
     counts_per_file = _batch_counts(conn, batch)
     timer.lap("count")
@@ -620,6 +722,10 @@ def _load_batch(
                 validation_report=str(member.report),
             )
         )
+    if batch.staged is not None:
+        assert batch.lake_dir is not None
+        lake.publish(conn, batch.staged, schema, batch.loaded_at)
+        lake.ensure_view(conn, batch.lake_dir, schema)
     manifest.record_many(conn, entries)
     for temporary in (_FLAGGED, _FILES, _EXISTING):
         conn.execute(f"DROP TABLE IF EXISTS {temporary}")

@@ -32,6 +32,7 @@ import duckdb
 import pytest
 from dbt_harness import Dbt, failures, query
 
+from ingestion import lake
 from ingestion.contract import TABLES, ColumnType, TableSchema
 from ingestion.loader import ingest_table
 from ingestion.synthetic import GeneratorConfig, generate_extracts
@@ -171,7 +172,7 @@ def _copies_sql(schema: TableSchema, as_of: date, packed: bool) -> str:
     limit = SAMPLE_EVENTS if schema.name == "events" else SAMPLE_ROWS
     key = ", ".join(f'"{c}"' for c in schema.key)
     return f"""
-        select {", ".join(values)}
+        select {", ".join(f'{v} as "{c}"' for v, c in zip(values, schema.column_names, strict=True))}
         from (
             select *, {shift} as shift
             from (select * from raw.{schema.name} order by hash({key}), {key} limit {limit})
@@ -196,9 +197,27 @@ def late_rows_sql(schema: TableSchema, as_of: date) -> str:
     columns = ", ".join(f'"{c}"' for c in schema.column_names)
     return f"""
         insert into raw.{schema.name} ({columns}, _source_file, _source_row, _file_sha256, _loaded_at)
-        select *, 'late/{schema.name}.csv', row_number() over (), '{"0" * 64}', timestamp '{LATE_LOAD}'
+        {late_rows_select(schema, copies)}
+    """
+
+
+def late_rows_select(schema: TableSchema, copies: list[str]) -> str:
+    """The late copies with their lineage columns, named as in the raw table."""
+    return f"""
+        select *, 'late/{schema.name}.csv' as _source_file, row_number() over () as _source_row,
+            '{"0" * 64}' as _file_sha256, timestamp '{LATE_LOAD}' as _loaded_at
         from ({" union all ".join(copies)})
     """
+
+
+def add_late_lake_rows(
+    con: duckdb.DuckDBPyConnection, lake_dir: Path, schema: TableSchema, as_of: date
+) -> None:
+    """The late copies of a lake table (events): appended to the lake as one registered batch."""
+    copies = [_copies_sql(schema, as_of, packed=False)]
+    if _key_ids(schema):
+        copies.append(_copies_sql(schema, as_of, packed=True))
+    lake.append_rows(con, lake_dir, schema, late_rows_select(schema, copies), loaded_at=LATE_LOAD)
 
 
 def add_late_rows(warehouse: Path, as_of: date) -> dict[str, int]:
@@ -208,7 +227,12 @@ def add_late_rows(warehouse: Path, as_of: date) -> dict[str, int]:
         added = {}
         for schema in TABLES:
             before = query(con, f"select count(*) from raw.{schema.name}")[0][0]
-            con.execute(late_rows_sql(schema, as_of))
+            if schema.lake:
+                add_late_lake_rows(
+                    con, lake.lake_dir_for(warehouse.parent / "validation"), schema, as_of
+                )
+            else:
+                con.execute(late_rows_sql(schema, as_of))
             after = query(con, f"select count(*) from raw.{schema.name}")[0][0]
             added[schema.name] = after - before
             dated = _dated(schema)

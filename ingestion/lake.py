@@ -1,0 +1,355 @@
+"""The events lake: a large event table kept once, as append-only Parquet files by event date.
+
+Layout (Hive partitions, read alike by DuckDB, Spark and Trino)::
+
+    <lake>/<system>/<table>/event_date=YYYY-MM-DD/part-<loaded_at>-<batch8>-<n>.parquet
+    <lake>/_staging/<batch_id>/...      files of a batch in flight (a leading "_": not data)
+
+The lake lives beside the warehouse file (:func:`lake_dir_for`). A file holds the contract
+columns (JSON columns as text: Spark has no JSON type) and the lineage columns; ``event_date``
+(the UTC date of ``occurred_at``) exists only as the partition directory.
+
+A batch is written to ``_staging``, counted there, renamed into its partitions and registered in
+``raw.lake_files`` in the transaction that records its manifest rows. A lake file is data once
+its registry row is committed; :func:`recover` deletes files without one (a crash between the
+rename and the commit) and empties ``_staging``, so the landing file, which has no manifest row
+either, loads again in full on the next run: nothing doubled, nothing lost.
+
+Files are never rewritten: late events for an old day are a new file in that day's directory.
+``raw.<table>`` is a view over the lake (:func:`ensure_view`), typed and empty while the lake
+has no file yet (``read_parquet`` refuses an empty glob).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from ingestion.contract import ColumnType, TableSchema
+from ingestion.sql import ident, literal
+
+RAW_SCHEMA = "raw"
+LAKE_FILES_TABLE = f"{RAW_SCHEMA}.lake_files"
+STAGING = "_staging"
+#: The partition column, the UTC date of :data:`DATE_SOURCE`.
+PARTITION_COLUMN = "event_date"
+DATE_SOURCE = "occurred_at"
+#: Lineage columns of a lake file (as in every raw table).
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_source_file", "VARCHAR"),
+    ("_source_row", "BIGINT"),
+    ("_file_sha256", "VARCHAR"),
+    ("_loaded_at", "TIMESTAMP"),
+)
+
+LAKE_FILES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LAKE_FILES_TABLE} (
+    path VARCHAR NOT NULL PRIMARY KEY,
+    table_name VARCHAR NOT NULL,
+    event_date DATE NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    loaded_at TIMESTAMP NOT NULL,
+    rows BIGINT NOT NULL CHECK (rows > 0),
+    bytes BIGINT NOT NULL
+)"""
+
+
+class LakeError(RuntimeError):
+    """The lake and its registry disagree in a way recovery must not paper over."""
+
+
+def lake_dir_for(validation_dir: Path) -> Path:
+    """``<warehouse dir>/lake``: beside the validation reports, which sit beside the warehouse."""
+    return validation_dir.parent / "lake"
+
+
+def table_dir(lake: Path, schema: TableSchema) -> Path:
+    return lake / schema.system / schema.name
+
+
+def staging_root(lake: Path) -> Path:
+    return lake / STAGING
+
+
+def ensure_registry(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    conn.execute(LAKE_FILES_DDL)
+
+
+def _view_name(schema: TableSchema) -> str:
+    return f"{RAW_SCHEMA}.{ident(schema.name)}"
+
+
+def _column_types(schema: TableSchema) -> list[tuple[str, str]]:
+    contract = [(c.name, c.type.duckdb_type) for c in schema.columns]
+    return [*contract, *LINEAGE_COLUMNS, (PARTITION_COLUMN, "DATE")]
+
+
+def _glob(lake: Path, schema: TableSchema) -> str:
+    return str(table_dir(lake, schema).resolve() / f"{PARTITION_COLUMN}=*" / "*.parquet")
+
+
+def empty_view_sql(schema: TableSchema) -> str:
+    """``CREATE OR REPLACE VIEW raw.<table>`` of typed nulls and no row: ``read_parquet`` refuses
+    a glob that matches no file, so this stands for an empty lake."""
+    columns = ", ".join(f"CAST(NULL AS {t}) AS {ident(n)}" for n, t in _column_types(schema))
+    return f"CREATE OR REPLACE VIEW {_view_name(schema)} AS SELECT {columns} WHERE false"
+
+
+def events_view_sql(lake: Path, schema: TableSchema, *, empty: bool) -> str:
+    """``CREATE OR REPLACE VIEW raw.<table>`` over the lake's files (absolute path), with the
+    raw table's columns and types plus ``event_date``; ``empty``: :func:`empty_view_sql`."""
+    if empty:
+        return empty_view_sql(schema)
+    columns = ", ".join(
+        f"CAST({ident(n)} AS {t}) AS {ident(n)}" if t == ColumnType.JSON.duckdb_type else ident(n)
+        for n, t in _column_types(schema)
+    )
+    return (
+        f"CREATE OR REPLACE VIEW {_view_name(schema)} AS SELECT {columns}"
+        f" FROM read_parquet({literal(_glob(lake, schema))}, hive_partitioning = true,"
+        f" hive_types = {{{literal(PARTITION_COLUMN)}: DATE}})"
+    )
+
+
+def ensure_view(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema) -> None:
+    """(Re)create ``raw.<table>`` over the lake as the registry has it."""
+    row = conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {LAKE_FILES_TABLE} WHERE table_name = ?)", [schema.name]
+    ).fetchone()
+    conn.execute(events_view_sql(lake, schema, empty=not (row and row[0])))
+
+
+def _registered(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> set[str]:
+    rows = conn.execute(
+        f"SELECT path FROM {LAKE_FILES_TABLE} WHERE table_name = ?", [schema.name]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def recover(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema) -> list[Path]:
+    """Delete the table's lake files that have no committed registry row, and everything in
+    ``_staging``; returns the deleted lake files. A registered file that is missing raises
+    :class:`LakeError` naming it: its rows would be lost silently otherwise."""
+    ensure_registry(conn)
+    registered = _registered(conn, schema)
+    root = table_dir(lake, schema)
+    on_disk = {p.relative_to(lake).as_posix(): p for p in root.glob("*/*.parquet")}
+    missing = sorted(registered - on_disk.keys())
+    if missing:
+        raise LakeError(
+            f"{len(missing)} lake file(s) of {schema.asset_path} registered in"
+            f" {LAKE_FILES_TABLE} are missing under {lake}: {', '.join(missing[:5])}"
+            " — restore them from a backup, or rebuild the warehouse and its lake together"
+        )
+    deleted = [p for rel, p in sorted(on_disk.items()) if rel not in registered]
+    for path in deleted:
+        path.unlink()
+    shutil.rmtree(staging_root(lake), ignore_errors=True)
+    return deleted
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    """A file of a batch: where it is staged, where it goes, its partition and size."""
+
+    staged: Path
+    path: str  # relative to the lake, POSIX
+    event_date: date
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    lake: Path
+    batch_id: str
+    directory: Path
+    files: tuple[LakeFile, ...]
+
+
+def new_batch_id() -> str:
+    return uuid.uuid4().hex
+
+
+def write_staging(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    rows_sql: str,
+    params: list[object],
+    *,
+    batch_id: str,
+    loaded_at: datetime,
+) -> StagedBatch:
+    """COPY ``rows_sql`` (the contract and lineage columns, deduplicated) to
+    ``_staging/<batch_id>``, partitioned by the UTC date of ``occurred_at``. No row, no file."""
+    directory = staging_root(lake) / batch_id
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    columns = ", ".join(
+        f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}"
+        if t == ColumnType.JSON.duckdb_type
+        else ident(n)
+        for n, t in _column_types(schema)[:-1]
+    )
+    pattern = f"part-{loaded_at:%Y%m%dT%H%M%S%f}-{batch_id[:8]}-{{i}}"
+    conn.execute(
+        f"COPY (SELECT {columns}, CAST({ident(DATE_SOURCE)} AS DATE) AS {PARTITION_COLUMN}"
+        f" FROM ({rows_sql})) TO {literal(str(directory))} (FORMAT parquet,"
+        f" PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN {literal(pattern)},"
+        " COMPRESSION zstd)",
+        params,
+    )
+    return StagedBatch(lake, batch_id, directory, _staged_files(conn, lake, schema, directory))
+
+
+def _staged_files(
+    conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema, directory: Path
+) -> tuple[LakeFile, ...]:
+    paths = sorted(directory.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
+    if not paths:
+        return ()
+    listed = ", ".join(literal(str(p)) for p in paths)
+    rows = dict(
+        conn.execute(
+            f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
+        ).fetchall()
+    )
+    target = table_dir(lake, schema)
+    return tuple(
+        LakeFile(
+            staged=p,
+            path=(target / p.parent.name / p.name).relative_to(lake).as_posix(),
+            event_date=date.fromisoformat(p.parent.name.split("=", 1)[1]),
+            rows=int(rows[str(p)]),
+            bytes=p.stat().st_size,
+        )
+        for p in paths
+    )
+
+
+def inserted_per_source(
+    conn: duckdb.DuckDBPyConnection, staged: StagedBatch
+) -> dict[tuple[str, str], int]:
+    """Rows written per (``_source_file``, ``_file_sha256``), read from the staged files."""
+    if not staged.files:
+        return {}
+    listed = ", ".join(literal(str(f.staged)) for f in staged.files)
+    return {
+        (source, sha): int(n)
+        for source, sha, n in conn.execute(
+            f"SELECT _source_file, _file_sha256, count(*) FROM read_parquet([{listed}])"
+            " GROUP BY ALL"
+        ).fetchall()
+    }
+
+
+def publish(
+    conn: duckdb.DuckDBPyConnection, staged: StagedBatch, schema: TableSchema, loaded_at: datetime
+) -> None:
+    """Rename the staged files into their partitions and insert their registry rows. Call inside
+    the batch's transaction: until it commits, :func:`recover` treats the files as debris."""
+    for f in staged.files:
+        target = staged.lake / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise LakeError(f"lake file {target} already exists; not overwriting it")
+        f.staged.replace(target)
+    if not staged.files:  # every row quarantined or already in the lake
+        shutil.rmtree(staged.directory, ignore_errors=True)
+        return
+    conn.executemany(
+        f"INSERT INTO {LAKE_FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            [f.path, schema.name, f.event_date, staged.batch_id, loaded_at, f.rows, f.bytes]
+            for f in staged.files
+        ],
+    )
+    shutil.rmtree(staged.directory, ignore_errors=True)
+
+
+def is_base_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> bool:
+    row = conn.execute(
+        "SELECT table_type FROM information_schema.tables"
+        " WHERE table_schema = ? AND table_name = ?",
+        [RAW_SCHEMA, schema.name],
+    ).fetchone()
+    return row is not None and row[0] == "BASE TABLE"
+
+
+def append_rows(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    rows_sql: str,
+    *,
+    loaded_at: datetime,
+) -> int:
+    """Append the rows of ``rows_sql`` (contract then lineage columns, by name) to the lake as
+    one registered batch, in one transaction; returns the rows written. Nothing is checked or
+    deduplicated: for rows already validated (a migrated table) or made by a test."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        written = _append_in_transaction(conn, lake, schema, rows_sql, loaded_at)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        recover(conn, lake, schema)
+        raise
+    conn.execute("COMMIT")
+    return written
+
+
+def _append_in_transaction(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    rows_sql: str,
+    loaded_at: datetime,
+) -> int:
+    ensure_registry(conn)
+    staged = write_staging(
+        conn, lake, schema, rows_sql, [], batch_id=new_batch_id(), loaded_at=loaded_at
+    )
+    publish(conn, staged, schema, loaded_at)
+    ensure_view(conn, lake, schema)
+    return sum(f.rows for f in staged.files)
+
+
+def migrate_table(
+    conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema, *, loaded_at: datetime
+) -> int:
+    """One-off: move an existing ``raw.<table>`` BASE TABLE (a warehouse from before the lake)
+    into the lake as one registered batch, drop it, create the view; returns the rows moved.
+    One transaction: a failure leaves the table as it was, and no file in the lake."""
+    table = _view_name(schema)
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    expected = int(row[0]) if row else 0
+    # The view cannot take the table's name while the table exists: stage, publish, drop, view.
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        staged = write_staging(
+            conn,
+            lake,
+            schema,
+            f"SELECT * FROM {table}",
+            [],
+            batch_id=new_batch_id(),
+            loaded_at=loaded_at,
+        )
+        moved = sum(f.rows for f in staged.files)
+        if moved != expected:
+            raise LakeError(f"migrating {table} to the lake wrote {moved} of {expected} rows")
+        publish(conn, staged, schema, loaded_at)
+        conn.execute(f"DROP TABLE {table}")
+        ensure_view(conn, lake, schema)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        recover(conn, lake, schema)
+        raise
+    conn.execute("COMMIT")
+    return moved
