@@ -34,6 +34,8 @@ from ingestion.contract import ColumnType, TableSchema
 from ingestion.sql import ident, literal
 
 RAW_SCHEMA = "raw"
+#: Names the warehouse file the lake belongs to (:func:`claim`).
+OWNER_FILE = "_warehouse"
 LAKE_FILES_TABLE = f"{RAW_SCHEMA}.lake_files"
 STAGING = "_staging"
 #: The partition column, the UTC date of :data:`DATE_SOURCE`.
@@ -125,6 +127,40 @@ def ensure_view(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema
     conn.execute(events_view_sql(lake, schema, empty=not (row and row[0])))
 
 
+def _warehouse_file(conn: duckdb.DuckDBPyConnection) -> str:
+    row = conn.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return str(Path(row[0]).resolve()) if row and row[0] else ""
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).samefile(b)
+    except OSError:
+        return a == b
+
+
+def claim(conn: duckdb.DuckDBPyConnection, lake: Path) -> None:
+    """Make ``lake`` the lake of this connection's warehouse file, recorded in ``_warehouse``.
+
+    Recovery deletes every file the warehouse has not registered, so a lake shared by two
+    warehouses (two files in one folder) would lose the other one's events: refused. A lake whose
+    recorded warehouse file no longer exists follows the warehouse (it was moved or renamed)."""
+    warehouse = _warehouse_file(conn)
+    marker = lake / OWNER_FILE
+    owner = marker.read_text(encoding="utf-8").strip() if marker.exists() else ""
+    if owner and warehouse and Path(owner).exists() and not _same_file(owner, warehouse):
+        raise LakeError(
+            f"the events lake {lake} belongs to the warehouse {owner}, not to {warehouse}:"
+            " two warehouses cannot share one lake — give this warehouse its own folder"
+            " (CSW_WAREHOUSE_PATH=<other folder>/warehouse.duckdb)"
+        )
+    if warehouse and owner != warehouse:
+        lake.mkdir(parents=True, exist_ok=True)
+        marker.write_text(warehouse + "\n", encoding="utf-8")
+
+
 def _registered(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> set[str]:
     rows = conn.execute(
         f"SELECT path FROM {LAKE_FILES_TABLE} WHERE table_name = ?", [schema.name]
@@ -137,6 +173,7 @@ def recover(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema) ->
     ``_staging``; returns the deleted lake files. A registered file that is missing raises
     :class:`LakeError` naming it: its rows would be lost silently otherwise."""
     ensure_registry(conn)
+    claim(conn, lake)
     registered = _registered(conn, schema)
     root = table_dir(lake, schema)
     on_disk = {p.relative_to(lake).as_posix(): p for p in root.glob("*/*.parquet")}

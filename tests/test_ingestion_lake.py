@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from ingestion_fixtures import Warehouse, open_warehouse, write_csv
 
@@ -41,9 +42,10 @@ def _lake(wh: Warehouse) -> Path:
 
 
 def _lake_files(wh: Warehouse) -> list[str]:
-    """Every file under the lake, relative, staging included."""
+    """Every file under the lake, relative, staging included (not the owner marker)."""
     root = _lake(wh)
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(f for f in files if f != lake.OWNER_FILE)
 
 
 def _registered(wh: Warehouse) -> list[str]:
@@ -341,3 +343,27 @@ def test_a_warehouse_made_without_a_lake_dir_has_the_empty_events_view(tmp_path:
     ensure_warehouse(wh.conn)
     assert wh.scalar("SELECT count(*) FROM raw.events") == 0
     assert wh.scalar("SELECT count(*) FROM raw.lake_files") == 0
+
+
+def test_two_warehouses_in_one_folder_do_not_share_a_lake(wh: Warehouse) -> None:
+    write_csv(wh.landing, "events", "day1.csv", [_event("e1", "2024-01-01T10:00:00Z")])
+    wh.ingest("events")
+    kept = _lake_files(wh)
+    other = Warehouse(wh.root, duckdb.connect(str(wh.root / "other.duckdb")))
+    with pytest.raises(lake.LakeError) as refused:
+        other.ingest("events")
+    assert "warehouse.duckdb" in str(refused.value) and "other.duckdb" in str(refused.value)
+    assert _lake_files(wh) == kept  # the other warehouse's recovery deleted nothing
+    assert [r[0] for r in _events(wh)] == ["e1"]
+
+
+def test_a_warehouse_moved_away_from_its_old_path_keeps_its_lake(tmp_path: Path) -> None:
+    wh = open_warehouse(tmp_path)
+    write_csv(wh.landing, "events", "day1.csv", [_event("e1", "2024-01-01T10:00:00Z")])
+    wh.ingest("events")
+    wh.conn.close()
+    (tmp_path / "warehouse.duckdb").rename(tmp_path / "renamed.duckdb")
+    moved = Warehouse(tmp_path, duckdb.connect(str(tmp_path / "renamed.duckdb")))
+    write_csv(moved.landing, "events", "day2.csv", [_event("e2", "2024-01-02T10:00:00Z")])
+    moved.ingest("events")
+    assert [r[0] for r in _events(moved)] == ["e1", "e2"]
