@@ -10,6 +10,7 @@
 {{
     config(
         materialized='incremental',
+        tags=['daily_fact'],
         incremental_strategy='delete+insert',
         unique_key='activity_date',
         on_schema_change='append_new_columns',

@@ -12,13 +12,15 @@
 --   the table a full refresh builds. Nothing loaded since the last run: no date, nothing changes.
 -- * The watermark and the touched dates are read first and written into the query as literals,
 --   contiguous dates merged into ranges, so both scans of raw.events prune by zonemap on
---   _loaded_at (appended in load order) and occurred_at (files land day by day).
+--   _loaded_at (appended in load order) and occurred_at (files land day by day), and the rebuild
+--   by lake partition (event_date).
 -- * A table built before max_loaded_at existed has no watermark: the run rebuilds every date and
 --   adds the column (on_schema_change). `dbt build --full-refresh` rebuilds it from scratch.
 -- Assumes _loaded_at grows from one load to the next (one writer; docs/ingestion.md).
 {{
     config(
         materialized='incremental',
+        tags=['daily_fact'],
         incremental_strategy='delete+insert',
         unique_key='activity_date',
         on_schema_change='append_new_columns',
@@ -42,8 +44,10 @@ with events as (
 
     select * from {{ ref('stg_product__events') }}
     {%- if is_incremental() %}
-    -- the UTC dates touched by events loaded since the last run (none: no rows)
-    where {{ in_date_ranges('occurred_at', date_ranges, 'timestamp') }}
+    -- the UTC dates touched by events loaded since the last run (none: no rows); the same
+    -- ranges on event_date (the lake's partition column) skip the other dates' partitions
+    where ({{ in_date_ranges('occurred_at', date_ranges, 'timestamp') }})
+      and ({{ in_date_ranges('event_date', date_ranges) }})
     {%- endif %}
 
 ),
