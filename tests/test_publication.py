@@ -8,6 +8,7 @@ publishing assets themselves; one runs the real pipeline to empty ``dim_accounts
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -229,7 +230,8 @@ def test_lists_and_the_finance_close_keep_each_others_files_and_versions_stay_bo
         publish / "warehouse.duckdb"
     ).stat().st_ino
 
-    for _ in range(3):
+    for rows in (4, 5, 6):  # each a change: an unchanged warehouse writes no version
+        _marts(settings.warehouse, rows)
         assert _publish(settings).success
     versions = _versions(publish)
     assert len(versions) == publisher.KEEP_VERSIONS
@@ -239,8 +241,8 @@ def test_lists_and_the_finance_close_keep_each_others_files_and_versions_stay_bo
 
 def test_pruning_keeps_the_version_a_reader_may_still_hold(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    _marts(settings.warehouse, 3)
-    for _ in range(3):
+    for rows in (3, 4, 5):  # each a change: an unchanged warehouse writes no version
+        _marts(settings.warehouse, rows)
         assert _publish(settings).success
     first, previous, current = _versions(settings.publish)
 
@@ -477,3 +479,159 @@ def test_a_run_whose_accounts_are_all_gone_is_held_back_then_forced(tmp_path: Pa
     assert forced.success
     served, files = _readers_see(settings.publish)
     assert served == files and served["dim_accounts"] == 0
+
+
+# --- publication of changed marts only (issue 16) -----------------------------------------------
+
+
+def _mart_files(publish: Path) -> dict[str, int]:
+    """The inode of every mart's Parquet file readers see: the same inode is the same file,
+    carried forward into a version as a hard link, not written again."""
+    return {m: (publish / "marts" / f"{m}.parquet").stat().st_ino for m in mart_names()}
+
+
+def _record(publish: Path) -> dict[str, Any]:
+    return json.loads(((publish / "current").resolve() / publisher.RECORD).read_text())
+
+
+def test_a_second_publication_of_the_same_warehouse_writes_nothing_new(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    publish = settings.publish
+    _marts(settings.warehouse, 3)
+    first = _publish(settings)
+    assert first.success
+    assert _metadata(first)["unchanged"] is False
+    assert sorted(_metadata(first)["marts_published"]) == sorted(mart_names())
+    digests = _record(publish)["content"]["marts"]
+    assert {m: d["rows"] for m, d in digests.items()} == _all(3)
+    version = (publish / "current").resolve().name
+    before = _entries(publish)
+    serving = (publish / "warehouse.duckdb").stat()
+    # a private column is never published: changing it changes nothing published
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("update marts.dim_accounts set email = 'other@example.com'")
+
+    again = _publish(settings)
+
+    assert again.success
+    metadata = _metadata(again)
+    assert metadata["unchanged"] is True
+    assert metadata["published_version"] == version
+    assert metadata["marts_published"] == [] and metadata["files"] == []
+    assert metadata["row_counts"] == _all(3)
+    assert _entries(publish) == before, "no new version, no new file"
+    after = (publish / "warehouse.duckdb").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (serving.st_ino, serving.st_mtime_ns)
+    assert _record(publish)["content"]["marts"] == digests
+
+    # a lists publication carries the marts forward, and what they hold with them
+    assert _publish(settings, "lists").success
+    assert _record(publish)["content"]["marts"] == digests
+    lists_version = (publish / "current").resolve().name
+    assert _metadata(_publish(settings))["unchanged"] is True
+    assert (publish / "current").resolve().name == lists_version
+
+
+def test_one_changed_mart_rewrites_only_its_file_and_the_serving_copy(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    publish = settings.publish
+    _marts(settings.warehouse, 3)
+    assert _publish(settings).success
+    files = _mart_files(publish)
+    serving = (publish / "warehouse.duckdb").stat().st_ino
+    # same row count, other values: the digest hashes every column, not only the count
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute(
+            "update marts.dim_accounts set account_id = 'renamed' where account_id = 'acct-0'"
+        )
+
+    result = _publish(settings)
+
+    assert result.success
+    metadata = _metadata(result)
+    assert metadata["unchanged"] is False
+    assert metadata["marts_published"] == ["dim_accounts"]
+    now = _mart_files(publish)
+    assert {m for m in files if now[m] != files[m]} == {"dim_accounts"}
+    assert (publish / "warehouse.duckdb").stat().st_ino != serving
+    with duckdb.connect(str(publish / "warehouse.duckdb"), read_only=True) as con:
+        ids = {i for (i,) in con.execute("select account_id from marts.dim_accounts").fetchall()}
+        in_file = {
+            i
+            for (i,) in con.execute(
+                "select account_id from read_parquet(?)",
+                [str(publish / "marts/dim_accounts.parquet")],
+            ).fetchall()
+        }
+    assert ids == in_file == {"renamed", "acct-1", "acct-2"}
+    assert _readers_see(publish) == (_all(3), _all(3))
+
+
+def test_an_emptied_mart_is_held_back_when_it_is_the_only_change(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    publish = settings.publish
+    _marts(settings.warehouse, 10)
+    assert _publish(settings).success
+    before = _entries(publish)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("delete from marts.fct_account_health")
+
+    held = _publish(settings)
+
+    assert not held.success
+    message, metadata = _failure(held)
+    assert "mart fct_account_health: 10 rows published, 0 in this run" in message
+    assert metadata["held_back"] is True
+    assert _entries(publish) == before
+    assert _readers_see(publish) == (_all(10), _all(10))
+
+    files = _mart_files(publish)
+    forced = _publish(settings.model_copy(update={"force_publish": True}))
+
+    assert forced.success
+    assert _metadata(forced)["marts_published"] == ["fct_account_health"]
+    now = _mart_files(publish)
+    assert {m for m in files if now[m] != files[m]} == {"fct_account_health"}
+    expected = _all(10, fct_account_health=0)
+    assert _readers_see(publish) == (expected, expected)
+
+
+def test_a_changed_mart_with_an_email_address_is_refused_and_nothing_switches(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    _marts(settings.warehouse, 3)
+    assert _publish(settings).success
+    before = _entries(settings.publish)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("update marts.dim_accounts set account_name = 'jane.doe@customer.example'")
+
+    refused = _publish(settings)
+
+    assert not refused.success
+    [event] = [e for e in refused.all_events if e.is_step_failure]
+    assert event.step_failure_data is not None and event.step_failure_data.error is not None
+    assert "marts.dim_accounts.account_name" in event.step_failure_data.error.to_string()
+    assert _entries(settings.publish) == before
+
+
+def test_a_changed_description_rebuilds_the_serving_copy_but_no_mart_file(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    publish = settings.publish
+    _marts(settings.warehouse, 3)
+    assert _publish(settings).success
+    files = _mart_files(publish)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("comment on table marts.dim_accounts is 'Accounts, described anew.'")
+
+    result = _publish(settings)
+
+    assert result.success
+    metadata = _metadata(result)
+    assert metadata["unchanged"] is False and metadata["marts_published"] == []
+    assert _mart_files(publish) == files
+    with duckdb.connect(str(publish / "warehouse.duckdb"), read_only=True) as con:
+        [(comment,)] = con.execute(
+            "select comment from duckdb_tables() where table_name = 'dim_accounts'"
+        ).fetchall()
+    assert comment == "Accounts, described anew."

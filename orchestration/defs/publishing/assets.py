@@ -9,9 +9,15 @@ Metadata of every publication (the CLI's summary reads it): ``published_version`
 same keys in its failure's metadata and ``held_back`` True), ``row_counts`` and
 ``published_row_counts`` (rows per table in this run and in the publication it replaces),
 ``forced`` (what ``force_publish`` let through), ``files``; ``serving_copy`` for the warehouse.
+
+The warehouse's publication also says ``unchanged`` (True: the current version already holds
+every mart as this run built it, so nothing was written and ``published_version`` is that
+version) and ``marts_published`` (the marts whose Parquet files this run wrote; the others were
+carried forward), and its data version is the digest of what it holds (``publisher.Content``).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +59,24 @@ def _publication_metadata(
     }
 
 
+@contextmanager
+def _held_back_fails() -> Iterator[None]:
+    """A held-back publication fails the asset with the reasons, and what stays published, in
+    its message and metadata."""
+    try:
+        yield
+    except publisher.PublicationHeldBackError as held:
+        raise dg.Failure(
+            description=str(held), metadata=_publication_metadata(None, held), allow_retries=False
+        ) from None
+
+
+def _published(context: dg.AssetExecutionContext, version: publisher.Version) -> None:
+    for reason in version.forced:
+        context.log.warning(f"published although held back (force_publish): {reason}")
+    context.log.info(f"published version {version.name}: {len(version.files)} files")
+
+
 def _publish(
     context: dg.AssetExecutionContext,
     settings: SettingsResource,
@@ -60,21 +84,31 @@ def _publish(
     replaces: Sequence[str],
     write: Callable[[publisher.Version], None],
 ) -> publisher.Version:
-    """Run ``write`` into a new version and switch it in; a held-back publication fails the
-    asset with the reasons, and what stays published, in its message and metadata."""
-    try:
-        with publisher.new_version(
+    """Run ``write`` into a new version and switch it in; a held-back publication fails."""
+    with (
+        _held_back_fails(),
+        publisher.new_version(
             Path(settings.publish_dir), kind, context.run_id, replaces
-        ) as version:
-            write(version)
-    except publisher.PublicationHeldBackError as held:
-        raise dg.Failure(
-            description=str(held), metadata=_publication_metadata(None, held), allow_retries=False
-        ) from None
-    for reason in version.forced:
-        context.log.warning(f"published although held back (force_publish): {reason}")
-    context.log.info(f"published version {version.name}: {len(version.files)} files")
+        ) as version,
+    ):
+        write(version)
+    _published(context, version)
     return version
+
+
+def _unchanged_metadata(publish_dir: Path, content: publisher.Content) -> dict[str, Any]:
+    current = publisher.current_version(publish_dir)
+    rows = content.row_counts
+    return {
+        "held_back": False,
+        "unchanged": True,
+        "published_version": current.name if current is not None else "",
+        "row_counts": dg.MetadataValue.json(rows),
+        "published_row_counts": dg.MetadataValue.json(rows),
+        "forced": dg.MetadataValue.json([]),
+        "files": dg.MetadataValue.json([]),
+        "marts_published": dg.MetadataValue.json([]),
+    }
 
 
 def build_publishing_assets() -> list[dg.AssetsDefinition]:
@@ -92,25 +126,47 @@ def build_publishing_assets() -> list[dg.AssetsDefinition]:
         "tools, published/warehouse.duckdb (the marts and the reporting views with their "
         "descriptions as comments, no raw layer and no personal data, in DuckDB's 1.1 storage "
         "format), switched in together as one version; held back when a mart would shrink or "
-        "empty.",
+        "empty. Only the marts that changed since the current version are written (the others "
+        "are carried forward); when none did, nothing is written (metadata unchanged: true).",
     )
     def published_warehouse(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource
     ) -> dg.MaterializeResult:
-        def write(version: publisher.Version) -> None:
-            with duckdb.get_connection() as con:
-                tables = publisher.mart_tables(con, marts)
-                version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
-                version.write(con, tables)
-            version.copy_warehouse(Path(settings.warehouse_path), marts)
-
-        version = _publish(context, settings, "warehouse", ("marts", "warehouse.duckdb"), write)
-        serving = Path(settings.publish_dir) / "warehouse.duckdb"
+        publish_dir = Path(settings.publish_dir)
+        with duckdb.get_connection() as con:
+            tables = publisher.mart_tables(con, marts)
+            content = publisher.warehouse_content(con, tables)
+        with (
+            _held_back_fails(),
+            publisher.changed_version(
+                publish_dir, "warehouse", context.run_id, ("warehouse.duckdb",), content
+            ) as version,
+        ):
+            if version is not None:
+                with duckdb.get_connection() as con:
+                    version.guard(con, tables, settings.publish_max_shrink, settings.force_publish)
+                    version.write_marts(con, tables, content)
+                version.copy_warehouse(Path(settings.warehouse_path), marts)
+        serving = dg.MetadataValue.path(str(publish_dir / "warehouse.duckdb"))
+        data_version = dg.DataVersion(content.fingerprint)
+        if version is None:
+            metadata = _unchanged_metadata(publish_dir, content)
+            context.log.info(
+                f"every mart as version {metadata['published_version']} holds it: nothing"
+                " written, no new version"
+            )
+            return dg.MaterializeResult(
+                metadata={**metadata, "serving_copy": serving}, data_version=data_version
+            )
+        _published(context, version)
         return dg.MaterializeResult(
             metadata={
                 **_publication_metadata(version),
-                "serving_copy": dg.MetadataValue.path(str(serving)),
-            }
+                "unchanged": False,
+                "marts_published": dg.MetadataValue.json(version.marts_written),
+                "serving_copy": serving,
+            },
+            data_version=data_version,
         )
 
     @dg.asset(

@@ -20,6 +20,14 @@ file readers see now (:func:`shrink_reason`): a table that would lose more than
 ``publish_max_shrink`` of its rows, or empty, and a table that must have rows but has none, hold
 the whole publication back unless ``force_publish`` is set.
 
+A warehouse publication writes only what changed (issue 16). Its version's record holds what the
+marts hold (:class:`Content`: per mart the row count and a digest of every published column's
+values, computed by DuckDB without regard to row order, plus the marts' descriptions and the code
+that writes the files). When the warehouse holds what the current version records, nothing is
+written: no version, no serving copy (:func:`changed_version`). Otherwise only the changed marts'
+Parquet files are written, the others are carried forward, and the serving copy is rebuilt. The
+guards below see every table either way.
+
 Publications take turns (an exclusive ``flock`` on ``published/.publish.lock``); the one holding
 the lock first removes what killed publications left: unfinished versions and temporary files.
 The last :data:`KEEP_VERSIONS` versions are kept, and always the current one and the one it
@@ -29,6 +37,7 @@ replaced. Nothing here computes a metric: it copies marts out of the warehouse.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -37,11 +46,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from orchestration.defs.publishing import reporting_views
 from orchestration.defs.publishing.reporting_views import REPORTING_SCHEMA, REPORTING_VIEWS
 from orchestration.leftovers import left_over, remove
 
@@ -88,6 +99,8 @@ VERSIONS = "versions"
 CURRENT = "current"
 #: Written last into a version: the version is complete. Its JSON says what it holds.
 RECORD = "_publication.json"
+#: The record's key for what the marts and the serving copy hold (:class:`Content`).
+CONTENT = "content"
 LOCK = ".publish.lock"
 #: Complete versions kept; the current one and the one before it are kept whatever their age.
 KEEP_VERSIONS = 5
@@ -279,6 +292,91 @@ def write_tables(
                 copy_query(con, table.query, target.with_name(target.name + ".csv"), fmt="csv")
             )
     return written
+
+
+# --- what a warehouse publication holds ----------------------------------------------------
+
+
+def mart_digest(con: duckdb.DuckDBPyConnection, table: Table) -> dict[str, Any]:
+    """``{"rows": n, "digest": sha256}`` of what ``table``'s Parquet file holds: its columns (names
+    and types, in order) and every row's values, hashed by DuckDB and summed and XOR-ed, so the
+    order of the rows does not matter and a repeated row counts twice."""
+    described = con.execute(f"DESCRIBE {table.query}").fetchall()
+    counted = con.execute(
+        f"SELECT count(*), sum(hash(t)), bit_xor(hash(t)) FROM ({table.query}) AS t"
+    ).fetchone()
+    assert counted is not None
+    rows, total, xor = counted
+    columns = [[name, data_type] for name, data_type, *_ in described]
+    return {"rows": int(rows), "digest": _sha256([columns, rows, str(total), str(xor)])}
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def serving_digest(con: duckdb.DuckDBPyConnection, marts: Iterable[str]) -> str:
+    """sha256 of what the serving copy takes from the warehouse besides the marts' rows: the
+    descriptions of ``marts`` and of their public columns."""
+    (database,) = con.execute("SELECT current_database()").fetchone() or ("",)
+    tables, columns = _mart_comments(con, database)
+    return _sha256({m: [tables.get(m), columns.get(m, [])] for m in sorted(marts)})
+
+
+@cache
+def writer_digest() -> str:
+    """sha256 of the code that writes the files (this module, the reporting views) and of the
+    DuckDB version: when it changes, every file is written again."""
+    sources = [Path(__file__), Path(reporting_views.__file__)]
+    return _sha256([duckdb.__version__, *(path.read_text(encoding="utf-8") for path in sources)])
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a warehouse publication holds (recorded in its version, carried forward by the
+    versions of lists and finance closes): each mart's :func:`mart_digest`, the
+    :func:`serving_digest` and the :func:`writer_digest`."""
+
+    marts: Mapping[str, Mapping[str, Any]]
+    serving: str
+    writer: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"marts": dict(self.marts), "serving": self.serving, "writer": self.writer}
+
+    @classmethod
+    def of_record(cls, record: Mapping[str, Any]) -> Content | None:
+        """The content a version's record holds; None for a version written before it was kept."""
+        found = record.get(CONTENT)
+        if not isinstance(found, dict):
+            return None
+        try:
+            return cls(marts=found["marts"], serving=found["serving"], writer=found["writer"])
+        except KeyError:
+            return None
+
+    @property
+    def row_counts(self) -> dict[str, int]:
+        return {name: int(digest["rows"]) for name, digest in self.marts.items()}
+
+    @property
+    def fingerprint(self) -> str:
+        return _sha256(self.to_json())
+
+    def changed_marts(self, published: Content | None) -> list[str]:
+        """The marts whose files differ from ``published`` (all of them when the writer did)."""
+        if published is None or published.writer != self.writer:
+            return list(self.marts)
+        return [name for name, digest in self.marts.items() if published.marts.get(name) != digest]
+
+
+def warehouse_content(con: duckdb.DuckDBPyConnection, tables: Sequence[Table]) -> Content:
+    """The :class:`Content` of publishing the marts ``tables`` (:func:`mart_tables`)."""
+    return Content(
+        marts={table.name: mart_digest(con, table) for table in tables},
+        serving=serving_digest(con, [table.name for table in tables]),
+        writer=writer_digest(),
+    )
 
 
 # --- writing into one directory (a version, or a publish directory of the previous layout) ----
@@ -723,6 +821,11 @@ class Version:
     published_row_counts: dict[str, int | None] = field(default_factory=dict)
     forced: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    #: What the marts and the serving copy of this version hold: the previous version's (carried
+    #: forward) until :meth:`write_marts` writes the marts.
+    content: Content | None = None
+    #: The marts whose files this version wrote (the others are carried forward).
+    marts_written: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -758,6 +861,28 @@ class Version:
 
     def write(self, con: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> None:
         self.files.extend(write_tables(con, tables, self.directory))
+
+    def write_marts(
+        self, con: duckdb.DuckDBPyConnection, tables: Sequence[Table], content: Content
+    ) -> list[str]:
+        """Write the marts whose content differs from what this version carried forward (or
+        whose file it lacks), remove the files of marts no longer published, and record
+        ``content``; returns the marts written."""
+        changed = set(content.changed_marts(self.content))
+        wanted = [
+            t
+            for t in tables
+            if t.name in changed or not (self.directory / f"{t.path}.parquet").is_file()
+        ]
+        names = {t.name for t in tables}
+        marts = self.directory / "marts"
+        for stale in marts.glob("*.parquet") if marts.is_dir() else []:
+            if stale.stem not in names:
+                stale.unlink()
+        self.write(con, wanted)
+        self.marts_written = [t.name for t in wanted]
+        self.content = content
+        return self.marts_written
 
     def copy_warehouse(self, warehouse: Path, marts: Sequence[str] | None = None) -> Path:
         copy = publish_serving_copy(warehouse, self.directory, marts)
@@ -807,17 +932,49 @@ def new_version(
     with _exclusive(publish_dir):
         remove_leftovers(publish_dir)
         previous = current_version(publish_dir)
-        version = Version(publish_dir, _version_dir(publish_dir, kind, run_id), previous)
-        try:
-            _carry_forward(publish_dir, version.directory, replaces)
+        with _switched_in(publish_dir, kind, run_id, replaces, previous) as version:
             yield version
-            _seal(version, kind, run_id)
-        except BaseException:
-            remove(version.directory)
-            raise
-        _link(publish_dir / CURRENT, f"{VERSIONS}/{version.name}")
-        _ensure_stable_links(publish_dir)
-        prune_versions(publish_dir)
+
+
+@contextmanager
+def changed_version(
+    publish_dir: Path, kind: str, run_id: str, replaces: Sequence[str], content: Content
+) -> Iterator[Version | None]:
+    """:func:`new_version`, or None when the current version already holds ``content``: then
+    nothing is written and nothing switched (the leftovers of killed publications are still
+    removed)."""
+    with _exclusive(publish_dir):
+        remove_leftovers(publish_dir)
+        previous = current_version(publish_dir)
+        if previous is not None and Content.of_record(_record(previous)) == content:
+            yield None
+            return
+        with _switched_in(publish_dir, kind, run_id, replaces, previous) as version:
+            yield version
+
+
+@contextmanager
+def _switched_in(
+    publish_dir: Path, kind: str, run_id: str, replaces: Sequence[str], previous: Path | None
+) -> Iterator[Version]:
+    """A version carrying forward everything but ``replaces``, switched in when the block ends
+    without error and deleted on any error; the caller holds the lock."""
+    version = Version(
+        publish_dir,
+        _version_dir(publish_dir, kind, run_id),
+        previous,
+        content=Content.of_record(_record(previous)) if previous is not None else None,
+    )
+    try:
+        _carry_forward(publish_dir, version.directory, replaces)
+        yield version
+        _seal(version, kind, run_id)
+    except BaseException:
+        remove(version.directory)
+        raise
+    _link(publish_dir / CURRENT, f"{VERSIONS}/{version.name}")
+    _ensure_stable_links(publish_dir)
+    prune_versions(publish_dir)
 
 
 def _seal(version: Version, kind: str, run_id: str) -> None:
@@ -829,6 +986,7 @@ def _seal(version: Version, kind: str, run_id: str) -> None:
         "previous": version.previous.name if version.previous else None,
         "row_counts": version.row_counts,
         "forced": version.forced,
+        CONTENT: version.content.to_json() if version.content is not None else None,
     }
     marker = version.directory / RECORD
     tmp = _temporary(marker)
