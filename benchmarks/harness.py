@@ -8,12 +8,18 @@ process while a thread samples the RSS of that process tree (:mod:`benchmarks.rs
 Measurements, in this order, each from the state the previous one left:
 
 ``floor``        DuckDB reads every extract file once (rows per table)
-``full``         the ``pipeline`` job from an empty warehouse and publish dir
+``full``         ``csw run``'s path (``run_or_skip``: nothing is recorded yet, so the ``pipeline``
+                 job runs) from an empty warehouse and publish dir
+``rerun``        ``csw run``'s path again, same landing directory and as-of date, on ``full``'s
+                 warehouse: nothing new (issue 16 point 1)
 ``ingest``       the ``ingest`` job from an empty warehouse (a second, separate warehouse)
 ``dbt``          ``dbt build`` on the warehouse ``ingest`` left
 ``publish``      marts to Parquet and the serving copy, from the warehouse ``dbt`` left
-``incremental``  the ``pipeline`` job as of the next day on ``full``'s warehouse, after the next
+``incremental``  ``csw run``'s path as of the next day on ``full``'s warehouse, after the next
                  day's extract files joined the landing directory
+
+``ratios_to_floor`` divides each run by the floor, ``ratios_to_full`` the rerun and the
+incremental run by the full run.
 
 Unmeasured set-up: generating a missing dataset, writing the delta, ``dbt parse`` when the
 manifest is stale (the ``prepare`` step; a one-off after the dbt project changes).
@@ -53,17 +59,23 @@ DEFAULT_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 MEASURE_GROUPS: dict[str, tuple[str, ...]] = {
     "floor": ("floor",),
     "full": ("full",),
+    "rerun": ("rerun",),
     "stages": ("ingest", "dbt", "publish"),
     "incremental": ("incremental",),
 }
+#: Measurements made on the full run's warehouse: asking for one runs ``full`` first.
+ON_FULL = ("rerun", "incremental")
 METHODS: dict[str, str] = {
     "floor": "DuckDB count(*) and bit_xor(hash(column)) of every column of every extract file,"
     " per table",
-    "full": "pipeline job (ingest, dbt build with tests, publish) via run_job, empty warehouse",
+    "full": "csw run's path (run_state.run_or_skip, then the pipeline job: ingest, dbt build"
+    " with tests, publish), empty warehouse",
+    "rerun": "csw run's path again on the full run's warehouse, same landing and as-of date:"
+    " nothing new",
     "ingest": "ingest job via run_job, empty warehouse",
     "dbt": "dbt build (models + tests) with csw's vars and CSW_* env, on the ingested warehouse",
     "publish": "publish_marts + publish_serving_copy (the published/warehouse asset's work)",
-    "incremental": "pipeline job as of the next day on the full run's warehouse, after one "
+    "incremental": "csw run's path as of the next day on the full run's warehouse, after one "
     "more day of extracts landed",
 }
 PACKAGES = (
@@ -372,8 +384,8 @@ def _fresh(path: Path) -> Path:
 def run_tier(tier: Tier, options: BenchOptions, console: Console) -> dict[str, Any]:
     dataset, generation = ensure_dataset(tier, options, console)
     wanted = [m for group in options.measures for m in MEASURE_GROUPS[group]]
-    if "incremental" in wanted and "full" not in wanted:
-        wanted.insert(wanted.index("incremental"), "full")
+    if set(ON_FULL) & set(wanted) and "full" not in wanted:
+        wanted.insert(0, "full")
     code_dir = code_snapshot(options.code_ref, options.data_dir) if options.code_ref else REPO_ROOT
     from orchestration.settings import load_settings
 
@@ -451,11 +463,14 @@ def run_tier(tier: Tier, options: BenchOptions, console: Console) -> dict[str, A
         record("floor", runner.measure("floor", "floor", dataset.landing, work / "floor", as_of))
     if "full" in wanted:
         if prepare["ok"]:
-            record(
-                "full", runner.measure("full", "pipeline", dataset.landing, work / "full", as_of)
-            )
+            record("full", runner.measure("full", "run", dataset.landing, work / "full", as_of))
         else:
             skipped("full", needs_dbt)
+    if "rerun" in wanted:
+        if measurements.get("full", {}).get("ok"):
+            record("rerun", runner.measure("rerun", "run", dataset.landing, work / "full", as_of))
+        else:
+            skipped("rerun", "the full run did not succeed")
     if "ingest" in wanted:
         stages = work / "stages"
         previous_ok = prepare["ok"]
@@ -472,12 +487,13 @@ def run_tier(tier: Tier, options: BenchOptions, console: Console) -> dict[str, A
             datasets.link_tree(dataset.delta, landing_next)
             record(
                 "incremental",
-                runner.measure("incremental", "pipeline", landing_next, work / "full", next_day),
+                runner.measure("incremental", "run", landing_next, work / "full", next_day),
             )
         else:
             skipped("incremental", "the full run did not succeed")
 
     results["ratios_to_floor"] = ratios(measurements)
+    results["ratios_to_full"] = ratios_to_full(measurements)
     if not options.keep_work:
         shutil.rmtree(work, ignore_errors=True)
     write_results(results, options.results_dir / f"{tier.name}.json")
@@ -499,6 +515,18 @@ def ratios(measurements: dict[str, dict[str, Any]]) -> dict[str, dict[str, float
     }
 
 
+def ratios_to_full(measurements: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Wall time of the rerun and of the incremental run divided by the full run's."""
+    full = measurements.get("full", {})
+    if not full.get("ok") or not full.get("wall_s"):
+        return {}
+    return {
+        name: round(measurements[name]["wall_s"] / full["wall_s"], 3)
+        for name in ON_FULL
+        if measurements.get(name, {}).get("ok")
+    }
+
+
 def write_results(results: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -512,13 +540,21 @@ def _note(name: str, m: dict[str, Any]) -> str:
         return str(m.get("error") or "")[:120]
     if name == "floor":
         return f"{d.get('total_rows', 0):,} rows, {d.get('files', 0)} files"
+    if d.get("skipped"):
+        return f"skipped ({d.get('run_or_skip_s', 0):.1f} s to decide): {d.get('reason', '')}"
     if "stages_s" in d:
         parts = [f"{k} {v:.1f}" for k, v in d["stages_s"].items()]
         run = d.get("dagster_run_s")
         if run is not None:
             parts.append(f"outside run {m['wall_s'] - run:.1f}")
         files = f"; {d['files_decided']} files" if d.get("files_decided") is not None else ""
-        return "Dagster s: " + ", ".join(parts) + files
+        nodes = f"; {d['dbt_nodes_run']} dbt nodes" if d.get("dbt_nodes_run") is not None else ""
+        marts = (
+            f"; {d['marts_published']} marts published"
+            if d.get("marts_published") is not None
+            else ""
+        )
+        return "Dagster s: " + ", ".join(parts) + files + nodes + marts
     if name == "dbt":
         return (
             f"{d.get('models', 0)} models {d.get('models_s', 0):.1f} s,"

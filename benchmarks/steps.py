@@ -9,9 +9,12 @@ landing directory ``--landing`` and writing under ``--home`` (``warehouse.duckdb
 ``floor``     DuckDB reads every extract file once: ``count(*)`` and a hash of every value of
               every column, per table, with ``read_csv`` / ``read_parquet`` / ``read_json`` over
               the table's files
+``run``       what ``csw run`` runs: :func:`orchestration.run_state.run_or_skip`, which skips
+              when nothing changed since the last successful run (landing files, configuration,
+              code, as-of date) and otherwise runs the ``pipeline`` job and records the run;
+              the Dagster step durations come from the run's event log
 ``pipeline``  the ``pipeline`` job through :func:`orchestration.pipeline_run.run_job`: ingest,
-              ``dbt build`` with tests, publish; the Dagster step durations come from the run's
-              event log
+              ``dbt build`` with tests, publish, without the skip decision
 ``ingest``    the ``ingest`` job through ``run_job``
 ``dbt``       ``dbt build`` (models and tests) run the way the dbt asset runs it: the same
               executable, ``--vars`` and ``CSW_*`` environment, threads = DuckDB threads
@@ -35,6 +38,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -158,16 +162,57 @@ def _manifest_rows(settings: Settings) -> int:
         return int(n[0]) if n else 0
 
 
-def _run_dagster_job(settings: Settings, job: str) -> tuple[bool, dict[str, Any]]:
+def _lake_files(settings: Settings) -> int:
+    """Files registered in the events lake (``raw.lake_files``); 0 before the lake existed."""
+    import duckdb
+
+    if not settings.warehouse.exists():
+        return 0
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        found = con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'raw' AND table_name = 'lake_files'"
+        ).fetchone()
+        if not found or not found[0]:
+            return 0
+        n = con.execute("SELECT count(*) FROM raw.lake_files").fetchone()
+        return int(n[0]) if n else 0
+
+
+def _dbt_nodes(instance: Any, run_id: str) -> dict[str, int]:
+    """dbt nodes of the run from its event log: models built (materialisations), tests run
+    (check evaluations), and nodes reported without running (observations: skipped)."""
     import dagster as dg
 
-    from orchestration.pipeline_run import run_job
+    kinds = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION: "dbt_models_run",
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION: "dbt_tests_run",
+        dg.DagsterEventType.ASSET_OBSERVATION: "dbt_nodes_observed",
+    }
+    counts = dict.fromkeys(kinds.values(), 0)
+    for entry in instance.all_logs(run_id, of_type=set(kinds)):
+        event = entry.dagster_event
+        if event is not None and (entry.step_key or "").startswith("dbt"):
+            counts[kinds[event.event_type]] += 1
+    counts["dbt_nodes_run"] = counts["dbt_models_run"] + counts["dbt_tests_run"]
+    return counts
 
-    use_own_dagster_home(settings)
-    manifest_before = _manifest_rows(settings)
-    started = time.perf_counter()
-    outcome = run_job(settings, job)
-    in_process_s = time.perf_counter() - started
+
+def _published(outcome: Any) -> dict[str, Any]:
+    """What the run published: marts written and whether the publication was unchanged (None
+    when the code measured does not say)."""
+    warehouse = dict(getattr(outcome, "published", {}).get("published/warehouse") or {})
+    written = warehouse.get("marts_published")
+    return {
+        "marts_published": len(written) if written is not None else None,
+        "publication_unchanged": warehouse.get("unchanged"),
+    }
+
+
+def _run_detail(settings: Settings, outcome: Any, in_process_s: float) -> dict[str, Any]:
+    """The Dagster run's step durations by stage, its dbt nodes and what it published."""
+    import dagster as dg
+
     with dg.DagsterInstance.get() as instance:
         steps = {
             s.step_key: round(s.end_time - s.start_time, 3)
@@ -175,6 +220,7 @@ def _run_dagster_job(settings: Settings, job: str) -> tuple[bool, dict[str, Any]
             if s.start_time is not None and s.end_time is not None
         }
         run_stats = instance.get_run_stats(outcome.run_id)
+        nodes = _dbt_nodes(instance, outcome.run_id)
     run_start = run_stats.start_time or run_stats.launch_time
     run_s = run_stats.end_time - run_start if run_stats.end_time and run_start else None
     stages: dict[str, float] = {}
@@ -183,8 +229,7 @@ def _run_dagster_job(settings: Settings, job: str) -> tuple[bool, dict[str, Any]
     slowest_ingest = sorted(
         ((k, v) for k, v in steps.items() if stage_of(k) == "ingest"), key=lambda kv: -kv[1]
     )[:3]
-    return outcome.success, {
-        "job": job,
+    return {
         "run_id": outcome.run_id,
         "as_of": settings.as_of.isoformat(),
         "run_job_s": round(in_process_s, 3),
@@ -192,10 +237,26 @@ def _run_dagster_job(settings: Settings, job: str) -> tuple[bool, dict[str, Any]
         "stages_s": stages,
         "slowest_ingest_steps_s": dict(slowest_ingest),
         "steps": len(steps),
-        "files_decided": _manifest_rows(settings) - manifest_before,
+        **nodes,
+        **_published(outcome),
         "failures": [f[:500] for f in outcome.failures],
         "failed_checks": list(outcome.failed_checks),
         "warned_checks": list(outcome.warned_checks),
+    }
+
+
+def _run_dagster_job(settings: Settings, job: str) -> tuple[bool, dict[str, Any]]:
+    from orchestration.pipeline_run import run_job
+
+    use_own_dagster_home(settings)
+    manifest_before = _manifest_rows(settings)
+    started = time.perf_counter()
+    outcome = run_job(settings, job)
+    detail = _run_detail(settings, outcome, time.perf_counter() - started)
+    return outcome.success, {
+        "job": job,
+        **detail,
+        "files_decided": _manifest_rows(settings) - manifest_before,
     }
 
 
@@ -205,6 +266,60 @@ def step_pipeline(settings: Settings) -> tuple[bool, dict[str, Any]]:
 
 def step_ingest(settings: Settings) -> tuple[bool, dict[str, Any]]:
     return _run_dagster_job(settings, "ingest")
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """:class:`orchestration.run_state.RunDecision`'s shape, for code measured without it."""
+
+    skipped: bool
+    reason: str
+    outcome: Any
+
+
+def _always_run(
+    settings: Settings, *, full_refresh: bool = False, force: bool = False
+) -> _Decision:
+    """``run_or_skip`` of code from before issue 16, which had no skip: ``csw run`` ran the job."""
+    from orchestration.pipeline_run import run_job
+
+    reason = "the code measured has no orchestration.run_state: csw run always ran the job"
+    return _Decision(False, reason, run_job(settings))
+
+
+def run_or_skip_of_code() -> Callable[..., Any]:
+    """``csw run``'s decision and run: :func:`orchestration.run_state.run_or_skip`, or, for a
+    revision from before it existed (``--code-ref``), a plain run."""
+    try:
+        from orchestration.run_state import run_or_skip
+    except ImportError:
+        return _always_run
+    return run_or_skip
+
+
+def step_run(settings: Settings) -> tuple[bool, dict[str, Any]]:
+    """What ``csw run`` does: skip when nothing changed, else run the pipeline and record it."""
+    use_own_dagster_home(settings)
+    manifest_before, lake_before = _manifest_rows(settings), _lake_files(settings)
+    started = time.perf_counter()
+    decision = run_or_skip_of_code()(settings)
+    in_process_s = time.perf_counter() - started
+    detail: dict[str, Any] = {
+        "job": "pipeline",
+        "skipped": decision.skipped,
+        "reason": decision.reason,
+        "run_or_skip_s": round(in_process_s, 3),
+    }
+    outcome = decision.outcome
+    if outcome is None:
+        nothing = {"dbt_nodes_run": 0, "marts_published": 0, "lake_files_written": 0}
+        return True, {**detail, "as_of": settings.as_of.isoformat(), **nothing, "files_decided": 0}
+    return outcome.success, {
+        **detail,
+        **_run_detail(settings, outcome, in_process_s),
+        "files_decided": _manifest_rows(settings) - manifest_before,
+        "lake_files_written": _lake_files(settings) - lake_before,
+    }
 
 
 # --- dbt ----------------------------------------------------------------------------------------
@@ -300,6 +415,7 @@ StepResult = dict[str, Any] | tuple[bool, dict[str, Any]]
 STEPS: dict[str, Callable[[Settings], StepResult]] = {
     "prepare": step_prepare,
     "floor": step_floor,
+    "run": step_run,
     "pipeline": step_pipeline,
     "ingest": step_ingest,
     "dbt": step_dbt,
