@@ -184,6 +184,18 @@ HealthModelOpt = typer.Option(
     help="The health-model YAML to score with; a relative path is from the working directory"
     " [env CSW_HEALTH_MODEL; default the shipped metrics/config/health_model.yaml].",
 )
+FullRefreshOpt = typer.Option(
+    False,
+    "--full-refresh",
+    help="Rebuild every dbt model from scratch (dbt --full-refresh; the events lake and the"
+    " backtest history are kept) and skip nothing.",
+)
+ForceOpt = typer.Option(
+    False,
+    "--force",
+    help="Run even when nothing changed since the last successful run (landing files,"
+    " configuration, code, as-of date, warehouse and publication).",
+)
 
 #: Exit codes: 0 all good; 1 data refused, a check or step failed, publication held back;
 #: 2 bad usage or configuration; 3 another run holds the warehouse; 128 + N killed by signal N.
@@ -253,11 +265,12 @@ def _require_warehouse_writable(warehouse: Path) -> None:
     warehouse open for writing; every asset would otherwise retry DuckDB's lock for minutes."""
     import duckdb
 
-    from orchestration.pipeline_run import compact_error, is_duckdb_lock_error
-
     try:
         duckdb.connect(str(warehouse)).close()
     except duckdb.Error as exc:  # anything but a lock conflict is the run's to report
+        # imported here: pipeline_run imports Dagster, which a run with nothing to do never needs
+        from orchestration.pipeline_run import compact_error, is_duckdb_lock_error
+
         if is_duckdb_lock_error(str(exc)):
             _say("", compact_error(str(exc)))
             raise typer.Exit(EXIT_BUSY) from None
@@ -432,9 +445,13 @@ def run(
     max_quarantine_share: float | None = QuarantineShareOpt,
     wait: float | None = WaitOpt,
     health_model: Path | None = HealthModelOpt,
+    full_refresh: bool = FullRefreshOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Ingest new extracts, build and test every dbt model, publish, in-process through Dagster.
 
+    When nothing changed since the last successful run (landing files, configuration, code,
+    as-of date, warehouse, publication), says so and exits 0 without running; --force runs anyway.
     Exits 0 only when everything loaded, every check passed and the run published; 1 when a
     file was refused or quarantined beyond the share, a check or step failed, or publication was
     held back; 2 for bad usage or configuration; 3 when another run is writing the warehouse;
@@ -452,18 +469,43 @@ def run(
     _require_health_config(settings)
     _require_adapters_config(settings)
     _require_landing(settings)
-    with _exclusive(settings, wait), _interruptible():
-        outcomes = _run_jobs(settings)
+    with _exclusive(settings, wait):
+        if not (force or full_refresh) and _nothing_to_do(settings):
+            return
+        with _interruptible():
+            outcomes = _run_jobs(settings, full_refresh=full_refresh)
     _finish(settings, outcomes)
 
 
-def _run_jobs(settings: Settings, jobs: tuple[str, ...] = ("pipeline",)) -> list[RunOutcome]:
+def _nothing_to_do(settings: Settings) -> bool:
+    """True (and says why) when nothing changed since the last successful run; decided without
+    importing Dagster or dbt (``orchestration.run_state``)."""
+    from orchestration import run_state
+
+    same, reason = run_state.unchanged(settings)
+    if same:
+        console.print(
+            f"Nothing to do: {reason} (landing files, configuration, code, as-of date, warehouse"
+            " and publication unchanged). Run with --force to run anyway.",
+            highlight=False,
+        )
+    return same
+
+
+def _run_jobs(
+    settings: Settings, jobs: tuple[str, ...] = ("pipeline",), full_refresh: bool = False
+) -> list[RunOutcome]:
     """Run ``jobs`` in order in-process, showing progress; stop after the first that fails.
 
-    Dagster's and dbt's own output goes to ``<warehouse dir>/logs/last-run.log``.
+    Dagster's and dbt's own output goes to ``<warehouse dir>/logs/last-run.log``. When every job
+    of a run with the pipeline was ok, the run's fingerprint is recorded (``run_state``), so the
+    next ``csw run`` with nothing changed does nothing.
     """
+    from orchestration import run_state
     from orchestration.pipeline_run import run_job
     from orchestration.progress import pipeline_dbt_node_count
+
+    before = run_state.fingerprint(settings, run_state.INPUT_COMPONENTS)
 
     _start_log(settings)
     console.print(
@@ -474,11 +516,17 @@ def _run_jobs(settings: Settings, jobs: tuple[str, ...] = ("pipeline",)) -> list
     for job in jobs:
         nodes = pipeline_dbt_node_count() if job == "pipeline" else 0
         outcome = _in_background(
-            settings, lambda listener, job=job: run_job(settings, job, listener=listener), nodes
+            settings,
+            lambda listener, job=job: run_job(
+                settings, job, listener=listener, full_refresh=full_refresh
+            ),
+            nodes,
         )
         outcomes.append(outcome)
         if not outcome.ok:
             break
+    if "pipeline" in jobs and len(outcomes) == len(jobs) and all(o.ok for o in outcomes):
+        run_state.record(settings, outcomes[0].run_id, before)
     return outcomes
 
 

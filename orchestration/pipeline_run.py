@@ -33,6 +33,7 @@ from orchestration.defs.ingestion.summary import (
     step_errors,
     table_summaries,
 )
+from orchestration.defs.settings_resource import FULL_REFRESH_TAG
 from orchestration.instance import cli_instance
 from orchestration.settings import Settings
 
@@ -96,7 +97,10 @@ def _quiet_run_config(log_level: str) -> dict[str, object]:
 
 
 def execute(
-    job: dg.JobDefinition, run_config: Mapping[str, Any], listener: EventListener | None = None
+    job: dg.JobDefinition,
+    run_config: Mapping[str, Any],
+    listener: EventListener | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute ``job`` in this thread; ``listener`` gets each event of the run as it is stored.
 
@@ -109,7 +113,11 @@ def execute(
         if listener is not None:
             instance.add_event_listener(run_id, listener)
         return job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config, run_id=run_id
+            instance=instance,
+            raise_on_error=False,
+            run_config=run_config,
+            run_id=run_id,
+            tags=tags,
         )
 
 
@@ -183,11 +191,16 @@ def run_job(
     job_name: str = PIPELINE_JOB,
     log_level: str = "WARNING",
     listener: EventListener | None = None,
+    full_refresh: bool = False,
 ) -> RunOutcome:
-    """Execute ``job_name`` in this process; the outcome lists failed steps and checks."""
+    """Execute ``job_name`` in this process; the outcome lists failed steps and checks.
+
+    ``full_refresh``: the run tag ``csw/full_refresh`` makes every dbt call ``--full-refresh``
+    and bypasses every skip (docs/operations.md, "Rebuilding everything: --full-refresh")."""
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     job = build_definitions(settings).resolve_job_def(job_name)
-    result = execute(job, _quiet_run_config(log_level), listener)
+    tags = {FULL_REFRESH_TAG: "true"} if full_refresh else None
+    result = execute(job, _quiet_run_config(log_level), listener, tags)
     return outcome_of(result, job_name, settings.max_quarantine_share)
 
 

@@ -21,6 +21,9 @@ WAREHOUSE_WRITER_POOL = "warehouse_writer"
 
 #: Run tag a schedule sets to the date its tick stands for; it wins over the settings' date.
 AS_OF_TAG = "csw/as_of"
+#: Run tag (value "true") that rebuilds every dbt model from scratch (``--full-refresh`` on every
+#: dbt call) and bypasses every skip; ``csw run --full-refresh`` sets it.
+FULL_REFRESH_TAG = "csw/full_refresh"
 
 
 def _today_utc() -> date:
@@ -95,6 +98,11 @@ class SettingsResource(dg.ConfigurableResource):
         if tagged:
             return date.fromisoformat(tagged)
         return date.fromisoformat(self.as_of) if self.as_of else _today_utc()
+
+    @staticmethod
+    def full_refresh_for(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> bool:
+        """Whether the run has the ``csw/full_refresh`` tag set to true."""
+        return context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
 
     def dbt_environment(self) -> dict[str, str]:
         """The variables ``dbt_project/profiles.yml`` reads."""

@@ -1,0 +1,318 @@
+"""Whether a run has anything to do: the fingerprint of what a run reads and writes.
+
+``csw run`` asks :func:`unchanged` before it imports Dagster or dbt: when the landing files, the
+configuration, the code, the as-of date and the warehouse and publication the last successful run
+left are all as that run recorded them, a new run would change nothing, so it does not start.
+The state lives in the warehouse (``raw.run_state``), because ``csw run``'s Dagster instance is
+ephemeral unless DAGSTER_HOME is set. Only a successful run records a row (:func:`record`).
+
+This module imports no Dagster and no dagster-dbt (the point is to decide in about a second);
+:func:`run_or_skip` imports the pipeline only when a run happens.
+
+What the fingerprint does not see (docs/operations.md, "When a run does nothing"): a landing file
+rewritten with the same size and modification time, and changes outside the tracked code folders
+and packages. ``csw run --force`` runs anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+if TYPE_CHECKING:
+    from orchestration.pipeline_run import RunOutcome
+    from orchestration.settings import Settings
+
+STATE_TABLE = "raw.run_state"
+STATE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+    run_id VARCHAR NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    components VARCHAR NOT NULL
+)"""
+#: Rows kept in ``raw.run_state``; only the newest is compared with.
+KEEP_ROWS = 100
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The code a run executes: these folders and files under the repository (contents hashed).
+CODE_PATHS = (
+    "ingestion",
+    "metrics",
+    "orchestration",
+    "adapters",
+    "dbt_project/models",
+    "dbt_project/macros",
+    "dbt_project/tests",
+    "dbt_project/seeds",
+    "dbt_project/snapshots",
+    "dbt_project/dbt_project.yml",
+    "dbt_project/profiles.yml",
+)
+CODE_SUFFIXES = frozenset({".py", ".sql", ".yml", ".yaml", ".csv", ".json", ".md"})
+#: Packages whose version changes what a run computes.
+KEY_PACKAGES = ("dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "duckdb", "polars")
+#: Settings that do not change what a run computes (or are compared as their own component).
+NEUTRAL_SETTINGS = frozenset(
+    {
+        "as_of",
+        "run_lock_wait_s",
+        "dbt_target_keep",
+        "alert_webhook",
+        "alert_command",
+        "dagster_url",
+        "duckdb_threads",
+        "dbt_threads",
+        "duckdb_memory_limit",
+        "timezone",
+        "home",
+    }
+)
+
+#: Components taken before a run (what it reads), then after it (what it left), in the order
+#: :func:`unchanged` names them.
+INPUT_COMPONENTS = ("landing", "config", "code", "as_of")
+OUTPUT_COMPONENTS = ("warehouse", "outputs")
+DESCRIPTIONS = {
+    "landing": "the landing files changed (a file added, removed, resized or modified)",
+    "config": "the configuration changed (settings, health model or adapters file)",
+    "code": "the code changed (project files or package versions)",
+    "as_of": "the as-of date changed",
+    "warehouse": "the warehouse was changed by something else since (its ingestion manifest)",
+    "outputs": "the publication is missing or is not the one that run left",
+}
+
+
+@dataclass(frozen=True)
+class RunDecision:
+    """What :func:`run_or_skip` did: skipped (and why), or ran (``outcome``)."""
+
+    skipped: bool
+    reason: str
+    outcome: RunOutcome | None
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _walk(root: Path) -> Iterator[os.DirEntry[str]]:
+    """Every file under ``root`` (no symbolic links followed), by ``os.scandir``."""
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path))
+        elif entry.is_file():
+            yield entry
+
+
+def _tree_listing(root: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime in ns) of every file under ``root``, sorted; no content read."""
+    listing = []
+    for entry in _walk(root):
+        stat = entry.stat()
+        listing.append((os.path.relpath(entry.path, root), stat.st_size, stat.st_mtime_ns))
+    return sorted(listing)
+
+
+def _adapter_sources(settings: Settings) -> list[Path]:
+    """The source folders of the configured adapters: their files become landing files."""
+    if settings.adapters is None:
+        return []
+    from orchestration.defs.adapters.config import load_adapters_config
+
+    return [a.source for a in load_adapters_config(settings.adapters)]
+
+
+def landing_digest(settings: Settings) -> str:
+    trees = [settings.landing, *_adapter_sources(settings)]
+    return _digest([[str(root), _tree_listing(root)] for root in trees])
+
+
+def config_digest(settings: Settings) -> str:
+    """The settings that change outputs, the dbt vars (the health model, whole) but the date,
+    and the adapters file's content."""
+    from metrics.dbt_vars import dbt_vars
+    from metrics.health_config import load_health_config
+
+    vars_ = dbt_vars(
+        settings.as_of,
+        load_health_config(settings.health_model),
+        settings.max_unmapped_event_share,
+        settings.churn_horizon_days,
+    )
+    vars_.pop("as_of")
+    chosen = settings.model_dump(mode="json", exclude=set(NEUTRAL_SETTINGS))
+    adapters = settings.adapters.read_text(encoding="utf-8") if settings.adapters else ""
+    return _digest({"settings": chosen, "dbt_vars": vars_, "adapters": adapters})
+
+
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def code_digest(root: Path | None = None) -> str:
+    """sha256 over the contents of the code files (``CODE_PATHS`` under ``root``, by default the
+    repository) and the key package versions."""
+    root = REPO_ROOT if root is None else root
+    hasher = hashlib.sha256()
+    for name in CODE_PATHS:
+        path = root / name
+        files = [path] if path.is_file() else [Path(e.path) for e in _walk(path)]
+        for file in sorted(f for f in files if f.suffix in CODE_SUFFIXES):
+            hasher.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
+    hasher.update(json.dumps({p: _package_version(p) for p in KEY_PACKAGES}).encode())
+    return hasher.hexdigest()
+
+
+def _stat_of(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def outputs_digest(settings: Settings) -> str:
+    """The published version ``current`` points at, and the serving copy as readers find it."""
+    current = settings.publish / "current"
+    target = str(current.readlink()) if current.is_symlink() else None
+    return _digest({"current": target, "serving_copy": _stat_of(settings.serving_copy)})
+
+
+def warehouse_digest(settings: Settings) -> str:
+    """What the warehouse has loaded: its manifest rows and lake files (count, newest)."""
+    summary: list[Any] = []
+    if not settings.warehouse.is_file():
+        return _digest(summary)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+            ).fetchall()
+        }
+        for table, stamp in (("raw.ingest_manifest", "loaded_at"), ("raw.lake_files", "loaded_at")):
+            if table in tables:
+                summary.append(
+                    con.execute(f"SELECT count(*), max({stamp}) FROM {table}").fetchone()
+                )
+    return _digest(summary)
+
+
+_COMPONENTS: dict[str, Callable[[Settings], str]] = {
+    "landing": landing_digest,
+    "config": config_digest,
+    "code": lambda _settings: code_digest(),
+    "as_of": lambda settings: settings.as_of.isoformat(),
+    "warehouse": warehouse_digest,
+    "outputs": outputs_digest,
+}
+
+
+def fingerprint(settings: Settings, components: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Each component's digest (all of them unless ``components`` names some)."""
+    return {name: _COMPONENTS[name](settings) for name in components or tuple(_COMPONENTS)}
+
+
+@dataclass(frozen=True)
+class LastRun:
+    run_id: str
+    finished_at: datetime
+    components: dict[str, str]
+
+
+def last_run(settings: Settings) -> LastRun | None:
+    """The newest row of ``raw.run_state``; None without a warehouse or a recorded run."""
+    if not settings.warehouse.is_file():
+        return None
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw'"
+            " AND table_name = 'run_state'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return None
+        row = con.execute(
+            f"SELECT run_id, finished_at, components FROM {STATE_TABLE}"
+            " ORDER BY finished_at DESC LIMIT 1"
+        ).fetchone()
+    if row is None:
+        return None
+    return LastRun(row[0], row[1], json.loads(row[2]))
+
+
+def unchanged(settings: Settings) -> tuple[bool, str]:
+    """(True, "nothing changed since run <id> at <time>") when every component equals the last
+    successful run's; else (False, the first component that changed, in words)."""
+    last = last_run(settings)
+    if last is None:
+        return False, "no successful run is recorded in this warehouse"
+    when = f"run {last.run_id[:8]} at {last.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+    now = fingerprint(settings)
+    for name, value in now.items():
+        if last.components.get(name) != value:
+            return False, f"{DESCRIPTIONS[name]} since {when}"
+    return True, f"nothing changed since {when}"
+
+
+def record(settings: Settings, run_id: str, before: dict[str, str] | None = None) -> None:
+    """Store the fingerprint of a successful run: ``before`` (the inputs as the run started; taken
+    now when None) and the warehouse and publication as the run left them."""
+    inputs = before if before is not None else fingerprint(settings, INPUT_COMPONENTS)
+    components = {
+        **{k: inputs[k] for k in INPUT_COMPONENTS},
+        **fingerprint(settings, OUTPUT_COMPONENTS),
+    }
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(STATE_DDL)
+        con.execute(
+            f"INSERT INTO {STATE_TABLE} VALUES (?, ?, ?)",
+            [run_id, datetime.now(UTC).replace(tzinfo=None), json.dumps(components)],
+        )
+        con.execute(
+            f"DELETE FROM {STATE_TABLE} WHERE finished_at NOT IN"
+            f" (SELECT finished_at FROM {STATE_TABLE} ORDER BY finished_at DESC LIMIT {KEEP_ROWS})"
+        )
+
+
+def run_or_skip(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    force: bool = False,
+    runner: Callable[[], RunOutcome] | None = None,
+) -> RunDecision:
+    """Skip when nothing changed (unless ``full_refresh`` or ``force``); else run the pipeline
+    (``runner``, else :func:`orchestration.pipeline_run.run_job`) and record it if it was ok."""
+    if full_refresh or force:
+        reason = "--full-refresh" if full_refresh else "--force"
+    else:
+        same, reason = unchanged(settings)
+        if same:
+            return RunDecision(True, reason, None)
+    before = fingerprint(settings, INPUT_COMPONENTS)
+    if runner is None:
+        from orchestration.pipeline_run import run_job
+
+        outcome = run_job(settings, full_refresh=full_refresh)
+    else:
+        outcome = runner()
+    if outcome.ok:
+        record(settings, outcome.run_id, before)
+    return RunDecision(False, reason, outcome)

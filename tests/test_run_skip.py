@@ -1,0 +1,321 @@
+"""``csw run`` with nothing new does nothing, says why, and decides it before importing Dagster;
+any change of landing files, configuration, code, as-of date, warehouse or publication makes it
+run (issue 16 point 1, ``orchestration/run_state.py``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+import orchestration.definitions
+import orchestration.pipeline_run
+from ingestion.synthetic import GeneratorConfig, generate_extracts
+from orchestration import run_state
+from orchestration.cli import app
+from orchestration.pipeline_run import RunOutcome
+from orchestration.settings import Settings
+
+SAMPLE = GeneratorConfig(accounts=12, months=3, seed=5, start=date(2024, 1, 1))
+AS_OF = SAMPLE.last_day
+
+
+def _args(settings: Settings) -> list[str]:
+    return [
+        "run",
+        "--landing",
+        str(settings.landing),
+        "--warehouse",
+        str(settings.warehouse),
+        "--publish",
+        str(settings.publish),
+        "--as-of",
+        settings.as_of.isoformat(),
+    ]
+
+
+def _settings(root: Path) -> Settings:
+    return Settings(
+        home=root / "home",
+        landing_dir=root / "landing",
+        warehouse_path=root / "wh" / "warehouse.duckdb",
+        publish_dir=root / "published",
+        as_of=AS_OF,
+        duckdb_threads=2,
+        duckdb_memory_limit="2GB",
+    )
+
+
+def _code_copy(to: Path) -> Path:
+    """The code the fingerprint reads, copied as it is now: in a working tree being edited (by
+    a developer, during the test) the live code would change between the runs of a test."""
+    for name in run_state.CODE_PATHS:
+        source = run_state.REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, to / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            (to / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, to / name)
+    return to
+
+
+@pytest.fixture(scope="module")
+def code_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = _code_copy(tmp_path_factory.mktemp("code"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_state, "REPO_ROOT", root)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory: pytest.TempPathFactory, code_root: Path) -> Settings:
+    """One successful ``csw run`` on a small generated landing."""
+    root = tmp_path_factory.mktemp("skip")
+    settings = _settings(root)
+    generate_extracts(settings.landing, SAMPLE)
+    result = CliRunner().invoke(app, _args(settings), terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return settings
+
+
+def _checksums(warehouse: Path) -> dict[str, tuple[int, int]]:
+    """(rows, sum of row hashes) of every base table, but the run state itself."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+            " WHERE NOT (schema_name = 'raw' AND table_name = 'run_state')"
+        ).fetchall()
+        return {
+            t: con.execute(f"SELECT count(*), coalesce(sum(hash(x)), 0) FROM {t} x").fetchone()
+            for (t,) in tables
+        }
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def _no_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the pipeline was built although nothing changed")
+
+    monkeypatch.setattr(orchestration.definitions, "build_definitions", refuse)
+    monkeypatch.setattr(orchestration.pipeline_run, "build_definitions", refuse)
+
+
+def test_a_second_run_with_nothing_new_does_nothing_and_says_why(
+    done: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_pipeline(monkeypatch)
+    tables, published = _checksums(done.warehouse), _files(done.publish)
+    last = run_state.last_run(done)
+    assert last is not None
+
+    result = CliRunner().invoke(app, _args(done), terminal_width=200)
+
+    assert result.exit_code == 0, result.output
+    assert "Nothing to do" in result.output
+    assert f"nothing changed since run {last.run_id[:8]} at" in result.output
+    assert _checksums(done.warehouse) == tables
+    assert _files(done.publish) == published
+
+
+def test_the_decision_imports_neither_dagster_nor_dbt(done: Settings, code_root: Path) -> None:
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from typer.testing import CliRunner\n"
+        "from orchestration import run_state\n"
+        "from orchestration.cli import app\n"
+        f"run_state.REPO_ROOT = Path({str(code_root)!r})\n"
+        f"result = CliRunner().invoke(app, {_args(done)!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'Nothing to do' in result.output, result.output\n"
+        "print(sorted(m for m in ('dagster', 'dagster_dbt', 'dbt') if m in sys.modules))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip().splitlines()[-1] == "[]"
+
+
+@contextmanager
+def _touched(path: Path) -> Iterator[None]:
+    """``path``'s modification time moved by a second, then put back."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    try:
+        yield
+    finally:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _changed(settings: Settings) -> str:
+    same, reason = run_state.unchanged(settings)
+    assert not same, reason
+    return reason
+
+
+def test_unchanged_when_nothing_changed(done: Settings) -> None:
+    same, reason = run_state.unchanged(done)
+    assert same, reason
+    assert reason.startswith("nothing changed since run ")
+
+
+def test_a_landing_file_touched_added_or_removed_makes_it_run(done: Settings) -> None:
+    a_file = next(p for p in sorted(done.landing.rglob("*")) if p.is_file())
+    with _touched(a_file):
+        assert "landing" in _changed(done)
+    extra = a_file.with_name("extra_" + a_file.name)
+    extra.write_bytes(a_file.read_bytes())
+    try:
+        assert "landing" in _changed(done)
+    finally:
+        extra.unlink()
+    moved = a_file.with_name("moved_" + a_file.name)
+    a_file.rename(moved)
+    try:
+        assert "landing" in _changed(done)
+    finally:
+        moved.rename(a_file)
+    assert run_state.unchanged(done)[0]
+
+
+def test_configuration_and_as_of_changes_make_it_run(done: Settings, tmp_path: Path) -> None:
+    assert "configuration" in _changed(done.model_copy(update={"max_quarantine_share": 0.2}))
+    assert "configuration" in _changed(done.model_copy(update={"churn_horizon_days": 30}))
+    shipped = Path(run_state.REPO_ROOT / "metrics" / "config" / "health_model.yaml")
+    model = tmp_path / "health_model.yaml"
+    model.write_text(shipped.read_text().replace("name:", "name: other_", 1))
+    assert "configuration" in _changed(done.model_copy(update={"health_model": model}))
+    later = done.model_copy(update={"as_of": AS_OF + timedelta(days=1)})
+    assert "as-of date" in _changed(later)
+
+
+def test_code_changes_make_it_run(
+    done: Settings, code_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    macro = next(iter(sorted((code_root / "dbt_project" / "macros").glob("*.sql"))))
+    text = macro.read_text()
+    macro.write_text(text + "\n")
+    try:
+        assert "code" in _changed(done)
+    finally:
+        macro.write_text(text)
+    assert run_state.unchanged(done)[0]
+    real = run_state._package_version
+    monkeypatch.setattr(
+        run_state, "_package_version", lambda p: "9.9.9" if p == "dbt-core" else real(p)
+    )
+    assert "code" in _changed(done)
+
+
+def test_the_code_digest_reads_file_contents(tmp_path: Path) -> None:
+    model = tmp_path / "dbt_project" / "models" / "m.sql"
+    model.parent.mkdir(parents=True)
+    model.write_text("select 1 as a")
+    stat = model.stat()
+    before = run_state.code_digest(tmp_path)
+    model.write_text("select 2 as a")  # same size
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert run_state.code_digest(tmp_path) != before
+    (tmp_path / "ingestion").mkdir()
+    (tmp_path / "ingestion" / "new.py").write_text("")
+    assert run_state.code_digest(tmp_path) not in {before, run_state.code_digest(tmp_path / "x")}
+
+
+def test_a_missing_or_other_publication_makes_it_run(done: Settings) -> None:
+    current = done.publish / "current"
+    target = current.readlink()
+    current.unlink()
+    try:
+        assert "publication" in _changed(done)
+    finally:
+        current.symlink_to(target)
+    with _touched(done.serving_copy):
+        assert "publication" in _changed(done)
+    assert run_state.unchanged(done)[0]
+
+
+def test_a_warehouse_changed_by_another_process_makes_it_run(done: Settings) -> None:
+    with duckdb.connect(str(done.warehouse)) as con:
+        con.execute(
+            "CREATE TEMP TABLE newest AS"
+            " SELECT * FROM raw.ingest_manifest ORDER BY loaded_at DESC LIMIT 1"
+        )
+        con.execute("UPDATE newest SET source_file = 'x.csv', loaded_at = now()::TIMESTAMP")
+        con.execute("INSERT INTO raw.ingest_manifest SELECT * FROM newest")
+    try:
+        assert "warehouse" in _changed(done)
+    finally:
+        with duckdb.connect(str(done.warehouse)) as con:
+            con.execute("DELETE FROM raw.ingest_manifest WHERE source_file = 'x.csv'")
+    assert run_state.unchanged(done)[0]
+
+
+def test_without_a_recorded_run_it_runs(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert "no successful run" in _changed(settings)
+    settings.warehouse.parent.mkdir(parents=True)
+    duckdb.connect(str(settings.warehouse)).close()
+    assert "no successful run" in _changed(settings)
+
+
+def _outcome(ok: bool) -> RunOutcome:
+    return RunOutcome(
+        success=ok, run_id="r-" + str(ok), failures=(), failed_checks=(), warned_checks=()
+    )
+
+
+def test_a_failed_run_records_nothing_and_a_successful_one_is_recorded(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    settings.landing.mkdir(parents=True)
+    settings.warehouse.parent.mkdir(parents=True)
+    failed = run_state.run_or_skip(settings, runner=lambda: _outcome(False))
+    assert not failed.skipped and failed.outcome is not None
+    assert run_state.last_run(settings) is None
+    assert not run_state.unchanged(settings)[0]
+
+    ran = run_state.run_or_skip(settings, runner=lambda: _outcome(True))
+    assert not ran.skipped
+    last = run_state.last_run(settings)
+    assert last is not None and last.run_id == "r-True"
+    assert set(last.components) == set(run_state.fingerprint(settings))
+
+    again = run_state.run_or_skip(settings, runner=lambda: _outcome(True))
+    assert again.skipped and again.outcome is None and "r-True" in again.reason
+    forced = run_state.run_or_skip(settings, force=True, runner=lambda: _outcome(True))
+    assert not forced.skipped and forced.outcome is not None
+
+
+@pytest.mark.parametrize("flag", ["--force", "--full-refresh"])
+def test_force_and_full_refresh_bypass_the_fast_path(
+    done: Settings, flag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[dict[str, str] | None] = []
+
+    def execute(_job: object, _config: object, _listener: object, tags: object) -> None:
+        started.append(json.loads(json.dumps(tags)))
+        raise RuntimeError("stopped at the start of the run")
+
+    monkeypatch.setattr(orchestration.pipeline_run, "execute", execute)
+    result = CliRunner().invoke(app, [*_args(done), flag], terminal_width=200)
+    assert "Nothing to do" not in result.output
+    assert isinstance(result.exception, RuntimeError), result.output
+    expected = {"csw/full_refresh": "true"} if flag == "--full-refresh" else None
+    assert started == [expected]
+    assert run_state.unchanged(done)[0], "a run that did not finish records nothing"
