@@ -622,7 +622,17 @@ def _print_publication(settings: Settings, outcomes: Sequence[RunOutcome]) -> No
     parts = []
     if (warehouse := published.get("published/warehouse")) is not None:
         marts = warehouse.get("row_counts") or warehouse.get("marts") or ()
-        parts.append(f"serving copy {warehouse.get('serving_copy')} and {len(marts)} marts")
+        written = warehouse.get("marts_published")
+        if warehouse.get("unchanged"):
+            parts.append(
+                f"nothing new, the {len(marts)} marts are as version"
+                f" {warehouse.get('published_version')} holds them (nothing written)"
+            )
+        else:
+            changed = f" ({len(written)} written)" if written is not None else ""
+            parts.append(
+                f"serving copy {warehouse.get('serving_copy')} and {len(marts)} marts{changed}"
+            )
     if (lists := published.get("published/lists")) is not None:
         parts.append(f"lists for {lists.get('as_of')}")
     if (close := published.get("published/finance_close")) is not None:
@@ -1098,7 +1108,7 @@ def bench(
         [], "--size", help="Extra tier ACCOUNTSxMONTHS, e.g. 500x12 (growth curve); repeatable."
     ),
     measure: list[str] = typer.Option(
-        [], "--measure", help="floor, full, stages or incremental; repeatable (default all)."
+        [], "--measure", help="floor, full, rerun, stages or incremental; repeatable (default all)."
     ),
     code_ref: str | None = typer.Option(
         None, "--code-ref", help="Measure this git revision instead of the working tree."
