@@ -6,23 +6,32 @@ fact rows changed since theirs (docs/health-model.md "Incremental event facts").
 (full build, then events land with a later ``_loaded_at``, then an incremental build) and a second
 warehouse from the same raw rows in one full build, and compares the daily fact and the health
 history row for row. The raw rows are the customer-success fixture of test_dbt_customer_success.
+
+The incremental health chain (spine, measures, scores; docs/health-model.md "Incremental runs")
+is checked the same way, scenario by scenario (issue 16 point 5): one base warehouse is built once
+per module, each scenario copies it, applies a change (a new day, late events, a corrected entity
+row, a new health model, a re-sent file), runs an incremental build, then builds a copy of that
+warehouse with --full-refresh from the same raw rows and compares the two row by row.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import date, datetime
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 from dbt_harness import Dbt, create_raw_warehouse, failures, query
-from pinned_model import pinned_dbt_vars
+from pinned_model import pinned_dbt_vars, pinned_health_config
 from test_dbt_customer_success import AS_OF, RAW, days, event
 
 from ingestion.contract import table as contract_table
+from metrics.dbt_vars import dbt_vars
+from metrics.health_config import HealthConfig
 
 FIRST_LOAD = datetime(2024, 6, 29, 23, 0)
 SECOND_LOAD = datetime(2024, 6, 30, 23, 0)
@@ -56,16 +65,31 @@ def landed_events() -> list[dict[str, Any]]:
     return new_day + late
 
 
-def append_events(warehouse: Path, rows: list[dict[str, Any]], loaded_at: datetime) -> None:
+def append_events(
+    warehouse: Path, rows: list[dict[str, Any]], loaded_at: datetime, source_file: str = ""
+) -> None:
     """Insert event rows into raw.events as one ingestion load would (new ids, one _loaded_at)."""
-    names = [*contract_table("product/events").column_names]
+    append_rows(warehouse, "product/events", rows, loaded_at, source_file)
+
+
+def append_rows(
+    warehouse: Path,
+    table: str,
+    rows: list[dict[str, Any]],
+    loaded_at: datetime,
+    source_file: str = "",
+) -> None:
+    """Insert rows (new versions of entity rows, new events) into raw.<table> as one ingestion
+    load of ``source_file`` would (one _loaded_at)."""
+    contract = contract_table(table)
+    names = [*contract.column_names]
     con = duckdb.connect(str(warehouse))
     try:
-        (start,) = con.execute("select count(*) from raw.events").fetchone() or (0,)
+        (start,) = con.execute(f"select count(*) from raw.{contract.name}").fetchone() or (0,)
         values = [
             [
                 *(row.get(c) for c in names),
-                f"events-{loaded_at:%Y%m%d}.csv",
+                source_file or f"{contract.name}-{loaded_at:%Y%m%d}.csv",
                 start + n,
                 "0" * 64,
                 loaded_at,
@@ -74,7 +98,7 @@ def append_events(warehouse: Path, rows: list[dict[str, Any]], loaded_at: dateti
         ]
         placeholders = ", ".join("?" for _ in range(len(names) + 4))
         con.executemany(
-            f"insert into raw.events ({', '.join(names)}, _source_file, _source_row,"
+            f"insert into raw.{contract.name} ({', '.join(names)}, _source_file, _source_row,"
             f" _file_sha256, _loaded_at) values ({placeholders})",
             values,
         )
@@ -275,3 +299,244 @@ def test_a_table_built_before_the_watermark_column_is_upgraded(dbt: Dbt, tmp_pat
     finally:
         got.close()
     assert fact == snapshot(reference)[FACT]
+
+
+# --- the incremental health chain: incremental run == full rebuild, scenario by scenario -------
+
+BASE_AS_OF = (date.fromisoformat(AS_OF) - timedelta(days=1)).isoformat()  # the day before
+HEALTH_MODELS = (
+    "intermediate.int_account_health_spine",
+    "intermediate.int_account_health_measures",
+    "intermediate.int_account_health_scores",
+)
+#: Bookkeeping of the incremental health models: when and from what a row was built, which
+#: legitimately differs between a row kept from an earlier run and the same row rebuilt.
+BOOKKEEPING = ("built_from_loaded_at", "code_version")
+HEALTH_COMPARED = (
+    *DAILY_FACTS,
+    "intermediate.int_account_signal_history",
+    *HEALTH_MODELS,
+    "marts.fct_account_health",
+    "marts.adoption_alerts",
+    "marts.risk_list",
+    "marts.expansion_list",
+)
+#: Only what is compared is built (tests of the models are covered elsewhere).
+HEALTH_SELECTION = (
+    "--select",
+    "+fct_account_health",
+    "+adoption_alerts",
+    "+risk_list",
+    "+expansion_list",
+    "--exclude-resource-type",
+    "test",
+    "unit_test",
+)
+
+
+def health_snapshot(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every compared table in a total order, the health models without their bookkeeping."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        return {
+            name: query(
+                con,
+                f"select * exclude ({', '.join(BOOKKEEPING)}) from {name} order by all"
+                if name in HEALTH_MODELS
+                else f"select * from {name} order by all",
+            )
+            for name in HEALTH_COMPARED
+        }
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def health_base(dbt: Dbt, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The base warehouse, built once: the fixture's rows before the new day, the day before."""
+    warehouse = tmp_path_factory.mktemp("health_base") / "warehouse.duckdb"
+    create_raw_warehouse(warehouse, {**RAW, "events": base_events()}, loaded_at=FIRST_LOAD)
+    build(dbt, warehouse, *HEALTH_SELECTION, as_of=BASE_AS_OF)
+    return warehouse
+
+
+def changed_health_model() -> dict[str, Any]:
+    """The pinned model with other bands and a shorter breadth window (a history window)."""
+    model = pinned_health_config().model_dump(mode="json")
+    model["health_score"]["bands"]["green"] = 75
+    model["health_score"]["usage"]["breadth"]["window_days"] = 14
+    return dbt_vars(date.fromisoformat(BASE_AS_OF), HealthConfig.model_validate(model))
+
+
+def _new_day(warehouse: Path) -> dict[str, Any]:
+    new_day = [e for e in RAW["events"] if e["occurred_at"].date().isoformat() == NEW_DAY]
+    append_events(warehouse, new_day, SECOND_LOAD)
+    return {"as_of": AS_OF}
+
+
+def _week_later(warehouse: Path) -> dict[str, Any]:
+    """A run a week later with nothing new: the old as_of (a Saturday) stays as a helper date
+    (the new as_of - 7), no longer reported."""
+    return {"as_of": (date.fromisoformat(BASE_AS_OF) + timedelta(days=7)).isoformat()}
+
+
+def _late_events(warehouse: Path) -> dict[str, Any]:
+    late = [e for e in landed_events() if e["occurred_at"].date().isoformat() != NEW_DAY]
+    append_events(warehouse, late, SECOND_LOAD)
+    return {}
+
+
+def _corrected_entity_rows(warehouse: Path) -> dict[str, Any]:
+    """A ticket re-created earlier (and resolved) and a champion who left later than first said:
+    new versions (later updated_at) loaded after the base build."""
+    ticket = next(t for t in RAW["support_tickets"] if t["ticket_id"] == "t_a1")
+    contact = next(c for c in RAW["contacts"] if c["contact_id"] == "c_r1")
+    updated = datetime(2024, 6, 29, 12, 0)
+    append_rows(
+        warehouse,
+        "crm/support_tickets",
+        [
+            {
+                **ticket,
+                "created_at": datetime(2024, 5, 20, 9, 0),
+                "resolved_at": datetime(2024, 6, 3, 9, 0),
+                "status": "resolved",
+                "updated_at": updated,
+            }
+        ],
+        SECOND_LOAD,
+    )
+    append_rows(
+        warehouse,
+        "crm/contacts",
+        [{**contact, "ended_at": date(2024, 6, 26), "updated_at": updated}],
+        SECOND_LOAD,
+    )
+    return {}
+
+
+def _changed_health_model(warehouse: Path) -> dict[str, Any]:
+    return {"vars_override": changed_health_model()}
+
+
+def _resent_file(warehouse: Path) -> dict[str, Any]:
+    """A re-sent events file: new event ids for old dates; and a re-sent users file, same name,
+    holding a new version of a user (deprovisioned)."""
+    events = [
+        event("acc_g", "g1", "login", "2024-06-12", hour=15),
+        event("acc_a", "a2", "dashboard_viewed", "2024-06-03", hour=16),
+    ]
+    append_events(warehouse, events, SECOND_LOAD, source_file="events-20240629.csv")
+    user = next(u for u in RAW["users"] if u["account_id"] == "acc_a")
+    append_rows(
+        warehouse,
+        "product/users",
+        [
+            {
+                **user,
+                "deprovisioned_at": datetime(2024, 6, 15, 8, 0),
+                "updated_at": datetime(2024, 6, 29, 12, 0),
+            }
+        ],
+        SECOND_LOAD,
+        source_file="users.csv",
+    )
+    return {}
+
+
+SCENARIOS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "new_day": _new_day,
+    "week_later": _week_later,
+    "late_events": _late_events,
+    "corrected_entity_rows": _corrected_entity_rows,
+    "changed_health_model": _changed_health_model,
+    "resent_file": _resent_file,
+}
+
+
+def copy_warehouse(source: Path, target: Path) -> None:
+    """Copy a warehouse file after a checkpoint: the dbt run's connection in this process may
+    still hold the last writes in the write-ahead log, which a file copy would miss."""
+    con = duckdb.connect(str(source))
+    try:
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    shutil.copy(source, target)
+
+
+def run_scenario(
+    dbt: Dbt, base: Path, work: Path, change: Callable[[Path], dict[str, Any]]
+) -> tuple[Path, Path]:
+    """Copy the base, apply the change, build incrementally; copy that and rebuild it in full."""
+    incremental = work / "incremental" / "warehouse.duckdb"
+    full = work / "full" / "warehouse.duckdb"
+    incremental.parent.mkdir()
+    full.parent.mkdir()
+    copy_warehouse(base, incremental)
+    options = {"as_of": BASE_AS_OF, **change(incremental)}
+    build(dbt, incremental, *HEALTH_SELECTION, **options)
+    copy_warehouse(incremental, full)
+    build(dbt, full, *HEALTH_SELECTION, "--full-refresh", **options)
+    return incremental, full
+
+
+def assert_same_tables(incremental: Path, full: Path) -> None:
+    got, want = health_snapshot(incremental), health_snapshot(full)
+    assert got["marts.fct_account_health"], "the fixture has scored accounts"
+    for name in HEALTH_COMPARED:
+        assert got[name] == want[name], name
+
+
+def built_from(warehouse: Path) -> dict[str, dict[datetime, int]]:
+    """Rows of each incremental health model by the load they were built from."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        return {
+            name: dict(
+                query(con, f"select built_from_loaded_at, count(*) from {name} group by all")
+            )
+            for name in HEALTH_MODELS
+        }
+    finally:
+        con.close()
+
+
+#: Two builds each (~6 s): these run in the e2e tier, the others in the default one.
+E2E_SCENARIOS = ("late_events", "resent_file")
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [pytest.param(s, marks=pytest.mark.e2e) if s in E2E_SCENARIOS else s for s in SCENARIOS],
+)
+def test_incremental_health_chain_equals_a_full_rebuild(
+    dbt: Dbt, health_base: Path, tmp_path: Path, scenario: str
+) -> None:
+    incremental, full = run_scenario(dbt, health_base, tmp_path, SCENARIOS[scenario])
+    assert_same_tables(incremental, full)
+    con = duckdb.connect(str(incremental))
+    try:
+        versions = query(
+            con,
+            "select health_model_version, count(*) from intermediate.int_account_health_scores"
+            " group by all",
+        )
+    finally:
+        con.close()
+    if scenario == "changed_health_model":
+        # every row rescored under the new model (no load since the base build)
+        version = changed_health_model()["health_model_version"]["version"]
+        assert [v for v, _ in versions] == [version]
+    elif scenario == "week_later":
+        # nothing loaded: no account invalidated, only the dates' rows changed
+        con = duckdb.connect(str(incremental))
+        try:
+            assert query(con, "select * from intermediate.int_account_health_invalidation") == []
+        finally:
+            con.close()
+    else:
+        # incremental: the rows of the changed accounts and dates were rebuilt from the new load,
+        # the others kept from the base build
+        for name, counts in built_from(incremental).items():
+            assert set(counts) == {FIRST_LOAD, SECOND_LOAD}, (name, counts)

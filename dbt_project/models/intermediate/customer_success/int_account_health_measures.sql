@@ -6,6 +6,19 @@
 --
 -- Points are not computed here (int_account_health_scores does that), so a unit test can feed
 -- the scoring hand-made measures.
+--
+-- Incremental (macros/health_incremental.sql): the pre-hook deletes the pairs
+-- int_account_health_invalidation names and the dates no longer wanted (or whose is_reported
+-- changed); the run computes the spine's pairs the table lacks. A pair's measures read the
+-- history on or before its date only, so the table equals a full build.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ health_incremental_delete(ref('int_account_health_dates'), ref('int_account_health_invalidation')) }}",
+    )
+}}
 {%- set hm = health_model() %}
 {%- set hs = hm['health_score'] %}
 {%- set cr = hm['churn_risk'] %}
@@ -27,7 +40,20 @@
 
 with spine as (
 
-    select * from {{ ref('int_account_health_spine') }}
+    select * from {{ ref('int_account_health_spine') }} as spine
+    {%- if is_incremental() %}
+    -- the pairs this table lacks (after the pre-hook's delete)
+    where not exists (
+        select 1 from {{ this }} as t
+        where t.account_id = spine.account_id and t.as_of_date = spine.as_of_date
+    )
+    {%- endif %}
+
+),
+
+invalidation as (
+
+    select * from {{ ref('int_account_health_invalidation') }}
 
 ),
 
@@ -113,7 +139,8 @@ final as (
             then d.last_champion_left_on end                                      as champion_left_on,
         -- expansion
         coalesce(b{{ team_w }}.active_users_{{ team_w }}d, 0)                      as active_users_in_previous_team_window,
-        coalesce(d.active_users_{{ team_w }}d, 0)                                  as active_users_in_team_window
+        coalesce(d.active_users_{{ team_w }}d, 0)                                  as active_users_in_team_window,
+        {{ health_bookkeeping_columns(health_inputs_loaded_at('invalidation')) }}
     from at_date as d
     {%- for k in offsets %}
     left join days_before_{{ k }} as b{{ k }}

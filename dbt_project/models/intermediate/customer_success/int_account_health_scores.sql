@@ -12,6 +12,19 @@
 -- largest losses, ties in the order usage, support, financial, engagement), comma separated; a
 -- component that lost nothing is not a driver (null when none lost anything).
 -- churn_risk = min(max_points, sum of the signals' points).
+--
+-- Incremental (macros/health_incremental.sql): the pre-hook deletes the pairs
+-- int_account_health_invalidation names and the dates no longer wanted (or whose is_reported
+-- changed); the run scores the measures' pairs the table lacks. A new health model or code
+-- version rescores every pair (the invalidation names every account).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ health_incremental_delete(ref('int_account_health_dates'), ref('int_account_health_invalidation')) }}",
+    )
+}}
 {%- set hm = health_model() %}
 {%- set hs = hm['health_score'] %}
 {%- set u = hs['usage'] %}
@@ -23,7 +36,20 @@
 
 with measures as (
 
-    select * from {{ ref('int_account_health_measures') }}
+    select * from {{ ref('int_account_health_measures') }} as measures
+    {%- if is_incremental() %}
+    -- the pairs this table lacks (after the pre-hook's delete)
+    where not exists (
+        select 1 from {{ this }} as t
+        where t.account_id = measures.account_id and t.as_of_date = measures.as_of_date
+    )
+    {%- endif %}
+
+),
+
+invalidation as (
+
+    select * from {{ ref('int_account_health_invalidation') }}
 
 ),
 
@@ -245,7 +271,8 @@ final as (
         champion_left_on,
         active_users_in_previous_team_window,
         active_users_in_team_window,
-        {{ health_model_version_columns() }}
+        {{ health_model_version_columns() }},
+        {{ health_bookkeeping_columns(health_inputs_loaded_at('invalidation'), with_version=false) }}
     from ranked
 
 )

@@ -1,11 +1,8 @@
 -- The (account, date) pairs the health score is computed for, with the account's MRR, purchased
 -- seats and renewal date on that day.
 --
--- Dates: every Monday from the first Monday on or after the first day any CRM account had MRR,
--- through as_of, plus as_of itself (is_reported = true: the rows of fct_account_health); and,
--- as helper dates (is_reported = false), each reported date minus health_score.change_days (for
--- health_change) and as_of minus lists.adoption_alerts.health_drop.days (for the health_drop
--- alert). An account is scored on a date when its MRR on that day is > 0: the contract's MRR
+-- Dates: int_account_health_dates (the Mondays through as_of and as_of itself, is_reported, and
+-- the helper dates). An account is scored on a date when its MRR on that day is > 0: the contract's MRR
 -- applied to the day (item versions in force on the day per int_subscription_items_in_force,
 -- converted with the fx_rates row of the day's month, summed and rounded once to 4 decimals, as
 -- int_account_mrr_monthly does for month ends). Only CRM accounts are scored (billing customers
@@ -21,10 +18,20 @@
 -- does): int_subscription_item_mrr_monthly reports the month ends first (depends_on below), this
 -- model the days it does not measure.
 -- depends_on: {{ ref('int_subscription_item_mrr_monthly') }}
-{%- set as_of = as_of_date() %}
-{%- set hm = health_model() %}
-{%- set change_days = hm['health_score']['change_days'] %}
-{%- set health_drop_days = hm['lists']['adoption_alerts']['health_drop']['days'] %}
+--
+-- Incremental (macros/health_incremental.sql): the pre-hook deletes the pairs
+-- int_account_health_invalidation names and the dates no longer wanted (or whose is_reported
+-- changed); the run then computes the dates the table has no row for (a new Monday, a new as_of),
+-- for every account, and the invalidated pairs. A day's values depend only on the inputs in force
+-- on that day, so the table equals a full build.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ health_incremental_delete(ref('int_account_health_dates'), ref('int_account_health_invalidation')) }}",
+    )
+}}
 
 with items as (
 
@@ -59,60 +66,27 @@ account_items as (
 
 ),
 
-bounds as (
-
-    select
-        min(in_force_from) as first_mrr_on
-    from account_items
-    where amount_per_interval > 0
-      and in_force_from <= {{ as_of }}
-
-),
-
-reported_dates as (
-
-    select
-        cast(unnest(generate_series(
-            first_mrr_on + cast((8 - isodow(first_mrr_on)) % 7 as integer),
-            {{ as_of }},
-            interval 7 day
-        )) as date) as as_of_date
-    from bounds
-    where first_mrr_on is not null
-
-    union
-
-    select {{ as_of }} as as_of_date
-    from bounds
-    where first_mrr_on is not null
-
-),
-
-all_dates as (
-
-    select as_of_date, true as is_reported from reported_dates
-
-    union all
-
-    select as_of_date - {{ change_days }}, false from reported_dates
-
-    union all
-
-    select {{ as_of }} - {{ health_drop_days }}, false
-    from bounds
-    where first_mrr_on is not null
-
-),
-
 dates as (
 
-    select
-        as_of_date,
-        bool_or(is_reported) as is_reported
-    from all_dates
-    group by as_of_date
+    select * from {{ ref('int_account_health_dates') }}
 
 ),
+
+invalidation as (
+
+    select * from {{ ref('int_account_health_invalidation') }}
+
+),
+{%- if is_incremental() %}
+
+-- dates without any row yet (after the pre-hook's delete): every account is computed on them
+new_dates as (
+
+    select as_of_date from dates
+    where as_of_date not in (select as_of_date from {{ this }})
+
+),
+{%- endif %}
 
 items_on_dates as (
 
@@ -123,6 +97,14 @@ items_on_dates as (
     inner join account_items
         on  account_items.in_force_from <= dates.as_of_date
         and (account_items.in_force_until is null or dates.as_of_date < account_items.in_force_until)
+    {%- if is_incremental() %}
+    where dates.as_of_date in (select as_of_date from new_dates)
+       or exists (
+            select 1 from invalidation as inv
+            where (inv.account_id is null or inv.account_id = account_items.account_id)
+              and (inv.recompute_from is null or dates.as_of_date >= inv.recompute_from)
+       )
+    {%- endif %}
 
 ),
 
@@ -269,7 +251,8 @@ final as (
         cast(scored.mrr_usd as decimal(18, 4))                                   as mrr_usd,
         cast(cast(scored.mrr_usd as decimal(38, 4)) * 12 as decimal(18, 4))      as arr_usd,
         cast(scored.purchased_seats as bigint)                                   as purchased_seats,
-        cast(renewals.renewal_date as date)                                      as renewal_date
+        cast(renewals.renewal_date as date)                                      as renewal_date,
+        {{ health_bookkeeping_columns(health_inputs_loaded_at('invalidation')) }}
     from scored
     left join renewals
         on  renewals.account_id = scored.account_id

@@ -1,0 +1,151 @@
+{#-
+    The incremental health chain (docs/health-model.md "Incremental runs").
+
+    int_account_health_spine, int_account_health_measures and int_account_health_scores are
+    incremental on (account_id, as_of_date). A health value on date D depends only on input rows
+    dated on or before D, so a change invalidates, per account, every date from the earliest date
+    it touches: int_account_health_invalidation lists those (account_id, recompute_from) pairs
+    (account_id null: every account; recompute_from null: from the beginning). Each model's
+    pre-hook (health_incremental_delete) deletes
+      * the invalidated pairs,
+      * the rows of dates no longer in int_account_health_dates, or whose is_reported changed
+        (a new as_of: the old as_of stops being reported, a helper date becomes reported),
+    and the model then inserts (append) the pairs it lacks: the spine the dates it has no row
+    for plus the invalidated pairs, measures and scores the pairs of their upstream they lack.
+    The result is the table a full build gives. Every row carries built_from_loaded_at (the
+    largest _loaded_at of the inputs it was built from), health_model_version, health_config_hash
+    and code_version; a different configuration or code version, a missing column or table makes
+    the invalidation name every account (a full recompute).
+-#}
+
+{#- The models of the chain, whose code versions (var code_versions, computed by the
+    orchestration from the prepared manifest) are stamped on every row as one hash. -#}
+{% macro health_chain_models() %}
+    {{- return([
+        'int_account_signal_history',
+        'int_account_health_dates',
+        'int_account_health_invalidation',
+        'int_account_health_spine',
+        'int_account_health_measures',
+        'int_account_health_scores',
+    ]) }}
+{% endmacro %}
+
+{#- The incremental models whose rows carry the bookkeeping columns. -#}
+{% macro health_incremental_models() %}
+    {{- return(['int_account_health_spine', 'int_account_health_measures', 'int_account_health_scores']) }}
+{% endmacro %}
+
+{#- md5 of the chain's code versions (all '' without the var: nothing rebuilt because of code). -#}
+{% macro health_chain_code_version() %}
+    {%- set versions = var('code_versions', {}) or {} %}
+    {%- set parts = [] %}
+    {%- for m in health_chain_models() %}
+        {%- do parts.append(m ~ '=' ~ (versions.get(m, '') or '')) %}
+    {%- endfor %}
+    {{- return(local_md5(parts | join(';'))) }}
+{% endmacro %}
+
+{#- md5 of every setting the chain's rows depend on: the health model, the feature map and the
+    events that do not count as activity (health_model_version covers them when the vars come from
+    metrics/dbt_vars.py; the hash also covers vars passed by hand). -#}
+{% macro health_config_hash() %}
+    {{- return(local_md5(
+        tojson(cs_metric_var('health_model'), sort_keys=True) ~ '|' ~ feature_map_hash() ~ '|' ~ activity_events_hash()
+    )) }}
+{% endmacro %}
+
+{#- The bookkeeping columns of an incremental health model's rows (`inputs_loaded_at`: SQL of
+    the largest _loaded_at the row was built from; `with_version`: also health_model_version,
+    for a model that does not carry it already). -#}
+{% macro health_bookkeeping_columns(inputs_loaded_at, with_version=true) -%}
+    {%- if with_version %}
+    cast({{ cs_literal(health_model_version().get('version')) }} as varchar) as health_model_version,
+    {%- endif %}
+    cast({{ inputs_loaded_at }} as timestamp)                              as built_from_loaded_at,
+    cast({{ cs_literal(health_config_hash()) }} as varchar)                as health_config_hash,
+    cast({{ cs_literal(health_chain_code_version()) }} as varchar)         as code_version
+{%- endmacro %}
+
+{#- SQL: the largest _loaded_at this run's rows are built from: the invalidation's (every row of
+    it has the same), or, when nothing was invalidated, the table's own watermark. -#}
+{% macro health_inputs_loaded_at(invalidation) -%}
+    coalesce(
+        (select max(inputs_loaded_at) from {{ invalidation }}),
+        {%- if is_incremental() %}
+        (select max(built_from_loaded_at) from {{ this }}),
+        {%- endif %}
+        cast(null as timestamp)
+    )
+{%- endmacro %}
+
+{#- SQL predicate: the row `alias` (account_id, as_of_date) is invalidated. -#}
+{% macro health_invalidated(invalidation, alias) -%}
+    exists (
+        select 1 from {{ invalidation }} as inv
+        where (inv.account_id is null or inv.account_id = {{ alias }}.account_id)
+          and (inv.recompute_from is null or {{ alias }}.as_of_date >= inv.recompute_from)
+    )
+{%- endmacro %}
+
+{#- Pre-hook of the incremental health models: delete the invalidated rows and the rows of dates
+    not (or no longer so) in the current date set. Nothing on a first or full-refresh build. -#}
+{% macro health_incremental_delete(dates, invalidation) %}
+    {%- if execute and is_incremental() %}
+        delete from {{ this }} as t
+        where {{ health_invalidated(invalidation, 't') }}
+           or not exists (
+                select 1 from {{ dates }} as d
+                where d.as_of_date = t.as_of_date and d.is_reported = t.is_reported
+           )
+    {%- endif %}
+{% endmacro %}
+
+{#- Why every account must be recomputed (none: the tables are usable): a chain table missing,
+    without the bookkeeping columns, built under another configuration or code, or without rows
+    to take a watermark from. Otherwise the watermark: the smallest of the tables' largest
+    built_from_loaded_at (a run that failed halfway left the later tables older). Returns
+    (reason, watermark). -#}
+{% macro health_chain_state() %}
+    {%- if not execute or flags.FULL_REFRESH %}
+        {{- return(('full refresh', none)) }}
+    {%- endif %}
+    {%- set config_hash = health_config_hash() %}
+    {%- set code_version = health_chain_code_version() %}
+    {%- set watermarks = [] %}
+    {%- for name in health_incremental_models() %}
+        {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') | selectattr('name', 'equalto', name) | first %}
+        {#- the catalog, not the adapter's relation cache (which an earlier invocation in the same
+            process may have left without the table) -#}
+        {%- set columns = run_query(
+            'select lower(column_name) from information_schema.columns'
+            ~ ' where table_catalog = ' ~ cs_literal(node.database) ~ ' and table_schema = ' ~ cs_literal(node.schema)
+            ~ ' and table_name = ' ~ cs_literal(node.alias)
+        ).columns[0].values() | list %}
+        {%- if not columns %}
+            {{- return((name ~ ' does not exist yet', none)) }}
+        {%- endif %}
+        {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) %}
+        {%- for column in ['built_from_loaded_at', 'health_config_hash', 'code_version', 'is_reported'] %}
+            {%- if column not in columns %}
+                {{- return((name ~ ' has no column ' ~ column, none)) }}
+            {%- endif %}
+        {%- endfor %}
+        {%- set row = run_query(
+            'select count(*) filter (where health_config_hash is distinct from ' ~ cs_literal(config_hash) ~ '),'
+            ~ ' count(*) filter (where code_version is distinct from ' ~ cs_literal(code_version) ~ '),'
+            ~ ' cast(max(built_from_loaded_at) as varchar) from ' ~ relation
+        ).rows[0] %}
+        {%- if row[0] > 0 %}
+            {{- return((name ~ ' was built under another health model configuration', none)) }}
+        {%- endif %}
+        {%- if row[1] > 0 %}
+            {{- return((name ~ ' was built by another code version', none)) }}
+        {%- endif %}
+        {%- if row[2] is none %}
+            {{- return((name ~ ' has no watermark (no rows)', none)) }}
+        {%- endif %}
+        {%- do watermarks.append(row[2]) %}
+    {%- endfor %}
+    {{- return((none, watermarks | min)) }}
+{% endmacro %}
