@@ -214,6 +214,38 @@ def warehouse_digest(settings: Settings) -> str:
     return _digest(summary)
 
 
+def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()
+    return {r[0] for r in rows}
+
+
+def raw_data_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """``<system>/<table>`` -> a digest of what its raw table holds: its manifest rows (file,
+    checksum, status, when) and, for a lake table, its registered lake files. It stays the same
+    while no file is loaded into the table, and changes with every file that is."""
+    tables = _table_names(con)
+    if "raw.ingest_manifest" not in tables:
+        return {}
+    lake = (
+        "SELECT table_name, count(*) AS n, bit_xor(hash(path)) AS h"
+        " FROM raw.lake_files GROUP BY ALL"
+        if "raw.lake_files" in tables
+        else "SELECT NULL::VARCHAR AS table_name, 0 AS n, 0::UBIGINT AS h WHERE false"
+    )
+    rows = con.execute(
+        f"""
+        WITH m AS (
+            SELECT system, table_name, count(*) AS n,
+                   bit_xor(hash(source_file, file_sha256, status, loaded_at)) AS h
+            FROM raw.ingest_manifest GROUP BY ALL
+        ), l AS ({lake})
+        SELECT m.system || '/' || m.table_name, m.n, m.h, l.n, l.h
+        FROM m LEFT JOIN l USING (table_name)
+        """
+    ).fetchall()
+    return {r[0]: _digest(list(r[1:]))[:16] for r in rows}
+
+
 _COMPONENTS: dict[str, Callable[[Settings], str]] = {
     "landing": landing_digest,
     "config": config_digest,

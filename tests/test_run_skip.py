@@ -319,3 +319,139 @@ def test_force_and_full_refresh_bypass_the_fast_path(
     expected = {"csw/full_refresh": "true"} if flag == "--full-refresh" else None
     assert started == [expected]
     assert run_state.unchanged(done)[0], "a run that did not finish records nothing"
+
+
+# --- Inside Dagster: raw data versions, dbt code versions, dbt steps that skip -------------------
+
+
+def _dbt_model_keys(job: object) -> set[object]:
+    from orchestration.defs.dbt.assets import build_dbt_assets
+
+    return {key for assets in build_dbt_assets() for key in assets.keys} & set(
+        job.asset_layer.executable_asset_keys  # type: ignore[attr-defined]
+    )
+
+
+def test_a_dagster_run_with_nothing_new_skips_every_dbt_step_and_says_why(done: Settings) -> None:
+    from orchestration.definitions import PIPELINE_JOB, build_definitions
+    from orchestration.defs.dbt.assets import SKIPPED
+    from orchestration.defs.dbt.project import code_versions
+    from orchestration.pipeline_run import _quiet_run_config, execute
+
+    tables = _checksums(done.warehouse)
+    job = build_definitions(done).resolve_job_def(PIPELINE_JOB)
+    result = execute(job, _quiet_run_config("WARNING"))
+    assert result.success
+
+    models = _dbt_model_keys(job)
+    observed = {
+        e.asset_key: e.event_specific_data.asset_observation  # type: ignore[union-attr]
+        for e in result.get_asset_observation_events()
+    }
+    assert models and set(observed) >= models
+    assert {observed[k].description for k in models} == {SKIPPED}
+    assert all(observed[k].metadata["input_digest"].value for k in models)
+    checked = {e.asset_key for e in result.get_asset_check_evaluations()}
+    assert not checked & models, "no dbt test ran"
+    assert _checksums(done.warehouse) == tables
+
+    materialised = {e.asset_key: e for e in result.get_asset_materialization_events()}
+    with duckdb.connect(str(done.warehouse), read_only=True) as con:
+        versions = run_state.raw_data_versions(con)
+    assert versions
+    for path, version in versions.items():
+        tags = materialised[dg_key(path)].event_specific_data.materialization.tags  # type: ignore[union-attr]
+        assert tags["dagster/data_version"] == version
+        assert tags["dagster/code_version"].startswith("contract-")
+    some_model = sorted(models, key=str)[0]
+    mat_tags = materialised[some_model].event_specific_data.materialization.tags  # type: ignore[union-attr]
+    assert mat_tags["dagster/code_version"] in set(code_versions().values())
+
+
+def dg_key(path: str) -> object:
+    import dagster as dg
+
+    return dg.AssetKey(path.split("/"))
+
+
+def _fact_keys() -> set[object]:
+    from orchestration.defs.dbt.assets import DAILY_FACT_TAG, _unique_ids_by_key
+    from orchestration.defs.dbt.project import loaded_manifest
+
+    nodes = loaded_manifest()["nodes"]
+    return {k for k, uid in _unique_ids_by_key().items() if DAILY_FACT_TAG in nodes[uid]["tags"]}
+
+
+def test_a_dbt_steps_inputs_are_the_raw_tables_it_reads_its_vars_and_code(done: Settings) -> None:
+    from metrics.dbt_vars import dbt_vars
+    from orchestration.defs.dbt.assets import step_inputs
+
+    facts = _fact_keys()
+    assert len(facts) == 4
+    vars_ = dbt_vars(AS_OF)
+    with duckdb.connect(str(done.warehouse)) as con:
+        before = step_inputs(facts, vars_, con)
+        assert before.missing == ()
+        assert step_inputs(facts, {**vars_, "as_of": "2030-01-01"}, con).digest == before.digest
+        changed_map = [{**r, "feature": "other"} for r in vars_["feature_map"]]
+        assert step_inputs(facts, {**vars_, "feature_map": changed_map}, con).digest != (
+            before.digest
+        )
+        for path, moves in (("billing/plans", False), ("product/events", True)):
+            system, table = path.split("/")
+            con.begin()
+            con.execute(
+                "INSERT INTO raw.ingest_manifest SELECT * REPLACE ('x.csv' AS source_file,"
+                " now()::TIMESTAMP AS loaded_at) FROM raw.ingest_manifest"
+                " WHERE system = ? AND table_name = ? LIMIT 1",
+                [system, table],
+            )
+            assert (step_inputs(facts, vars_, con).digest != before.digest) is moves, path
+            con.rollback()
+        con.begin()
+        con.execute("DROP TABLE intermediate.int_user_daily_events")
+        assert step_inputs(facts, vars_, con).missing == ("int_user_daily_events",)
+        con.rollback()
+
+
+def test_a_new_as_of_date_skips_the_daily_facts_and_rebuilds_what_reads_it(
+    done: Settings,
+) -> None:
+    from orchestration.definitions import PIPELINE_JOB, build_definitions
+    from orchestration.defs.dbt.assets import SKIPPED
+    from orchestration.defs.settings_resource import AS_OF_TAG
+    from orchestration.pipeline_run import _quiet_run_config, execute
+
+    facts = _fact_keys()
+    before = _checksums(done.warehouse)
+    job = build_definitions(done).resolve_job_def(PIPELINE_JOB)
+    other = (AS_OF - timedelta(days=1)).isoformat()  # the sample has no FX rate after AS_OF
+    result = execute(job, _quiet_run_config("WARNING"), tags={AS_OF_TAG: other})
+    assert result.success
+    skipped = {
+        e.asset_key
+        for e in result.get_asset_observation_events()
+        if e.event_specific_data.asset_observation.description == SKIPPED  # type: ignore[union-attr]
+    }
+    assert facts <= skipped
+    assert dg_key("marts/dim_accounts") not in skipped
+    after = _checksums(done.warehouse)
+    for fact in ("int_user_daily_events", "int_account_daily_activity"):
+        assert after[f"intermediate.{fact}"] == before[f"intermediate.{fact}"]
+    with duckdb.connect(str(done.warehouse), read_only=True) as con:
+        (as_of,) = con.execute("SELECT max(as_of_date) FROM marts.dim_accounts").fetchone()
+    assert as_of.isoformat() == other
+
+
+def test_the_full_refresh_tag_adds_full_refresh_to_every_dbt_call(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from orchestration.defs.dbt.assets import _build_args
+    from orchestration.defs.settings_resource import FULL_REFRESH_TAG, SettingsResource
+
+    resource = SettingsResource.from_settings(_settings(tmp_path))
+    for tags, expected in (({FULL_REFRESH_TAG: "true"}, True), ({}, False)):
+        context = SimpleNamespace(run=SimpleNamespace(tags={"csw/as_of": "2024-03-31", **tags}))
+        args = _build_args(context, resource)  # type: ignore[arg-type]
+        assert ("--full-refresh" in args) is expected
+        assert json.loads(args[args.index("--vars") + 1])["code_versions"]

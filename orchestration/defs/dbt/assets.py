@@ -4,17 +4,20 @@ Sources map onto the ingestion assets through ``meta.dagster.asset_key`` in
 ``dbt_project/models/staging/_sources.yml``, so lineage runs from extract file to published list.
 """
 
+import hashlib
 import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -30,8 +33,16 @@ from metrics.dbt_vars import (
 )
 from metrics.health_config import HealthConfig
 from orchestration.defs.dbt import target_cleanup
-from orchestration.defs.dbt.project import dbt_project, prepared_manifest
+from orchestration.defs.dbt.project import (
+    code_versions,
+    dbt_project,
+    loaded_manifest,
+    model_code_versions,
+    prepared_manifest,
+    vars_used,
+)
 from orchestration.defs.settings_resource import WAREHOUSE_WRITER_POOL, SettingsResource
+from orchestration.run_state import raw_data_versions
 
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 #: dbt's parse state, which dagster-dbt copies from the project's target folder into each call's.
@@ -64,6 +75,12 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
             return _layer(dbt_resource_props)
         return super().get_group_name(dbt_resource_props)
 
+    def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """sha256 of the node's SQL and of every macro it uses (``project.node_code_version``),
+        the value of the ``code_versions`` var; dagster-dbt's own is the SQL alone."""
+        found = code_versions().get(dbt_resource_props.get("unique_id", ""))
+        return found or super().get_code_version(dbt_resource_props)
+
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
         declared = _meta_owners(dbt_resource_props) or super().get_owners(dbt_resource_props)
         if declared:
@@ -90,10 +107,12 @@ def _layer(props: Mapping[str, Any]) -> str:
     return fqn[1] if props["resource_type"] == "model" and len(fqn) > 2 else props["resource_type"]
 
 
-#: The incremental models (the daily event fact) are their own ``@dbt_assets`` (one step of a
-#: run that can be selected and re-run on its own), the rest another, as in
-#: dagster-io/dagster-open-platform. docs/health-model.md "Incremental event facts".
-INCREMENTAL_SELECTION = "config.materialized:incremental"
+#: The daily facts (tag ``daily_fact``) are their own ``@dbt_assets`` (one step of a run that can
+#: be selected and re-run on its own), the rest another, as in dagster-io/dagster-open-platform.
+#: docs/health-model.md "Incremental event facts". The other incremental models (the health
+#: history, dim_health_model_versions, the backtest) stay in ``dbt_models``.
+DAILY_FACT_TAG = "daily_fact"
+INCREMENTAL_SELECTION = f"tag:{DAILY_FACT_TAG}"
 
 
 def production_build_args(
@@ -105,7 +124,15 @@ def production_build_args(
     """``dbt build`` as the pipeline runs it as of ``as_of`` with the health model ``config``
     (the shipped default when None); the benchmark's dbt step and ``csw backtest --candidate``
     too."""
-    return _build_args_with(dbt_vars(as_of, config, max_unmapped_event_share, churn_horizon_days))
+    return _build_args_with(
+        _with_code_versions(dbt_vars(as_of, config, max_unmapped_event_share, churn_horizon_days))
+    )
+
+
+def _with_code_versions(vars_: dict[str, Any]) -> dict[str, Any]:
+    """``vars_`` plus ``code_versions`` (model name -> code version): an incremental model whose
+    rows were built by other code rebuilds them."""
+    return {**vars_, "code_versions": model_code_versions()}
 
 
 def _build_args_with(vars_: dict[str, Any]) -> list[str]:
@@ -119,9 +146,22 @@ def _build_args_with(vars_: dict[str, Any]) -> list[str]:
     return ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(vars_)]
 
 
+def _run_vars(context: dg.AssetExecutionContext, settings: SettingsResource) -> dict[str, Any]:
+    """The run's vars: its reporting date, the configured health model (``health_model``) and
+    the models' code versions."""
+    return _with_code_versions(settings.dbt_vars(settings.as_of_for(context)))
+
+
 def _build_args(context: dg.AssetExecutionContext, settings: SettingsResource) -> list[str]:
-    """The run's vars: its reporting date and the configured health model (``health_model``)."""
-    return _build_args_with(settings.dbt_vars(settings.as_of_for(context)))
+    """The run's ``dbt build``: its vars, and ``--full-refresh`` when the run asks for it."""
+    return [*_build_args_with(_run_vars(context, settings)), *full_refresh_args(context, settings)]
+
+
+def full_refresh_args(context: dg.AssetExecutionContext, settings: SettingsResource) -> list[str]:
+    """``--full-refresh`` when the run has the ``csw/full_refresh`` tag (``csw run --full-refresh``):
+    every incremental model is rebuilt from its sources (the daily facts from the lake); models
+    configured ``full_refresh: false`` (the backtest history) keep their rows."""
+    return ["--full-refresh"] if settings.full_refresh_for(context) else []
 
 
 def _before_incremental(context: dg.AssetExecutionContext) -> list[str]:
@@ -138,10 +178,10 @@ def _before_incremental(context: dg.AssetExecutionContext) -> list[str]:
 
 @cache
 def _downstream_of_incremental() -> frozenset[dg.AssetKey]:
-    """The asset keys of the models built from the incremental models."""
+    """The asset keys of the models built from the daily facts."""
     manifest = json.loads(prepared_manifest().read_text(encoding="utf-8"))
     nodes, children = manifest["nodes"], manifest["child_map"]
-    todo = [uid for uid, n in nodes.items() if n["config"].get("materialized") == "incremental"]
+    todo = [uid for uid, n in nodes.items() if DAILY_FACT_TAG in n.get("tags", [])]
     seen: set[str] = set()
     while todo:
         for child in children.get(todo.pop(), []):
@@ -154,6 +194,214 @@ def _downstream_of_incremental() -> frozenset[dg.AssetKey]:
         for uid in seen
         if uid in nodes and nodes[uid]["resource_type"] == "model"
     )
+
+
+# --- Skipping a dbt step whose inputs did not change -------------------------------------------
+
+#: The digest of the inputs each dbt step (a selection of models) last built from.
+VERSIONS_TABLE = "raw.asset_versions"
+VERSIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (
+    step VARCHAR PRIMARY KEY,
+    input_digest VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    built_at TIMESTAMP NOT NULL
+)"""
+SKIPPED = "skipped: inputs unchanged"
+_BUILT_TYPES = frozenset({"model", "seed", "snapshot"})
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """What a dbt step builds from: ``digest`` of the raw tables' data versions, the vars its
+    models read and the code versions of its models, their upstream models and their tests."""
+
+    step: str
+    digest: str
+    #: Selected models whose relation is not in the warehouse (dropped, or never built).
+    missing: tuple[str, ...]
+    keys: tuple[dg.AssetKey, ...]
+
+
+def _sha(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@cache
+def _unique_ids_by_key() -> Mapping[dg.AssetKey, str]:
+    translator = WarehouseDbtTranslator()
+    return {
+        translator.get_asset_key(node): uid
+        for uid, node in loaded_manifest()["nodes"].items()
+        if node["resource_type"] in _BUILT_TYPES
+    }
+
+
+@cache
+def _depths() -> Mapping[str, int]:
+    """unique_id -> the length of its longest path from a source: a topological order (Dagster
+    wants a multi-asset's outputs in one)."""
+    parents = loaded_manifest()["parent_map"]
+    depth: dict[str, int] = {}
+    for uid in parents:
+        todo = [uid]
+        while todo:
+            current = todo[-1]
+            pending = [p for p in parents.get(current, []) if p not in depth]
+            if pending:
+                todo.extend(pending)
+                continue
+            todo.pop()
+            depth[current] = 1 + max((depth[p] for p in parents.get(current, [])), default=-1)
+    return depth
+
+
+def _ancestors(parents: Mapping[str, list[str]], uids: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(uids)
+    while todo:
+        for parent in parents.get(todo.pop(), []):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    rows = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables()"
+        " UNION ALL SELECT schema_name, view_name FROM duckdb_views()"
+    ).fetchall()
+    return {(schema, name) for schema, name in rows}
+
+
+def _source_versions(
+    con: duckdb.DuckDBPyConnection,
+    sources: Iterable[Mapping[str, Any]],
+    existing: set[tuple[str, str]],
+) -> dict[str, str]:
+    """``<source>/<table>`` -> its data version: a contract table's from the ingestion manifest
+    (``run_state.raw_data_versions``); another source's (the churn model's fits, small) from its
+    rows; "absent" when it does not exist."""
+    loaded = raw_data_versions(con)
+    versions = {}
+    for source in sources:
+        key = f"{source['source_name']}/{source['name']}"
+        schema, table = source["schema"], source.get("identifier") or source["name"]
+        if key in loaded:
+            versions[key] = loaded[key]
+        elif (schema, table) in existing:
+            row = con.execute(
+                f'SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM "{schema}"."{table}" t'
+            ).fetchone()
+            versions[key] = _sha(list(row or ()))
+        else:
+            versions[key] = "absent"
+    return dict(sorted(versions.items()))
+
+
+def step_inputs(
+    selected: Iterable[dg.AssetKey], vars_: Mapping[str, Any], con: duckdb.DuckDBPyConnection
+) -> StepInputs:
+    """The inputs of a dbt step that builds the ``selected`` models, read from the warehouse."""
+    manifest = loaded_manifest()
+    nodes, sources = manifest["nodes"], manifest["sources"]
+    by_key = _unique_ids_by_key()
+    depth = _depths()
+    keys = tuple(sorted((k for k in selected if k in by_key), key=lambda k: (depth[by_key[k]], k)))
+    uids = sorted(by_key[k] for k in keys)
+    upstream = _ancestors(manifest["parent_map"], uids)
+    tests = {c for u in uids for c in manifest["child_map"].get(u, []) if c.startswith("test.")}
+    coded = sorted((set(uids) | upstream | tests) & set(nodes))
+    used = [vars_used(manifest, nodes[u]) for u in coded]
+    names = set(vars_) if any(v is None for v in used) else set().union(*used)
+    existing = _relations(con)
+    raw = _source_versions(con, [sources[u] for u in upstream if u in sources], existing)
+    missing = tuple(
+        nodes[u]["name"]
+        for u in uids
+        if nodes[u]["config"].get("materialized") != "ephemeral"
+        and (nodes[u]["schema"], nodes[u]["alias"]) not in existing
+    )
+    versions = code_versions()
+    digest = _sha(
+        {
+            "code": {u: versions.get(u, "") for u in coded},
+            "vars": {n: vars_.get(n) for n in sorted(names - {"code_versions"})},
+            "raw": raw,
+        }
+    )
+    return StepInputs(_sha(uids)[:16], digest, missing, keys)
+
+
+@dataclass(frozen=True)
+class LastBuild:
+    input_digest: str
+    run_id: str
+    built_at: datetime
+
+
+def _last_build(con: duckdb.DuckDBPyConnection, step: str) -> LastBuild | None:
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw'"
+        " AND table_name = 'asset_versions'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = con.execute(
+        f"SELECT input_digest, run_id, built_at FROM {VERSIONS_TABLE} WHERE step = ?", [step]
+    ).fetchone()
+    return LastBuild(*row) if row else None
+
+
+def _remember(warehouse: str, inputs: StepInputs, run_id: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(VERSIONS_DDL)
+        con.execute(
+            f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES (?, ?, ?, ?)",
+            [inputs.step, inputs.digest, run_id, datetime.now(UTC).replace(tzinfo=None)],
+        )
+
+
+def _skipped(inputs: StepInputs, last: LastBuild) -> Iterator[Any]:
+    """Per model: an observation saying why dbt did not run, and a materialisation marked
+    skipped so the steps downstream still run and decide for themselves (a step with a missing
+    upstream output would be skipped by Dagster whatever its other inputs)."""
+    versions, by_key = code_versions(), _unique_ids_by_key()
+    for key in inputs.keys:
+        metadata = {
+            "skipped": SKIPPED,
+            "input_digest": inputs.digest[:16],
+            "code_version": versions.get(by_key[key], "")[:16],
+            "unchanged_since_run": last.run_id,
+            "built_at": last.built_at.isoformat(timespec="seconds"),
+        }
+        yield dg.AssetObservation(asset_key=key, description=SKIPPED, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+
+def _build_or_skip(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    settings: SettingsResource,
+    extra_args: Sequence[str] = (),
+) -> Iterator[Any]:
+    """``dbt build`` of the step's models, unless what they build from is what they were last
+    built from (and the run is no full refresh, and every model's relation exists)."""
+    vars_ = _run_vars(context, settings)
+    refresh = full_refresh_args(context, settings)
+    with duckdb.connect(settings.warehouse_path) as con:
+        inputs = step_inputs(context.selected_asset_keys, vars_, con)
+        last = _last_build(con, inputs.step)
+    if not refresh and not inputs.missing and last and last.input_digest == inputs.digest:
+        context.log.info(f"{SKIPPED} since run {last.run_id} ({inputs.digest[:16]})")
+        yield from _skipped(inputs, last)
+        return
+    args = [*_build_args_with(vars_), *extra_args, *refresh]
+    with settings.dbt_environment_applied():
+        yield from _streamed(dbt.cli(args, context=context), settings.dbt_target_keep)
+    _remember(settings.warehouse_path, inputs, context.run_id)
 
 
 def _streamed(invocation: DbtCliInvocation, keep: int = 10) -> Iterator[Any]:
@@ -221,11 +469,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     def dbt_incremental_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
-        with settings.dbt_environment_applied():
-            yield from _streamed(
-                dbt.cli(_build_args(context, settings), context=context),
-                settings.dbt_target_keep,
-            )
+        yield from _build_or_skip(context, dbt, settings)
 
     @dbt_assets(
         manifest=manifest,
@@ -238,9 +482,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
-        args = [*_build_args(context, settings), *_before_incremental(context)]
-        with settings.dbt_environment_applied():
-            yield from _streamed(dbt.cli(args, context=context), settings.dbt_target_keep)
+        yield from _build_or_skip(context, dbt, settings, _before_incremental(context))
 
     return [dbt_incremental_models, dbt_models]
 

@@ -7,8 +7,13 @@ when the manifest is missing or older than a file of the project, and never on a
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from dagster_dbt import DbtProject
 
@@ -87,3 +92,86 @@ def exposure_marts(exposure: str) -> tuple[str, ...]:
     marts = set(mart_names())
     names = {node.rsplit(".", 1)[-1] for node in found[0]["depends_on"]["nodes"]}
     return tuple(sorted(names & marts))
+
+
+#: Resource types whose code version the pipeline tracks (what dbt builds, and the tests).
+_VERSIONED_TYPES = frozenset({"model", "seed", "snapshot", "test"})
+#: Macros that read the var named by their argument (``cs_metric_var('feature_map')``): the
+#: call sites name the var, not the macro's own ``var(name)``.
+VAR_WRAPPERS = ("cs_metric_var",)
+_VAR_CALL = re.compile(r"\b(?:var|" + "|".join(VAR_WRAPPERS) + r")\(")
+_LITERAL_VAR = re.compile(r"\b(?:var|" + "|".join(VAR_WRAPPERS) + r")\(\s*['\"](\w+)['\"]")
+
+
+def _macro_closure(manifest: Mapping[str, Any], roots: list[str]) -> list[str]:
+    """The macros ``roots`` call, and the macros those call, and so on (sorted ids)."""
+    macros, seen, todo = manifest["macros"], set(), list(roots)
+    while todo:
+        uid = todo.pop()
+        if uid in seen or uid not in macros:
+            continue
+        seen.add(uid)
+        todo.extend(macros[uid].get("depends_on", {}).get("macros", []))
+    return sorted(seen)
+
+
+def _node_code(
+    manifest: Mapping[str, Any], node: Mapping[str, Any], skip: tuple[str, ...] = ()
+) -> list[str]:
+    """The code a node runs: its SQL (and a generic test's arguments), then every macro it uses
+    (but those named in ``skip``)."""
+    macros = manifest["macros"]
+    used = _macro_closure(manifest, node.get("depends_on", {}).get("macros", []))
+    own = node.get("raw_code", "") + json.dumps(node.get("test_metadata") or {}, sort_keys=True)
+    return [own, *(macros[m]["macro_sql"] for m in used if macros[m]["name"] not in skip)]
+
+
+def node_code_version(manifest: Mapping[str, Any], node: Mapping[str, Any]) -> str:
+    """sha256 of a node's SQL plus the code of every macro it depends on, transitively.
+
+    dagster-dbt's default code version is ``sha1(raw_code)``: a change to a macro (the health
+    model's scoring, the incremental date ranges) would not show. This is the code version the
+    Dagster UI shows and the ``code_versions`` var the incremental models stamp on their rows.
+    """
+    digest = hashlib.sha256()
+    for code in _node_code(manifest, node):
+        digest.update(code.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def vars_used(manifest: Mapping[str, Any], node: Mapping[str, Any]) -> frozenset[str] | None:
+    """The vars a node's code reads, by name; None when one is read by a computed name."""
+    names: set[str] = set()
+    for code in _node_code(manifest, node, skip=VAR_WRAPPERS):
+        literal = _LITERAL_VAR.findall(code)
+        if len(literal) != len(_VAR_CALL.findall(code)):
+            return None
+        names.update(literal)
+    return frozenset(names)
+
+
+@cache
+def loaded_manifest() -> Mapping[str, Any]:
+    return json.loads(prepared_manifest().read_text(encoding="utf-8"))
+
+
+@cache
+def code_versions() -> Mapping[str, str]:
+    """unique_id -> :func:`node_code_version` of every model, seed, snapshot and test."""
+    manifest = loaded_manifest()
+    return {
+        uid: node_code_version(manifest, node)
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in _VERSIONED_TYPES
+    }
+
+
+@cache
+def model_code_versions() -> dict[str, str]:
+    """The dbt var ``code_versions``: model name -> its code version."""
+    nodes = loaded_manifest()["nodes"]
+    return {
+        nodes[uid]["name"]: version
+        for uid, version in code_versions().items()
+        if nodes[uid]["resource_type"] == "model"
+    }
