@@ -37,7 +37,8 @@ def test_bench_runs_every_measurement_on_tier_s(tmp_path: Path) -> None:
     assert set(report["ratios_to_full"]) == {"rerun", "incremental"}
 
     # The rerun (same landing, same as-of date, csw run's path) finds nothing new: it skips,
-    # saying why, and runs no dbt node and publishes no mart.
+    # saying why, and runs no dbt node and publishes no mart. (The fingerprint hashes the code:
+    # a file of the work tree edited while the benchmark runs makes the rerun run, and says so.)
     rerun = report["measurements"]["rerun"]["detail"]
     assert rerun["skipped"] is True, rerun
     assert "nothing changed" in rerun["reason"]
