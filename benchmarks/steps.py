@@ -181,19 +181,22 @@ def _lake_files(settings: Settings) -> int:
 
 def _dbt_nodes(instance: Any, run_id: str) -> dict[str, int]:
     """dbt nodes of the run from its event log: models built (materialisations), tests run
-    (check evaluations), and nodes reported without running (observations: skipped)."""
+    (check evaluations), and models a dbt step reported without calling dbt (materialisations
+    whose metadata says ``skipped``, each with an observation saying why)."""
     import dagster as dg
 
-    kinds = {
-        dg.DagsterEventType.ASSET_MATERIALIZATION: "dbt_models_run",
-        dg.DagsterEventType.ASSET_CHECK_EVALUATION: "dbt_tests_run",
-        dg.DagsterEventType.ASSET_OBSERVATION: "dbt_nodes_observed",
-    }
-    counts = dict.fromkeys(kinds.values(), 0)
-    for entry in instance.all_logs(run_id, of_type=set(kinds)):
+    counts = {"dbt_models_run": 0, "dbt_tests_run": 0, "dbt_models_skipped": 0}
+    kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    for entry in instance.all_logs(run_id, of_type=kinds):
         event = entry.dagster_event
-        if event is not None and (entry.step_key or "").startswith("dbt"):
-            counts[kinds[event.event_type]] += 1
+        if event is None or not (entry.step_key or "").startswith("dbt"):
+            continue
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            counts["dbt_tests_run"] += 1
+        elif "skipped" in (event.event_specific_data.materialization.metadata or {}):
+            counts["dbt_models_skipped"] += 1
+        else:
+            counts["dbt_models_run"] += 1
     counts["dbt_nodes_run"] = counts["dbt_models_run"] + counts["dbt_tests_run"]
     return counts
 
