@@ -489,6 +489,8 @@ def _nothing_to_do(settings: Settings) -> bool:
             " and publication unchanged). Run with --force to run anyway.",
             highlight=False,
         )
+    else:
+        console.print(f"Running: {reason}.", highlight=False)
     return same
 
 

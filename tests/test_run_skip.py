@@ -85,6 +85,7 @@ def done(tmp_path_factory: pytest.TempPathFactory, code_root: Path) -> Settings:
     generate_extracts(settings.landing, SAMPLE)
     result = CliRunner().invoke(app, _args(settings), terminal_width=200)
     assert result.exit_code == 0, result.output
+    assert "Running: no successful run is recorded in this warehouse." in result.output
     return settings
 
 
@@ -414,6 +415,7 @@ def test_a_dbt_steps_inputs_are_the_raw_tables_it_reads_its_vars_and_code(done: 
         con.rollback()
 
 
+@pytest.mark.e2e  # a run that rebuilds most dbt models (~35 s on the small sample): the e2e tier
 def test_a_new_as_of_date_skips_the_daily_facts_and_rebuilds_what_reads_it(
     done: Settings,
 ) -> None:
@@ -455,3 +457,23 @@ def test_the_full_refresh_tag_adds_full_refresh_to_every_dbt_call(tmp_path: Path
         args = _build_args(context, resource)  # type: ignore[arg-type]
         assert ("--full-refresh" in args) is expected
         assert json.loads(args[args.index("--vars") + 1])["code_versions"]
+
+
+@pytest.mark.e2e  # a full rebuild of every dbt model (~40 s on the small sample): the e2e tier
+def test_full_refresh_rebuilds_every_dbt_model_and_leaves_the_lake_alone(done: Settings) -> None:
+    lake = done.warehouse.parent / "lake"
+    files = _files(lake)
+    before = _checksums(done.warehouse)
+    result = CliRunner().invoke(app, [*_args(done), "--full-refresh"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Nothing to do" not in result.output
+    assert _files(lake) == files
+    after = _checksums(done.warehouse)
+    same = [t for t in before if t.startswith("raw.") and t != "raw.asset_versions"]
+    same += [f"intermediate.{f}" for f in ("int_user_daily_events", "int_account_daily_activity")]
+    assert {t: after[t] for t in same} == {t: before[t] for t in same}
+    last = run_state.last_run(done)
+    assert last is not None
+    with duckdb.connect(str(done.warehouse), read_only=True) as con:
+        runs = {r[0] for r in con.execute("SELECT run_id FROM raw.asset_versions").fetchall()}
+    assert runs == {last.run_id}, "every dbt step ran in the full refresh"

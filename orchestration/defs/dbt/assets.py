@@ -371,6 +371,8 @@ def _skipped(inputs: StepInputs, last: LastBuild) -> Iterator[Any]:
     versions, by_key = code_versions(), _unique_ids_by_key()
     for key in inputs.keys:
         metadata = {
+            # dagster-dbt's key for the node: the progress line counts each node once
+            "unique_id": by_key[key],
             "skipped": SKIPPED,
             "input_digest": inputs.digest[:16],
             "code_version": versions.get(by_key[key], "")[:16],
