@@ -305,6 +305,7 @@ def test_a_table_built_before_the_watermark_column_is_upgraded(dbt: Dbt, tmp_pat
 
 BASE_AS_OF = (date.fromisoformat(AS_OF) - timedelta(days=1)).isoformat()  # the day before
 HEALTH_MODELS = (
+    "intermediate.int_account_signal_history",
     "intermediate.int_account_health_spine",
     "intermediate.int_account_health_measures",
     "intermediate.int_account_health_scores",
@@ -314,7 +315,6 @@ HEALTH_MODELS = (
 BOOKKEEPING = ("built_from_loaded_at", "code_version")
 HEALTH_COMPARED = (
     *DAILY_FACTS,
-    "intermediate.int_account_signal_history",
     *HEALTH_MODELS,
     "marts.fct_account_health",
     "marts.adoption_alerts",
@@ -335,18 +335,29 @@ HEALTH_SELECTION = (
 
 
 def health_snapshot(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every compared table in a total order, the health models without their bookkeeping."""
+    """Every compared table in a total order, columns by name (a health model change can move
+    the history's windowed columns to the end of an incremental table), the health models without
+    their bookkeeping."""
     con = duckdb.connect(str(warehouse))
     try:
-        return {
-            name: query(
-                con,
-                f"select * exclude ({', '.join(BOOKKEEPING)}) from {name} order by all"
-                if name in HEALTH_MODELS
-                else f"select * from {name} order by all",
-            )
-            for name in HEALTH_COMPARED
-        }
+        snapshot = {}
+        for name in HEALTH_COMPARED:
+            schema, table = name.split(".")
+            columns = [
+                c
+                for (c,) in query(
+                    con,
+                    "select column_name from information_schema.columns"
+                    f" where table_schema = '{schema}' and table_name = '{table}'"
+                    " order by column_name",
+                )
+                if not (name in HEALTH_MODELS and c in BOOKKEEPING)
+            ]
+            snapshot[name] = [
+                (*columns,),
+                *query(con, f"select {', '.join(columns)} from {name} order by all"),
+            ]
+        return snapshot
     finally:
         con.close()
 
@@ -387,9 +398,11 @@ def _late_events(warehouse: Path) -> dict[str, Any]:
 
 
 def _corrected_entity_rows(warehouse: Path) -> dict[str, Any]:
-    """A ticket re-created earlier (and resolved) and a champion who left later than first said:
-    new versions (later updated_at) loaded after the base build."""
+    """A ticket re-created earlier (and resolved), a business review moved later (only its old
+    version has the first date that changes) and a champion who left later than first said: new
+    versions (later updated_at) loaded after the base build."""
     ticket = next(t for t in RAW["support_tickets"] if t["ticket_id"] == "t_a1")
+    review = next(a for a in RAW["activities"] if a["activity_id"] == "act_a1")
     contact = next(c for c in RAW["contacts"] if c["contact_id"] == "c_r1")
     updated = datetime(2024, 6, 29, 12, 0)
     append_rows(
@@ -404,6 +417,12 @@ def _corrected_entity_rows(warehouse: Path) -> dict[str, Any]:
                 "updated_at": updated,
             }
         ],
+        SECOND_LOAD,
+    )
+    append_rows(
+        warehouse,
+        "crm/activities",
+        [{**review, "occurred_at": datetime(2024, 6, 25, 14, 0), "updated_at": updated}],
         SECOND_LOAD,
     )
     append_rows(

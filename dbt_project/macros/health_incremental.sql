@@ -33,7 +33,7 @@
 
 {#- The incremental models whose rows carry the bookkeeping columns. -#}
 {% macro health_incremental_models() %}
-    {{- return(['int_account_health_spine', 'int_account_health_measures', 'int_account_health_scores']) }}
+    {{- return(['int_account_signal_history', 'int_account_health_spine', 'int_account_health_measures', 'int_account_health_scores']) }}
 {% endmacro %}
 
 {#- md5 of the chain's code versions (all '' without the var: nothing rebuilt because of code). -#}
@@ -126,7 +126,8 @@
             {{- return((name ~ ' does not exist yet', none)) }}
         {%- endif %}
         {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) %}
-        {%- for column in ['built_from_loaded_at', 'health_config_hash', 'code_version', 'is_reported'] %}
+        {%- set needed = ['built_from_loaded_at', 'health_config_hash', 'code_version'] %}
+        {%- for column in needed + ([] if name == 'int_account_signal_history' else ['is_reported']) %}
             {%- if column not in columns %}
                 {{- return((name ~ ' has no column ' ~ column, none)) }}
             {%- endif %}
@@ -149,3 +150,46 @@
     {%- endfor %}
     {{- return((none, watermarks | min)) }}
 {% endmacro %}
+
+{#- True when the invalidation names every account (a full recompute). -#}
+{% macro health_every_account(invalidation) %}
+    {%- if not execute %}
+        {{- return(false) }}
+    {%- endif %}
+    {%- set n = run_query('select count(*) from ' ~ invalidation ~ ' where account_id is null').columns[0].values()[0] %}
+    {{- return(n > 0) }}
+{% endmacro %}
+
+{#- Pre-hook of int_account_signal_history: delete the invalidated accounts' rows from their
+    first date on (every row when every account is invalidated). -#}
+{% macro signal_history_delete(invalidation) %}
+    {%- if execute and is_incremental() %}
+        delete from {{ this }} as t
+        where exists (
+            select 1 from {{ invalidation }} as inv
+            where (inv.account_id is null or inv.account_id = t.account_id)
+              and (inv.recompute_from is null or t.changed_on >= inv.recompute_from)
+        )
+    {%- endif %}
+{% endmacro %}
+
+{#- Post-hook of int_account_signal_history: valid_until of the invalidated accounts' rows (the
+    last kept row before the recomputed ones ends at the first new one). -#}
+{% macro signal_history_valid_until(invalidation) %}
+    {%- if execute and is_incremental() %}
+        update {{ this }} as t
+        set valid_until = n.next_on
+        from (
+            select
+                account_id,
+                changed_on,
+                lead(changed_on) over (partition by account_id order by changed_on) as next_on
+            from {{ this }}
+            where account_id in (select account_id from {{ invalidation }})
+        ) as n
+        where t.account_id = n.account_id
+          and t.changed_on = n.changed_on
+          and t.valid_until is distinct from n.next_on
+    {%- endif %}
+{% endmacro %}
+

@@ -67,7 +67,7 @@ at_date as (
 
     select
         spine.*,
-        history.* exclude (account_id)
+        history.* exclude (account_id, built_from_loaded_at, health_model_version, health_config_hash, code_version)
     from spine
     asof left join history
         on  history.account_id = spine.account_id
@@ -82,7 +82,7 @@ days_before_{{ k }} as (
     select
         spine.account_id,
         spine.as_of_date,
-        history.* exclude (account_id)
+        history.* exclude (account_id, built_from_loaded_at, health_model_version, health_config_hash, code_version)
     from spine
     asof left join history
         on  history.account_id = spine.account_id

@@ -29,6 +29,25 @@
 --     engagement.business_review / engagement.training.
 --   latest_nps_on, latest_nps_score: the latest NPS response (by responded_at; a tie at the same
 --     time takes the lower score) and its date.
+--
+-- Incremental (docs/health-model.md "Incremental runs"): for each account
+-- int_account_health_invalidation names with a first date C, the pre-hook deletes its rows from C
+-- on, and the run recomputes them from the account's inputs dated from C on (the windowed
+-- counts from the activity days from C minus the longest window: a +1/-1 dated C or later only
+-- depends on those), seeded with the account's last kept row before C (its running sums, latest
+-- dates and NPS start the new rows' running values); a post-hook sets that kept row's
+-- valid_until. Every account (another configuration or code version, a table missing): a full
+-- build. The result is the table a full build gives. The windowed columns follow the health
+-- model: a new model drops the old windows' columns (sync_all_columns).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='sync_all_columns',
+        pre_hook="{{ signal_history_delete(ref('int_account_health_invalidation')) }}",
+        post_hook="{{ signal_history_valid_until(ref('int_account_health_invalidation')) }}",
+    )
+}}
 {%- set hm = health_model() %}
 {%- set eng = hm['health_score']['engagement'] %}
 {%- set user_windows = active_user_windows() %}
@@ -38,22 +57,59 @@
 {%- for n in feature_windows %}{% do delta_measures.append('core_features_' ~ n ~ 'd') %}{% endfor %}
 {%- set mark_measures = ['champion_left', 'business_review', 'training'] %}
 {%- set cumulative = {'events': 'cumulative_events', 'active_user_days': 'cumulative_active_user_days', 'tickets': 'cumulative_tickets', 'failed_payments': 'cumulative_failed_payments'} %}
+{%- set mark_columns = {'champion_left': 'last_champion_left_on', 'business_review': 'last_business_review_on', 'training': 'last_training_on'} %}
+{#- incremental: only the invalidated accounts, from their first date (none: a full build) -#}
+{%- set partial = is_incremental() and not health_every_account(ref('int_account_health_invalidation')) %}
+{%- set longest_window = ([0] + user_windows + feature_windows) | max %}
 
-with account_days as (
+with invalidation as (
 
-    select * from {{ ref('int_account_daily_activity') }}
+    select * from {{ ref('int_account_health_invalidation') }}
+
+),
+
+{%- if partial %}
+
+-- the accounts recomputed and the first date of each (from the beginning: 1900-01-01)
+cuts as (
+
+    select account_id, coalesce(recompute_from, cast('1900-01-01' as date)) as cut_on
+    from invalidation
+    where account_id is not null
+
+),
+{%- endif %}
+
+account_days as (
+
+    select * from {{ ref('int_account_daily_activity') }} as f
+    {%- if partial %}
+    where exists (select 1 from cuts where cuts.account_id = f.account_id and f.activity_date >= cuts.cut_on)
+    {%- endif %}
 
 ),
 
 user_days as (
 
-    select * from {{ ref('int_user_daily_activity') }}
+    select * from {{ ref('int_user_daily_activity') }} as f
+    {%- if partial %}
+    where exists (
+        select 1 from cuts
+        where cuts.account_id = f.account_id and f.activity_date >= cuts.cut_on - {{ longest_window }}
+    )
+    {%- endif %}
 
 ),
 
 feature_days as (
 
-    select * from {{ ref('int_account_daily_feature_usage') }}
+    select * from {{ ref('int_account_daily_feature_usage') }} as f
+    {%- if partial %}
+    where exists (
+        select 1 from cuts
+        where cuts.account_id = f.account_id and f.activity_date >= cuts.cut_on - {{ longest_window }}
+    )
+    {%- endif %}
 
 ),
 
@@ -275,6 +331,44 @@ change_days as (
 
 ),
 
+changes as (
+
+    select
+        change_days.*,
+        case when nps_score is not null then changed_on end as nps_on,
+        false                                               as is_seed
+    from change_days
+    {%- if partial %}
+    inner join cuts
+        on  cuts.account_id = change_days.account_id
+        and change_days.changed_on >= cuts.cut_on
+    {%- endif %}
+    {%- if partial %}
+
+    union all
+
+    -- the last kept row of each recomputed account: its values start the running ones
+    select
+        kept.account_id,
+        kept.changed_on,
+        {%- for m in delta_measures %}
+        kept.{{ cumulative.get(m, m) }} as {{ m }}_change,
+        {%- endfor %}
+        {%- for m in mark_measures %}
+        kept.{{ mark_columns[m] }}      as {{ m }}_on,
+        {%- endfor %}
+        kept.latest_nps_score            as nps_score,
+        kept.latest_nps_on               as nps_on,
+        true                             as is_seed
+    from {{ this }} as kept
+    inner join cuts
+        on  cuts.account_id = kept.account_id
+        and kept.changed_on < cuts.cut_on
+    qualify row_number() over (partition by kept.account_id order by kept.changed_on desc) = 1
+    {%- endif %}
+
+),
+
 final as (
 
     select
@@ -287,10 +381,10 @@ final as (
         cast(max(champion_left_on) over running as date)                      as last_champion_left_on,
         cast(max(business_review_on) over running as date)                   as last_business_review_on,
         cast(max(training_on) over running as date)                           as last_training_on,
-        cast(max(case when nps_score is not null then changed_on end) over running as date)
-                                                                              as latest_nps_on,
-        cast(last_value(nps_score ignore nulls) over running as bigint)       as latest_nps_score
-    from change_days
+        cast(max(nps_on) over running as date)                                as latest_nps_on,
+        cast(last_value(nps_score ignore nulls) over running as bigint)       as latest_nps_score,
+        is_seed
+    from changes
     window running as (
         partition by account_id
         order by changed_on
@@ -299,4 +393,8 @@ final as (
 
 )
 
-select * from final
+select
+    * exclude (is_seed),
+    {{ health_bookkeeping_columns(health_inputs_loaded_at('invalidation')) }}
+from final
+where not is_seed
