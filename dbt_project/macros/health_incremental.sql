@@ -193,3 +193,66 @@
     {%- endif %}
 {% endmacro %}
 
+{#- int_account_monthly_adoption (incremental on (account_id, month)): what a run rebuilds, read
+    before it changes anything (the pre-hook and the model's query both call it and get the same):
+    `all` (no usable table, another configuration or code version), else `boundary` (the first
+    month whose as_of cut may differ: the as_of month, or an earlier month a run built before its
+    last day (built_as_of); every account's months from it on) and `watermark` (the largest
+    max_loaded_at: the account-months of daily-fact rows loaded after it are rebuilt). -#}
+{% macro monthly_adoption_plan() %}
+    {%- if not execute or not is_incremental() %}
+        {{- return({'all': true}) }}
+    {%- endif %}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+    {%- for column in ['max_loaded_at', 'built_as_of', 'adoption_config_hash'] %}
+        {%- if column not in columns %}
+            {{- return({'all': true}) }}
+        {%- endif %}
+    {%- endfor %}
+    {%- set row = run_query(
+        'select count(*) filter (where adoption_config_hash is distinct from ' ~ cs_literal(monthly_adoption_config_hash()) ~ '),'
+        ~ ' cast(max(max_loaded_at) as varchar),'
+        ~ ' cast(least(' ~ month_start(as_of_date()) ~ ', min(month) filter (where built_as_of + 1 < cast(month + interval 1 month as date))) as varchar)'
+        ~ ' from ' ~ this
+    ).rows[0] %}
+    {%- if row[0] > 0 or row[1] is none %}
+        {{- return({'all': true}) }}
+    {%- endif %}
+    {{- return({'all': false, 'watermark': row[1], 'boundary': row[2]}) }}
+{% endmacro %}
+
+{#- md5 of what the monthly adoption rows depend on besides the facts: the feature map (is_core),
+    the non-activity events, and the model's code version (var code_versions). -#}
+{% macro monthly_adoption_config_hash() %}
+    {%- set versions = var('code_versions', {}) or {} %}
+    {{- return(local_md5(feature_map_hash() ~ '|' ~ activity_events_hash() ~ '|' ~ (versions.get('int_account_monthly_adoption', '') or ''))) }}
+{% endmacro %}
+
+{#- SQL: the (account_id, month) pairs with daily-fact rows (on or before as_of) loaded after the
+    watermark. -#}
+{% macro monthly_adoption_touched(watermark, user_activity, feature_usage) -%}
+    select account_id, {{ month_start('activity_date') }} as month
+    from {{ user_activity }}
+    where max_loaded_at > timestamp '{{ watermark }}' and activity_date <= {{ as_of_date() }}
+    union
+    select account_id, {{ month_start('activity_date') }} as month
+    from {{ feature_usage }}
+    where max_loaded_at > timestamp '{{ watermark }}' and activity_date <= {{ as_of_date() }}
+{%- endmacro %}
+
+{#- Pre-hook of int_account_monthly_adoption: delete what the run rebuilds. -#}
+{% macro monthly_adoption_delete(user_activity, feature_usage) %}
+    {%- if execute and is_incremental() %}
+        {%- set plan = monthly_adoption_plan() %}
+        {%- if plan['all'] %}
+            delete from {{ this }}
+        {%- else %}
+            delete from {{ this }} as t
+            where t.month >= date '{{ plan['boundary'] }}'
+               or exists (
+                    select 1 from ({{ monthly_adoption_touched(plan['watermark'], user_activity, feature_usage) }}) as touched
+                    where touched.account_id = t.account_id and touched.month = t.month
+               )
+        {%- endif %}
+    {%- endif %}
+{% endmacro %}
