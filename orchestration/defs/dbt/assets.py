@@ -33,6 +33,11 @@ from metrics.dbt_vars import (
 )
 from metrics.health_config import HealthConfig
 from orchestration.defs.dbt import target_cleanup
+from orchestration.defs.dbt.code_refresh import (
+    changed_code,
+    refreshable_incremental_models,
+    remember_code,
+)
 from orchestration.defs.dbt.project import (
     code_versions,
     dbt_project,
@@ -393,17 +398,30 @@ def _build_or_skip(
     built from (and the run is no full refresh, and every model's relation exists)."""
     vars_ = _run_vars(context, settings)
     refresh = full_refresh_args(context, settings)
+    by_key = _unique_ids_by_key()
+    incremental = refreshable_incremental_models(
+        loaded_manifest(), [by_key[k] for k in context.selected_asset_keys if k in by_key]
+    )
     with duckdb.connect(settings.warehouse_path) as con:
         inputs = step_inputs(context.selected_asset_keys, vars_, con)
         last = _last_build(con, inputs.step)
+        recoded = changed_code(con, incremental)
     if not refresh and not inputs.missing and last and last.input_digest == inputs.digest:
         context.log.info(f"{SKIPPED} since run {last.run_id} ({inputs.digest[:16]})")
         yield from _skipped(inputs, last)
         return
+    if recoded and not refresh:
+        context.log.info(
+            f"rebuilding in full: the code of {', '.join(recoded)} (or of a model upstream)"
+            " changed since their rows were built"
+        )
+        refresh = ["--full-refresh"]
     args = [*_build_args_with(vars_), *extra_args, *refresh]
     with settings.dbt_environment_applied():
         yield from _streamed(dbt.cli(args, context=context), settings.dbt_target_keep)
     _remember(settings.warehouse_path, inputs, context.run_id)
+    with duckdb.connect(settings.warehouse_path) as con:
+        remember_code(con, incremental)
 
 
 def _streamed(invocation: DbtCliInvocation, keep: int = 10) -> Iterator[Any]:

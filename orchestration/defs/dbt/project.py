@@ -166,12 +166,28 @@ def code_versions() -> Mapping[str, str]:
     }
 
 
+def lineage_code_versions(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Model name -> sha256 of its :func:`node_code_version` and those of every model upstream.
+
+    An incremental model keeps rows built by earlier code, so the version it compares must move
+    when any model it is built from changes (an upgraded staging model), not only its own SQL."""
+    nodes = manifest["nodes"]
+    models = {uid: n for uid, n in nodes.items() if n["resource_type"] == "model"}
+    done: dict[str, str] = {}
+
+    def version(uid: str) -> str:
+        if uid not in done:
+            parents = sorted(p for p in models[uid]["depends_on"].get("nodes", []) if p in models)
+            digest = hashlib.sha256(node_code_version(manifest, models[uid]).encode())
+            for parent in parents:
+                digest.update(b"\0" + version(parent).encode())
+            done[uid] = digest.hexdigest()
+        return done[uid]
+
+    return {models[uid]["name"]: version(uid) for uid in sorted(models)}
+
+
 @cache
 def model_code_versions() -> dict[str, str]:
-    """The dbt var ``code_versions``: model name -> its code version."""
-    nodes = loaded_manifest()["nodes"]
-    return {
-        nodes[uid]["name"]: version
-        for uid, version in code_versions().items()
-        if nodes[uid]["resource_type"] == "model"
-    }
+    """The dbt var ``code_versions``: :func:`lineage_code_versions` of the prepared manifest."""
+    return lineage_code_versions(loaded_manifest())

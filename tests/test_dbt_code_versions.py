@@ -1,0 +1,45 @@
+"""The dbt var ``code_versions`` the incremental models stamp on their rows: a model's entry
+changes when its own code or the code of any model upstream of it changes, so an upgraded staging
+model recomputes the incremental history built from it instead of leaving it stale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestration.defs.dbt.project import lineage_code_versions
+
+
+def _model(name: str, sql: str, parents: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "resource_type": "model",
+        "raw_code": sql,
+        "depends_on": {"nodes": [f"model.p.{p}" for p in parents], "macros": []},
+    }
+
+
+def _manifest(staging_sql: str, history_sql: str) -> dict[str, Any]:
+    nodes = {
+        "model.p.stg": _model("stg", staging_sql, []),
+        "model.p.history": _model("history", history_sql, ["stg"]),
+        "model.p.other": _model("other", "select 3", []),
+        "model.p.scores": _model("scores", "select 2", ["history", "other"]),
+    }
+    nodes["source.p.raw.events"] = {"name": "events", "resource_type": "source"}
+    nodes["model.p.stg"]["depends_on"]["nodes"].append("source.p.raw.events")
+    return {"nodes": nodes, "macros": {}}
+
+
+def test_a_change_upstream_changes_the_code_version_of_every_model_downstream() -> None:
+    before = lineage_code_versions(_manifest("select 1", "select 1"))
+    after = lineage_code_versions(_manifest("select 1 -- upgraded", "select 1"))
+    assert set(before) == {"stg", "history", "other", "scores"}
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"stg", "history", "scores"}
+
+
+def test_a_change_downstream_leaves_the_models_upstream_alone() -> None:
+    before = lineage_code_versions(_manifest("select 1", "select 1"))
+    after = lineage_code_versions(_manifest("select 1", "select 1 -- changed"))
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"history", "scores"}
