@@ -43,3 +43,17 @@ def test_a_change_downstream_leaves_the_models_upstream_alone() -> None:
     after = lineage_code_versions(_manifest("select 1", "select 1 -- changed"))
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"history", "scores"}
+
+
+def test_a_config_or_seed_file_change_changes_the_code_version() -> None:
+    from orchestration.defs.dbt.project import node_code_version
+
+    manifest = {"macros": {}}
+    test = {"raw_code": "", "config": {"where": None, "severity": "error"}}
+    seed = {"raw_code": "", "config": {}, "checksum": {"name": "sha256", "checksum": "a"}}
+    assert node_code_version(manifest, test) != node_code_version(
+        manifest, {**test, "config": {"where": "day > 1", "severity": "error"}}
+    )
+    assert node_code_version(manifest, seed) != node_code_version(
+        manifest, {**seed, "checksum": {"name": "sha256", "checksum": "b"}}
+    )

@@ -508,3 +508,20 @@ def test_rows_an_incremental_model_kept_from_older_code_are_rebuilt(done: Settin
     job = build_definitions(done).resolve_job_def(PIPELINE_JOB)
     assert execute(job, _quiet_run_config("WARNING")).success
     assert _checksums(done.warehouse)[fact] == before
+
+
+def test_a_step_that_rebuilds_some_models_forgets_every_other_step_holding_them(
+    tmp_path: Path,
+) -> None:
+    from orchestration.defs.dbt.assets import StepInputs, _last_build, _remember
+
+    warehouse = str(tmp_path / "w.duckdb")
+    whole = StepInputs("whole", "d1", (), (), ("model.a", "model.b", "model.c"))
+    other = StepInputs("other", "d2", (), (), ("model.x",))
+    subset = StepInputs("subset", "d3", (), (), ("model.b",))  # e.g. from the UI, another as-of
+    for inputs in (whole, other, subset):
+        _remember(warehouse, inputs, "run")
+    with duckdb.connect(warehouse) as con:
+        assert _last_build(con, "whole") is None  # its model b no longer is what it built
+        assert _last_build(con, "other") is not None
+        assert _last_build(con, "subset") is not None

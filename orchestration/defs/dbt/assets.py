@@ -210,7 +210,8 @@ CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (
     step VARCHAR PRIMARY KEY,
     input_digest VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL,
-    built_at TIMESTAMP NOT NULL
+    built_at TIMESTAMP NOT NULL,
+    models VARCHAR
 )"""
 SKIPPED = "skipped: inputs unchanged"
 _BUILT_TYPES = frozenset({"model", "seed", "snapshot"})
@@ -226,6 +227,8 @@ class StepInputs:
     #: Selected models whose relation is not in the warehouse (dropped, or never built).
     missing: tuple[str, ...]
     keys: tuple[dg.AssetKey, ...]
+    #: The unique ids of the step's models.
+    models: tuple[str, ...] = ()
 
 
 def _sha(value: Any) -> str:
@@ -336,7 +339,7 @@ def step_inputs(
             "raw": raw,
         }
     )
-    return StepInputs(_sha(uids)[:16], digest, missing, keys)
+    return StepInputs(_sha(uids)[:16], digest, missing, keys, tuple(uids))
 
 
 @dataclass(frozen=True)
@@ -360,12 +363,22 @@ def _last_build(con: duckdb.DuckDBPyConnection, step: str) -> LastBuild | None:
 
 
 def _remember(warehouse: str, inputs: StepInputs, run_id: str) -> None:
+    """Record what the step built from, and forget every other step that holds one of its
+    models: a subset rebuilt from the UI (another as-of date) changed what that step built."""
+    models = json.dumps(sorted(inputs.models))
     with duckdb.connect(warehouse) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(VERSIONS_DDL)
+        con.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS models VARCHAR")
         con.execute(
-            f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES (?, ?, ?, ?)",
-            [inputs.step, inputs.digest, run_id, datetime.now(UTC).replace(tzinfo=None)],
+            f"DELETE FROM {VERSIONS_TABLE} WHERE step <> ? AND (models IS NULL"
+            " OR len(list_intersect(CAST(models AS VARCHAR[]), CAST(? AS VARCHAR[]))) > 0)",
+            [inputs.step, models],
+        )
+        con.execute(
+            f"INSERT OR REPLACE INTO {VERSIONS_TABLE}"
+            " (step, input_digest, run_id, built_at, models) VALUES (?, ?, ?, ?, ?)",
+            [inputs.step, inputs.digest, run_id, datetime.now(UTC).replace(tzinfo=None), models],
         )
 
 
@@ -412,8 +425,8 @@ def _build_or_skip(
         return
     if recoded and not refresh:
         context.log.info(
-            f"rebuilding in full: the code of {', '.join(recoded)} (or of a model upstream)"
-            " changed since their rows were built"
+            f"rebuilding in full: {', '.join(recoded)} last built by other or unrecorded code"
+            " (its own or a model's upstream)"
         )
         refresh = ["--full-refresh"]
     args = [*_build_args_with(vars_), *extra_args, *refresh]

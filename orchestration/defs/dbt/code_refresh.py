@@ -7,7 +7,8 @@ version each model was last built by is kept in ``raw.incremental_code_versions`
 models were built by other code runs ``dbt build --full-refresh`` once. Models configured
 ``full_refresh: false`` (the backtest history, the list of health-model versions) keep their rows
 by design and are left out. A model with no recorded version (a warehouse from before this table)
-is not refreshed: nothing says its rows are stale.
+counts as changed: nothing says which code built its rows, so the first run after the upgrade
+rebuilds it once (on a new warehouse the model is built in full anyway).
 """
 
 from __future__ import annotations
@@ -54,11 +55,16 @@ def _exists(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def changed_code(con: duckdb.DuckDBPyConnection, current: Mapping[str, str]) -> list[str]:
-    """The models of ``current`` last built by another code version (sorted)."""
-    if not current or not _exists(con):
+    """The models of ``current`` last built by another code version, or by code nobody recorded
+    (sorted)."""
+    if not current:
         return []
-    stored = dict(con.execute(f"SELECT model, code_version FROM {TABLE}").fetchall())
-    return sorted(m for m, v in current.items() if m in stored and stored[m] != v)
+    stored = (
+        dict(con.execute(f"SELECT model, code_version FROM {TABLE}").fetchall())
+        if _exists(con)
+        else {}
+    )
+    return sorted(m for m, v in current.items() if stored.get(m) != v)
 
 
 def remember_code(con: duckdb.DuckDBPyConnection, current: Mapping[str, str]) -> None:

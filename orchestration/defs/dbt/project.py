@@ -118,11 +118,14 @@ def _macro_closure(manifest: Mapping[str, Any], roots: list[str]) -> list[str]:
 def _node_code(
     manifest: Mapping[str, Any], node: Mapping[str, Any], skip: tuple[str, ...] = ()
 ) -> list[str]:
-    """The code a node runs: its SQL (and a generic test's arguments), then every macro it uses
-    (but those named in ``skip``)."""
+    """The code a node runs: its SQL, a generic test's arguments, its config (materialisation,
+    a test's ``where`` and severity, hooks) and file checksum (a seed's CSV), then every macro it
+    uses (but those named in ``skip``)."""
     macros = manifest["macros"]
     used = _macro_closure(manifest, node.get("depends_on", {}).get("macros", []))
-    own = node.get("raw_code", "") + json.dumps(node.get("test_metadata") or {}, sort_keys=True)
+    own = node.get("raw_code", "") + json.dumps(
+        [node.get("test_metadata"), node.get("config"), node.get("checksum")], sort_keys=True
+    )
     return [own, *(macros[m]["macro_sql"] for m in used if macros[m]["name"] not in skip)]
 
 
