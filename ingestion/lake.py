@@ -4,6 +4,7 @@ Layout (Hive partitions, read alike by DuckDB, Spark and Trino)::
 
     <lake>/<system>/<table>/event_date=YYYY-MM-DD/part-<loaded_at>-<batch8>-<n>.parquet
     <lake>/_staging/<batch_id>/...      files of a batch in flight (a leading "_": not data)
+    <lake>/_orphans/<utc stamp>/...     unregistered lake files recovery moved aside
 
 The lake lives beside the warehouse file (:func:`lake_dir_for`). A file holds the contract
 columns (JSON columns as text: Spark has no JSON type) and the lineage columns; ``event_date``
@@ -11,9 +12,9 @@ columns (JSON columns as text: Spark has no JSON type) and the lineage columns; 
 
 A batch is written to ``_staging``, counted there, renamed into its partitions and registered in
 ``raw.lake_files`` in the transaction that records its manifest rows. A lake file is data once
-its registry row is committed; :func:`recover` deletes files without one (a crash between the
-rename and the commit) and empties ``_staging``, so the landing file, which has no manifest row
-either, loads again in full on the next run: nothing doubled, nothing lost.
+its registry row is committed; :func:`recover` moves files without one (a crash between the
+rename and the commit) to ``_orphans`` and empties ``_staging``, so the landing file, which has no
+manifest row either, loads again in full on the next run: nothing doubled, nothing lost.
 
 Files are never rewritten: late events for an old day are a new file in that day's directory.
 ``raw.<table>`` is a view over the lake (:func:`ensure_view`), typed and empty while the lake
@@ -22,10 +23,11 @@ has no file yet (``read_parquet`` refuses an empty glob).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -33,11 +35,15 @@ import duckdb
 from ingestion.contract import ColumnType, TableSchema
 from ingestion.sql import ident, literal
 
+log = logging.getLogger(__name__)
+
 RAW_SCHEMA = "raw"
 #: Names the warehouse file the lake belongs to (:func:`claim`).
 OWNER_FILE = "_warehouse"
 LAKE_FILES_TABLE = f"{RAW_SCHEMA}.lake_files"
 STAGING = "_staging"
+#: Where recovery moves lake files without a registry row (outside the view's glob).
+ORPHANS = "_orphans"
 #: The partition column, the UTC date of :data:`DATE_SOURCE`.
 PARTITION_COLUMN = "event_date"
 DATE_SOURCE = "occurred_at"
@@ -144,8 +150,8 @@ def _same_file(a: str, b: str) -> bool:
 def claim(conn: duckdb.DuckDBPyConnection, lake: Path) -> None:
     """Make ``lake`` the lake of this connection's warehouse file, recorded in ``_warehouse``.
 
-    Recovery deletes every file the warehouse has not registered, so a lake shared by two
-    warehouses (two files in one folder) would lose the other one's events: refused. A lake whose
+    Recovery moves aside every file the warehouse has not registered, so a lake shared by two
+    warehouses (two files in one folder) would hide the other one's events: refused. A lake whose
     recorded warehouse file no longer exists follows the warehouse (it was moved or renamed)."""
     warehouse = _warehouse_file(conn)
     marker = lake / OWNER_FILE
@@ -168,10 +174,45 @@ def _registered(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> set[str
     return {r[0] for r in rows}
 
 
-def recover(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema) -> list[Path]:
-    """Delete the table's lake files that have no committed registry row, and everything in
-    ``_staging``; returns the deleted lake files. A registered file that is missing raises
-    :class:`LakeError` naming it: its rows would be lost silently otherwise."""
+def _orphan_folder(lake: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return lake / ORPHANS / stamp
+
+
+def _move_orphans(lake: Path, relative: list[str]) -> Path:
+    """Move the lake files ``relative`` to ``_orphans/<utc stamp>/<same path>``: out of the
+    view's glob, kept for the user to inspect; returns the folder."""
+    folder = _orphan_folder(lake)
+    for rel in relative:
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (lake / rel).replace(target)
+    return folder
+
+
+def _batch_prefix(loaded_at: datetime) -> str:
+    return f"part-{loaded_at:%Y%m%dT%H%M%S%f}-"
+
+
+def recover(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    *,
+    rolled_back: datetime | None = None,
+) -> list[Path]:
+    """Make the lake agree with the registry before (or after) a load of the table; returns
+    where the unregistered lake files went.
+
+    * ``rolled_back``: the ``loaded_at`` of a batch this process just rolled back; its renamed
+      files (named after it) are deleted: never committed, their landing files load again.
+    * A registered file that is missing raises :class:`LakeError` naming it.
+    * Lake files while the registry has none of the table raise :class:`LakeError`: the
+      warehouse was rebuilt or restored beside a kept lake; nothing is touched.
+    * Other unregistered files (a crash between the rename and the commit, or a warehouse
+      restored from an older backup) are moved to ``_orphans/<utc stamp>/``, never deleted,
+      with a warning naming the folder.
+    * ``_staging`` is emptied (files there were never renamed into the lake)."""
     ensure_registry(conn)
     claim(conn, lake)
     registered = _registered(conn, schema)
@@ -184,11 +225,36 @@ def recover(conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema) ->
             f" {LAKE_FILES_TABLE} are missing under {lake}: {', '.join(missing[:5])}"
             " — restore them from a backup, or rebuild the warehouse and its lake together"
         )
-    deleted = [p for rel, p in sorted(on_disk.items()) if rel not in registered]
-    for path in deleted:
-        path.unlink()
+    unregistered = sorted(rel for rel in on_disk if rel not in registered)
+    if rolled_back is not None:
+        ours = [
+            rel for rel in unregistered if on_disk[rel].name.startswith(_batch_prefix(rolled_back))
+        ]
+        for rel in ours:
+            on_disk[rel].unlink()
+        unregistered = [rel for rel in unregistered if rel not in ours]
+    if unregistered and not registered:
+        raise LakeError(
+            f"the events lake {lake} holds {len(unregistered)} file(s) of {schema.asset_path}"
+            f" but this warehouse has none in {LAKE_FILES_TABLE}: it was rebuilt or restored"
+            " beside a lake it does not own. Restore the warehouse file that owns the lake"
+            f" (the one it was built with), or delete the lake folder {lake} too to reload"
+            " every event from the landing files (only if none of them was archived)."
+        )
+    moved: list[Path] = []
+    if unregistered:
+        folder = _move_orphans(lake, unregistered)
+        moved = [folder / rel for rel in unregistered]
+        log.warning(
+            "%s: moved %d lake file(s) the warehouse has not registered to %s (a load that"
+            " did not commit, or a warehouse restored from an older backup); their landing"
+            " files load again if the manifest lacks them. Inspect that folder, then delete it.",
+            schema.asset_path,
+            len(unregistered),
+            folder,
+        )
     shutil.rmtree(staging_root(lake), ignore_errors=True)
-    return deleted
+    return moved
 
 
 @dataclass(frozen=True)
@@ -335,7 +401,7 @@ def append_rows(
         written = _append_in_transaction(conn, lake, schema, rows_sql, loaded_at)
     except BaseException:
         conn.execute("ROLLBACK")
-        recover(conn, lake, schema)
+        recover(conn, lake, schema, rolled_back=loaded_at)
         raise
     conn.execute("COMMIT")
     return written
@@ -386,7 +452,7 @@ def migrate_table(
         ensure_view(conn, lake, schema)
     except BaseException:
         conn.execute("ROLLBACK")
-        recover(conn, lake, schema)
+        recover(conn, lake, schema, rolled_back=loaded_at)
         raise
     conn.execute("COMMIT")
     return moved

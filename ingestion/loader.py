@@ -156,17 +156,11 @@ def _relation_exists(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> bo
 
 
 def ensure_lake_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema, lake_dir: Path) -> None:
-    """Before loading a lake table: delete lake files a crashed load left unregistered, move a
+    """Before loading a lake table: move lake files without a registry row to ``_orphans``
+    (refused if the registry has none of the table: :func:`ingestion.lake.recover`), move a
     ``raw.<table>`` BASE TABLE of an older warehouse into the lake (once), and re-create the view
     (its path is absolute: a moved warehouse gets the right one here)."""
-    removed = lake.recover(conn, lake_dir, schema)
-    if removed:
-        log.warning(
-            "%s: removed %d lake file(s) of a load that did not commit: %s",
-            schema.asset_path,
-            len(removed),
-            ", ".join(str(p) for p in removed[:5]),
-        )
+    lake.recover(conn, lake_dir, schema)  # logs where it moved unregistered files
     if lake.is_base_table(conn, schema):
         moved = lake.migrate_table(conn, lake_dir, schema, loaded_at=_now_utc())
         log.warning(
@@ -424,7 +418,7 @@ def _load_batch_or_its_files(
                 return _load_batch(conn, batch, event_sample_rows)
         except BaseException:
             if lake_dir is not None:
-                lake.recover(conn, lake_dir, schema)
+                lake.recover(conn, lake_dir, schema, rolled_back=batch.loaded_at)
             raise
     except (UnreadableFileError, duckdb.Error) as exc:
         if not isinstance(exc, UnreadableFileError) and not is_read_error(exc):

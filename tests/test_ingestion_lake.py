@@ -252,6 +252,7 @@ def test_a_crash_after_the_rename_is_recovered_with_no_duplicate_and_nothing_los
         staging_debris.write_bytes(b"half a file")
     left = set(_lake_files(wh)) - set(_registered(wh))
     assert len(left) == 3  # the crashed batch's two files and the staging debris
+    crashed = sorted(f for f in left if not f.startswith("_staging/"))
 
     outcome = wh.ingest("events")
 
@@ -260,8 +261,9 @@ def test_a_crash_after_the_rename_is_recovered_with_no_duplicate_and_nothing_los
         ("product/events/d1.csv", "loaded"),
     ]
     assert (outcome.rows_loaded, outcome.rows_duplicate) == (2, 0)
-    assert [r[0] for r in _events(wh)] == ["e0", "e1", "e2"]
-    assert _lake_files(wh) == _registered(wh)
+    assert [r[0] for r in _events(wh)] == ["e0", "e1", "e2"]  # the view reads no orphan
+    assert _orphans(wh) == crashed  # moved aside, not deleted
+    assert [f for f in _lake_files(wh) if not f.startswith("_orphans/")] == _registered(wh)
     _assert_manifest_invariants(wh)
 
 
@@ -367,3 +369,69 @@ def test_a_warehouse_moved_away_from_its_old_path_keeps_its_lake(tmp_path: Path)
     write_csv(moved.landing, "events", "day2.csv", [_event("e2", "2024-01-02T10:00:00Z")])
     moved.ingest("events")
     assert [r[0] for r in _events(moved)] == ["e1", "e2"]
+
+
+def _orphans(wh: Warehouse) -> list[str]:
+    """Files under ``<lake>/_orphans``, relative to their stamp folder (the lake-relative path)."""
+    root = _lake(wh) / lake.ORPHANS
+    return sorted(
+        p.relative_to(root).as_posix().split("/", 1)[1] for p in root.rglob("*") if p.is_file()
+    )
+
+
+def _reopen(wh: Warehouse) -> Warehouse:
+    return Warehouse(wh.root, duckdb.connect(str(wh.root / "warehouse.duckdb")))
+
+
+def test_a_rebuilt_warehouse_beside_a_kept_lake_is_refused_and_deletes_nothing(
+    wh: Warehouse,
+) -> None:
+    write_csv(wh.landing, "events", "d1.csv", _day_rows())
+    wh.ingest("events")
+    kept = _lake_files(wh)
+    wh.conn.close()
+    (wh.root / "warehouse.duckdb").unlink()  # deleted and rebuilt at the same path, lake kept
+    rebuilt = _reopen(wh)
+
+    with pytest.raises(lake.LakeError) as refused:
+        rebuilt.ingest("events")
+
+    message = str(refused.value).lower()
+    assert (
+        "restore the warehouse" in message
+        and "delete" in message
+        and str(_lake(wh)).lower() in message
+    )
+    assert _lake_files(wh) == kept  # every committed event still in the lake
+
+
+def test_a_warehouse_restored_from_an_older_backup_moves_newer_lake_files_to_orphans(
+    wh: Warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_csv(wh.landing, "events", "d1.csv", _day_rows())
+    wh.ingest("events")
+    wh.conn.close()
+    backup = (wh.root / "warehouse.duckdb").read_bytes()
+    wh = _reopen(wh)
+    older = set(_registered(wh))
+    write_csv(wh.landing, "events", "d2.csv", [_event("e3", "2024-01-03T10:00:00Z")])
+    wh.ingest("events")
+    newer = sorted(set(_registered(wh)) - older)
+    assert newer
+    wh.conn.close()
+    (wh.root / "warehouse.duckdb").write_bytes(backup)  # the backup knows d1's files only
+    restored = _reopen(wh)
+
+    with caplog.at_level("WARNING"):
+        outcome = restored.ingest("events")
+
+    assert _orphans(restored) == newer  # moved, not deleted
+    (folder,) = (_lake(wh) / lake.ORPHANS).iterdir()
+    assert str(folder) in caplog.text
+    # d2 had no manifest row in the backup: it loads again, once, beside d1's events
+    assert [(f.source_file, f.outcome) for f in outcome.files] == [
+        ("product/events/d1.csv", "skipped"),
+        ("product/events/d2.csv", "loaded"),
+    ]
+    assert [r[0] for r in _events(restored)] == ["e1", "e2", "e3"]
+    _assert_manifest_invariants(restored)
