@@ -190,6 +190,23 @@ def _move_orphans(lake: Path, relative: list[str]) -> Path:
     return folder
 
 
+def recover_after_rollback(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    loaded_at: datetime,
+    error: BaseException,
+) -> None:
+    """:func:`recover` after the batch ``loaded_at`` rolled back because of ``error``. A failure
+    of the recovery itself is logged and noted on ``error``, which the caller re-raises: the
+    cause of the rollback is the error the user must see (the next load recovers again)."""
+    try:
+        recover(conn, lake, schema, rolled_back=loaded_at)
+    except Exception as failure:
+        log.error("%s: recovery after a rolled-back load failed: %s", schema.asset_path, failure)
+        error.add_note(f"recovering the lake after this error failed too: {failure}")
+
+
 def _batch_prefix(loaded_at: datetime) -> str:
     return f"part-{loaded_at:%Y%m%dT%H%M%S%f}-"
 
@@ -399,9 +416,9 @@ def append_rows(
     conn.execute("BEGIN TRANSACTION")
     try:
         written = _append_in_transaction(conn, lake, schema, rows_sql, loaded_at)
-    except BaseException:
+    except BaseException as error:
         conn.execute("ROLLBACK")
-        recover(conn, lake, schema, rolled_back=loaded_at)
+        recover_after_rollback(conn, lake, schema, loaded_at, error)
         raise
     conn.execute("COMMIT")
     return written
@@ -450,9 +467,9 @@ def migrate_table(
         publish(conn, staged, schema, loaded_at)
         conn.execute(f"DROP TABLE {table}")
         ensure_view(conn, lake, schema)
-    except BaseException:
+    except BaseException as error:
         conn.execute("ROLLBACK")
-        recover(conn, lake, schema, rolled_back=loaded_at)
+        recover_after_rollback(conn, lake, schema, loaded_at, error)
         raise
     conn.execute("COMMIT")
     return moved

@@ -409,16 +409,16 @@ def _load_batch_or_its_files(
     """Load a batch in one transaction. A file of it that cannot be read, at any stage (check,
     insert, counts, great-expectations: each reads the files again), rolls the batch back; its
     files are then loaded one by one, so that file alone is refused, by name. A lake batch that
-    rolls back has its renamed files deleted first (:func:`ingestion.lake.recover`): left in
+    rolls back has its renamed files deleted first (:func:`ingestion.lake.recover_after_rollback`): left in
     the lake, the retry would take their rows for duplicates."""
     batch = _stamped(schema, members, lake_dir)
     try:
         try:
             with transaction(conn):
                 return _load_batch(conn, batch, event_sample_rows)
-        except BaseException:
+        except BaseException as error:
             if lake_dir is not None:
-                lake.recover(conn, lake_dir, schema, rolled_back=batch.loaded_at)
+                lake.recover_after_rollback(conn, lake_dir, schema, batch.loaded_at, error)
             raise
     except (UnreadableFileError, duckdb.Error) as exc:
         if not isinstance(exc, UnreadableFileError) and not is_read_error(exc):

@@ -435,3 +435,25 @@ def test_a_warehouse_restored_from_an_older_backup_moves_newer_lake_files_to_orp
     ]
     assert [r[0] for r in _events(restored)] == ["e1", "e2", "e3"]
     _assert_manifest_invariants(restored)
+
+
+def test_a_failed_recovery_after_a_rollback_does_not_hide_the_original_error(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_csv(wh.landing, "events", "d1.csv", _day_rows())
+    real_recover = lake.recover
+    calls: list[int] = []
+
+    def recover_fails_after_rollback(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 1:  # the first call is the recovery before the load
+            raise lake.LakeError("recovery broke")
+        return real_recover(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        _fail_after_rename(m)
+        m.setattr(lake, "recover", recover_fails_after_rollback)
+        with pytest.raises(RuntimeError, match="killed") as raised:
+            wh.ingest("events")
+    assert not isinstance(raised.value, lake.LakeError)
+    assert "recovery broke" in " ".join(getattr(raised.value, "__notes__", []))
