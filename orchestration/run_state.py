@@ -86,7 +86,8 @@ DESCRIPTIONS = {
     "config": "the configuration changed (settings, health model or adapters file)",
     "code": "the code changed (project files or package versions)",
     "as_of": "the as-of date changed",
-    "warehouse": "the warehouse was changed by something else since (its ingestion manifest)",
+    "warehouse": "the warehouse was changed by something else since (files loaded, dbt models"
+    " built or a churn model fitted outside csw run)",
     "outputs": "the publication is missing or is not the one that run left",
 }
 
@@ -194,23 +195,33 @@ def outputs_digest(settings: Settings) -> str:
     return _digest({"current": target, "serving_copy": _stat_of(settings.serving_copy)})
 
 
+#: What the warehouse's writers leave, table -> the columns that change with each write: files
+#: loaded (manifest, lake registry), dbt steps built (``raw.asset_versions``, also by the churn
+#: model job and runs from the Dagster UI), incremental models' code, churn-model fits.
+WAREHOUSE_STAMPS = {
+    "raw.ingest_manifest": "source_file, file_sha256, status, loaded_at",
+    "raw.lake_files": "path, loaded_at",
+    "raw.asset_versions": "step, input_digest, run_id, built_at",
+    "raw.incremental_code_versions": "model, code_version, built_at",
+    "ml.churn_model_fits": "churn_model_version, fitted_at",
+}
+
+
 def warehouse_digest(settings: Settings) -> str:
-    """What the warehouse has loaded: its manifest rows and lake files (count, newest)."""
-    summary: list[Any] = []
+    """What the warehouse's writers left: per table of ``WAREHOUSE_STAMPS`` holding rows, its
+    row count and an order-independent hash of the columns each write changes."""
+    summary: dict[str, Any] = {}
     if not settings.warehouse.is_file():
         return _digest(summary)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        tables = {
-            r[0]
-            for r in con.execute(
-                "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
-            ).fetchall()
-        }
-        for table, stamp in (("raw.ingest_manifest", "loaded_at"), ("raw.lake_files", "loaded_at")):
+        tables = _table_names(con)
+        for table, columns in WAREHOUSE_STAMPS.items():
             if table in tables:
-                summary.append(
-                    con.execute(f"SELECT count(*), max({stamp}) FROM {table}").fetchone()
-                )
+                rows, hashed = con.execute(
+                    f"SELECT count(*), bit_xor(hash({columns})) FROM {table}"
+                ).fetchone() or (0, None)
+                if rows:  # an empty table (created, nothing written yet) is as none
+                    summary[table] = [rows, hashed]
     return _digest(summary)
 
 

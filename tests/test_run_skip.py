@@ -106,6 +106,7 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
     return {
         str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns)
         for p in sorted(folder.rglob("*"))
+        if p.is_file()  # an empty _staging folder comes and goes; the lake's data are its files
     }
 
 
@@ -320,6 +321,61 @@ def test_force_and_full_refresh_bypass_the_fast_path(
     expected = {"csw/full_refresh": "true"} if flag == "--full-refresh" else None
     assert started == [expected]
     assert run_state.unchanged(done)[0], "a run that did not finish records nothing"
+
+
+@contextmanager
+def _executed(warehouse: Path, do: str, undo: str) -> Iterator[None]:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(do)
+    try:
+        yield
+    finally:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(undo)
+
+
+def test_a_churn_fit_or_a_dbt_build_outside_csw_run_makes_it_run(done: Settings) -> None:
+    """``csw fit-churn-model`` and ``csw demo``'s churn-model job rebuild marts without
+    publishing them: the next ``csw run`` must run (and republish)."""
+    from metrics.churn_model import FITS_TABLE, _create_tables
+
+    with duckdb.connect(str(done.warehouse)) as con:
+        _create_tables(con)  # as a first fit leaves it (empty: no fit yet)
+    try:
+        assert run_state.unchanged(done)[0], "an empty fits table is no fit"
+        fit = (
+            f"INSERT INTO {FITS_TABLE} (churn_model_version, fitted_at)"
+            " VALUES ('f1-test', now()::TIMESTAMP)"
+        )
+        with _executed(done.warehouse, fit, f"DELETE FROM {FITS_TABLE}"):
+            assert "warehouse" in _changed(done)
+        assert run_state.unchanged(done)[0]
+        rebuilt = (
+            "UPDATE raw.asset_versions SET run_id = 'churn-model-job', built_at = now()::TIMESTAMP"
+            " WHERE step = (SELECT min(step) FROM raw.asset_versions)"
+        )
+        with duckdb.connect(str(done.warehouse), read_only=True) as con:
+            kept = con.execute(
+                "SELECT step, run_id, built_at FROM raw.asset_versions ORDER BY step LIMIT 1"
+            ).fetchone()
+        assert kept is not None
+        back = (
+            f"UPDATE raw.asset_versions SET run_id = '{kept[1]}', built_at = '{kept[2]}'"
+            f" WHERE step = '{kept[0]}'"
+        )
+        with _executed(done.warehouse, rebuilt, back):
+            assert "warehouse" in _changed(done)
+        assert run_state.unchanged(done)[0]
+        refreshed = (
+            "UPDATE raw.incremental_code_versions SET built_at = built_at + INTERVAL 1 SECOND"
+        )
+        undo = "UPDATE raw.incremental_code_versions SET built_at = built_at - INTERVAL 1 SECOND"
+        with _executed(done.warehouse, refreshed, undo):
+            assert "warehouse" in _changed(done)
+    finally:
+        with duckdb.connect(str(done.warehouse)) as con:
+            con.execute("DROP SCHEMA ml CASCADE")
+    assert run_state.unchanged(done)[0]
 
 
 # --- Inside Dagster: raw data versions, dbt code versions, dbt steps that skip -------------------
