@@ -470,28 +470,36 @@ def run(
     _require_adapters_config(settings)
     _require_landing(settings)
     with _exclusive(settings, wait):
-        if not (force or full_refresh) and _nothing_to_do(settings):
-            return
-        with _interruptible():
-            outcomes = _run_jobs(settings, full_refresh=full_refresh)
-    _finish(settings, outcomes)
+        outcome = _run_unless_unchanged(settings, full_refresh=full_refresh, force=force)
+    if outcome is not None:
+        _finish(settings, [outcome])
 
 
-def _nothing_to_do(settings: Settings) -> bool:
-    """True (and says why) when nothing changed since the last successful run; decided without
-    importing Dagster or dbt (``orchestration.run_state``)."""
+def _run_unless_unchanged(
+    settings: Settings, *, full_refresh: bool, force: bool
+) -> RunOutcome | None:
+    """The pipeline's outcome, or None (and says why) when nothing changed since the last
+    successful run: ``run_state.run_or_skip`` decides without importing Dagster or dbt, runs,
+    and records a run that was ok."""
     from orchestration import run_state
 
-    same, reason = run_state.unchanged(settings)
-    if same:
+    def running(reason: str) -> None:
+        console.print(f"Running: {reason}.", highlight=False)
+
+    def pipeline() -> RunOutcome:
+        with _interruptible():
+            return _run_jobs(settings, full_refresh=full_refresh)[0]
+
+    decision = run_state.run_or_skip(
+        settings, full_refresh=full_refresh, force=force, runner=pipeline, on_run=running
+    )
+    if decision.skipped:
         console.print(
-            f"Nothing to do: {reason} (landing files, configuration, code, as-of date, warehouse"
-            " and publication unchanged). Run with --force to run anyway.",
+            f"Nothing to do: {decision.reason} (landing files, configuration, code, as-of date,"
+            " warehouse and publication unchanged). Run with --force to run anyway.",
             highlight=False,
         )
-    else:
-        console.print(f"Running: {reason}.", highlight=False)
-    return same
+    return decision.outcome
 
 
 def _run_jobs(
@@ -499,15 +507,13 @@ def _run_jobs(
 ) -> list[RunOutcome]:
     """Run ``jobs`` in order in-process, showing progress; stop after the first that fails.
 
-    Dagster's and dbt's own output goes to ``<warehouse dir>/logs/last-run.log``. When every job
-    of a run of the pipeline alone was ok, the run's fingerprint is recorded (``run_state``), so the
-    next ``csw run`` with nothing changed does nothing.
+    Dagster's and dbt's own output goes to ``<warehouse dir>/logs/last-run.log``. Nothing is
+    recorded here: ``csw run`` records through ``run_state.run_or_skip``, and ``csw demo`` not
+    at all (its churn model job rebuilds marts the pipeline published, so the next ``csw run``
+    must run and publish them).
     """
-    from orchestration import run_state
     from orchestration.pipeline_run import run_job
     from orchestration.progress import pipeline_dbt_node_count
-
-    before = run_state.fingerprint(settings, run_state.INPUT_COMPONENTS)
 
     _start_log(settings)
     console.print(
@@ -527,10 +533,6 @@ def _run_jobs(
         outcomes.append(outcome)
         if not outcome.ok:
             break
-    # Only a run of the pipeline alone is recorded: after ``csw demo`` the churn model job has
-    # rebuilt marts the pipeline published, so the next ``csw run`` must run and publish them.
-    if jobs == ("pipeline",) and outcomes and outcomes[0].ok:
-        run_state.record(settings, outcomes[0].run_id, before)
     return outcomes
 
 

@@ -302,11 +302,16 @@ def last_run(settings: Settings) -> LastRun | None:
 def unchanged(settings: Settings) -> tuple[bool, str]:
     """(True, "nothing changed since run <id> at <time>") when every component equals the last
     successful run's; else (False, the first component that changed, in words)."""
+    return _compare(settings, None)
+
+
+def _compare(settings: Settings, now: dict[str, str] | None) -> tuple[bool, str]:
+    """:func:`unchanged` against ``now`` (the fingerprint, taken here when None)."""
     last = last_run(settings)
     if last is None:
         return False, "no successful run is recorded in this warehouse"
     when = f"run {last.run_id[:8]} at {last.finished_at:%Y-%m-%d %H:%M:%S} UTC"
-    now = fingerprint(settings)
+    now = fingerprint(settings) if now is None else now
     for name, value in now.items():
         if last.components.get(name) != value:
             return False, f"{DESCRIPTIONS[name]} since {when}"
@@ -340,16 +345,21 @@ def run_or_skip(
     full_refresh: bool = False,
     force: bool = False,
     runner: Callable[[], RunOutcome] | None = None,
+    on_run: Callable[[str], None] | None = None,
 ) -> RunDecision:
-    """Skip when nothing changed (unless ``full_refresh`` or ``force``); else run the pipeline
-    (``runner``, else :func:`orchestration.pipeline_run.run_job`) and record it if it was ok."""
+    """Skip when nothing changed (unless ``full_refresh`` or ``force``); else call ``on_run``
+    with the reason, run the pipeline (``runner``, else
+    :func:`orchestration.pipeline_run.run_job`) and record it if it was ok. The fingerprint is
+    taken once, before the run: its inputs are what the record says the run read."""
+    now = fingerprint(settings)
     if full_refresh or force:
         reason = "--full-refresh" if full_refresh else "--force"
     else:
-        same, reason = unchanged(settings)
+        same, reason = _compare(settings, now)
         if same:
             return RunDecision(True, reason, None)
-    before = fingerprint(settings, INPUT_COMPONENTS)
+    if on_run is not None:
+        on_run(reason)
     if runner is None:
         from orchestration.pipeline_run import run_job
 
@@ -357,5 +367,5 @@ def run_or_skip(
     else:
         outcome = runner()
     if outcome.ok:
-        record(settings, outcome.run_id, before)
+        record(settings, outcome.run_id, now)
     return RunDecision(False, reason, outcome)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -100,6 +101,10 @@ def _checksums(warehouse: Path) -> dict[str, tuple[int, int]]:
             t: con.execute(f"SELECT count(*), coalesce(sum(hash(x)), 0) FROM {t} x").fetchone()
             for (t,) in tables
         }
+
+
+#: The dbt steps' own records, written by every step that runs.
+BOOKKEEPING = ("raw.asset_versions", "raw.incremental_code_versions")
 
 
 def _files(folder: Path) -> dict[str, tuple[int, int]]:
@@ -378,6 +383,71 @@ def test_a_churn_fit_or_a_dbt_build_outside_csw_run_makes_it_run(done: Settings)
     assert run_state.unchanged(done)[0]
 
 
+def test_csw_run_decides_through_run_or_skip_and_a_run_not_ok_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One path (``run_state.run_or_skip``, which the benchmarks measure), the landing taken
+    once, and a run that finished with a failed check leaves the last recorded run as it was."""
+    settings = _settings(tmp_path)
+    settings.landing.mkdir(parents=True)
+    settings.warehouse.parent.mkdir(parents=True)
+    assert not run_state.run_or_skip(settings, runner=lambda: _outcome(True)).skipped
+    decisions: list[run_state.RunDecision] = []
+    real_run_or_skip, real_landing = run_state.run_or_skip, run_state._COMPONENTS["landing"]
+    landings: list[str] = []
+
+    def spy(*args: Any, **kwargs: Any) -> run_state.RunDecision:
+        decisions.append(real_run_or_skip(*args, **kwargs))
+        return decisions[-1]
+
+    def landing(s: Settings) -> str:
+        landings.append(real_landing(s))
+        return landings[-1]
+
+    def failed_check(*_args: object, **_kwargs: object) -> RunOutcome:
+        return RunOutcome(
+            success=True, run_id="r-check", failures=(), failed_checks=("a",), warned_checks=()
+        )
+
+    monkeypatch.setattr(run_state, "run_or_skip", spy)
+    monkeypatch.setitem(run_state._COMPONENTS, "landing", landing)
+    monkeypatch.setattr(orchestration.pipeline_run, "run_job", failed_check)
+    later = settings.model_copy(update={"as_of": AS_OF + timedelta(days=1)})
+
+    result = CliRunner().invoke(app, _args(later), terminal_width=200)
+
+    assert result.exit_code == 1, result.output
+    assert "Running: the as-of date changed since run r-True" in result.output
+    assert [(d.skipped, d.outcome and d.outcome.run_id) for d in decisions] == [(False, "r-check")]
+    assert len(landings) == 1, "the fingerprint is taken once"
+    last = run_state.last_run(later)
+    assert last is not None and last.run_id == "r-True"
+    assert "as-of date" in _changed(later)
+
+
+def test_csw_demos_jobs_record_no_run_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``csw demo``'s churn model job rebuilds marts the pipeline published: recording its run
+    would make the next ``csw run`` say "Nothing to do" with the published marts stale."""
+    from orchestration import cli
+
+    settings = _settings(tmp_path)
+    settings.landing.mkdir(parents=True)
+    settings.warehouse.parent.mkdir(parents=True)
+
+    def ok(_settings: Settings, job: str = "pipeline", **_kwargs: object) -> RunOutcome:
+        return RunOutcome(
+            success=True, run_id=f"r-{job}", failures=(), failed_checks=(), warned_checks=()
+        )
+
+    monkeypatch.setattr(orchestration.pipeline_run, "run_job", ok)
+    outcomes = cli._run_jobs(settings, cli.DEMO_JOBS)
+    assert [o.run_id for o in outcomes] == [f"r-{job}" for job in cli.DEMO_JOBS]
+    assert run_state.last_run(settings) is None
+    assert "no successful run" in _changed(settings)
+
+
 # --- Inside Dagster: raw data versions, dbt code versions, dbt steps that skip -------------------
 
 
@@ -525,7 +595,7 @@ def test_full_refresh_rebuilds_every_dbt_model_and_leaves_the_lake_alone(done: S
     assert "Nothing to do" not in result.output
     assert _files(lake) == files
     after = _checksums(done.warehouse)
-    same = [t for t in before if t.startswith("raw.") and t != "raw.asset_versions"]
+    same = [t for t in before if t.startswith("raw.") and t not in BOOKKEEPING]
     same += [f"intermediate.{f}" for f in ("int_user_daily_events", "int_account_daily_activity")]
     assert {t: after[t] for t in same} == {t: before[t] for t in same}
     last = run_state.last_run(done)
