@@ -317,7 +317,8 @@ def step_run(settings: Settings) -> tuple[bool, dict[str, Any]]:
     if outcome is None:
         nothing = {"dbt_nodes_run": 0, "marts_published": 0, "lake_files_written": 0}
         return True, {**detail, "as_of": settings.as_of.isoformat(), **nothing, "files_decided": 0}
-    return outcome.success, {
+    # ``ok``, not ``success``: a run whose job succeeded with a failed check is no success
+    return outcome.ok, {
         **detail,
         **_run_detail(settings, outcome, in_process_s),
         "files_decided": _manifest_rows(settings) - manifest_before,

@@ -448,6 +448,29 @@ def test_csw_demos_jobs_record_no_run_state(
     assert "no successful run" in _changed(settings)
 
 
+def test_the_benchmarks_run_step_fails_when_the_run_was_not_ok(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose job succeeded with a failed check is no successful measurement."""
+    from benchmarks import steps
+
+    settings = _settings(tmp_path)
+    settings.landing.mkdir(parents=True)
+    settings.warehouse.parent.mkdir(parents=True)
+
+    def failed_check(*_args: object, **_kwargs: object) -> RunOutcome:
+        return RunOutcome(
+            success=True, run_id="r-check", failures=(), failed_checks=("a",), warned_checks=()
+        )
+
+    monkeypatch.setattr(orchestration.pipeline_run, "run_job", failed_check)
+    # the Dagster instance's step statistics of the run: there is no such run here
+    monkeypatch.setattr(steps, "_run_detail", lambda _s, o, _t: {"run_id": o.run_id})
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    ok, detail = steps.step_run(settings)
+    assert (ok, detail["skipped"], detail["run_id"]) == (False, False, "r-check")
+
+
 # --- Inside Dagster: raw data versions, dbt code versions, dbt steps that skip -------------------
 
 
