@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -136,9 +136,43 @@ def _adapter_sources(settings: Settings) -> list[Path]:
     return [a.source for a in load_adapters_config(settings.adapters)]
 
 
+def _adapter_outputs(settings: Settings) -> Callable[[str], bool]:
+    """Whether a path relative to the landing directory is one the configured adapters write
+    on every run: ``_adapters/<system>/*`` and ``<table folder>/<file_stem>.<csv|parquet>`` (or
+    ``<file_stem>-<day>.parquet``) in the tables the system writes."""
+    if settings.adapters is None:
+        return lambda _path: False
+    from adapters.core import REPORT_DIR
+    from orchestration.defs.adapters.config import load_adapters_config
+    from orchestration.defs.adapters.registry import SYSTEMS
+
+    reports: set[tuple[str, str]] = set()
+    stems: dict[PurePath, set[str]] = {}
+    for adapter in load_adapters_config(settings.adapters):
+        system = SYSTEMS[adapter.system]
+        stem = system.load_mapping(adapter.mapping).file_stem
+        reports.add((REPORT_DIR, adapter.system))
+        for table in system.writes:
+            stems.setdefault(PurePath(table), set()).add(stem)
+
+    def written(relative: str) -> bool:
+        path = PurePath(relative)
+        by_stem = path.suffix in {".csv", ".parquet"} and any(
+            path.stem == s or (path.suffix == ".parquet" and path.stem.startswith(s + "-"))
+            for s in stems.get(path.parent, ())
+        )
+        return by_stem or path.parts[:2] in reports
+
+    return written
+
+
 def landing_digest(settings: Settings) -> str:
-    trees = [settings.landing, *_adapter_sources(settings)]
-    return _digest([[str(root), _tree_listing(root)] for root in trees])
+    """The landing files (but what the adapters write there on every run) and the adapters'
+    source folders."""
+    written = _adapter_outputs(settings)
+    landing = [f for f in _tree_listing(settings.landing) if not written(f[0])]
+    sources = [[str(root), _tree_listing(root)] for root in _adapter_sources(settings)]
+    return _digest([[str(settings.landing), landing], *sources])
 
 
 def config_digest(settings: Settings) -> str:

@@ -471,6 +471,36 @@ def test_the_benchmarks_run_step_fails_when_the_run_was_not_ok(
     assert (ok, detail["skipped"], detail["run_id"]) == (False, False, "r-check")
 
 
+def test_files_the_adapters_rewrite_each_run_do_not_make_it_run(tmp_path: Path) -> None:
+    """An adapter rewrites its contract files and reports in the landing directory on every run
+    (new modification times); its source folder is what tells whether anything changed."""
+    settings = _settings(tmp_path)
+    source = tmp_path / "stripe_export"
+    source.mkdir()
+    (source / "customers.json").write_text("[]")
+    adapters = tmp_path / "adapters.yaml"
+    adapters.write_text(f"adapters:\n  - system: stripe\n    source: {source}\n")
+    settings = settings.model_copy(update={"adapters": adapters})
+    written = [
+        settings.landing / "billing" / "customers" / "stripe.csv",
+        settings.landing / "_adapters" / "stripe" / "_rejects.csv",
+    ]
+    for path in written:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("a\n")
+    settings.warehouse.parent.mkdir(parents=True)
+    assert not run_state.run_or_skip(settings, runner=lambda: _outcome(True)).skipped
+
+    for path in written:  # the adapter's next run: the same files written again
+        path.write_text("a\nb\n")
+    assert run_state.unchanged(settings)[0], run_state.unchanged(settings)[1]
+    with _touched(source / "customers.json"):
+        assert "landing" in _changed(settings)
+    other = settings.landing / "billing" / "customers" / "manual_export.csv"
+    other.write_text("a\n")
+    assert "landing" in _changed(settings)
+
+
 # --- Inside Dagster: raw data versions, dbt code versions, dbt steps that skip -------------------
 
 
