@@ -293,11 +293,16 @@ def _always_run(
 def run_or_skip_of_code() -> Callable[..., Any]:
     """``csw run``'s decision and run: :func:`orchestration.run_state.run_or_skip`, or, for a
     revision from before it existed (``--code-ref``), a plain run."""
+    import orchestration.pipeline_run as pipeline_run
+
     try:
-        from orchestration.run_state import run_or_skip
+        import orchestration.run_state as run_state
     except ImportError:
         return _always_run
-    return run_or_skip
+    # The editable install can supply run_state from the work tree to a revision without it.
+    if Path(run_state.__file__).parent != Path(pipeline_run.__file__).parent:
+        return _always_run
+    return run_state.run_or_skip
 
 
 def step_run(settings: Settings) -> tuple[bool, dict[str, Any]]:
