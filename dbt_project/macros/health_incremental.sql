@@ -256,3 +256,30 @@
         {%- endif %}
     {%- endif %}
 {% endmacro %}
+
+{#- SQL: the `where` of an incremental health model's input keeping the (account_id, as_of_date)
+    pairs of `alias` that this table lacks after its pre-hook's delete; nothing on a full build. -#}
+{% macro pairs_this_table_lacks(alias) -%}
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as t
+        where t.account_id = {{ alias }}.account_id and t.as_of_date = {{ alias }}.as_of_date
+    )
+    {%- endif %}
+{%- endmacro %}
+
+{#- SQL: the `and` of a monthly-adoption input (daily-fact rows `alias`) keeping the days to
+    rebuild: on or after the plan's boundary month, or in an account-month with newly loaded
+    rows (CTE `touched`); nothing when the plan rebuilds everything. -#}
+{% macro monthly_adoption_rows_to_rebuild(plan, alias) -%}
+    {%- if not plan['all'] %}
+      and (
+        {{ alias }}.activity_date >= date '{{ plan['boundary'] }}'
+        or exists (
+            select 1 from touched
+            where touched.account_id = {{ alias }}.account_id
+              and touched.month = {{ month_start(alias ~ '.activity_date') }}
+        )
+      )
+    {%- endif %}
+{%- endmacro %}

@@ -41,13 +41,7 @@
 with spine as (
 
     select * from {{ ref('int_account_health_spine') }} as spine
-    {%- if is_incremental() %}
-    -- the pairs this table lacks (after the pre-hook's delete)
-    where not exists (
-        select 1 from {{ this }} as t
-        where t.account_id = spine.account_id and t.as_of_date = spine.as_of_date
-    )
-    {%- endif %}
+    {{ pairs_this_table_lacks('spine') }}
 
 ),
 

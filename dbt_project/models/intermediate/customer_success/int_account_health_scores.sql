@@ -37,13 +37,7 @@
 with measures as (
 
     select * from {{ ref('int_account_health_measures') }} as measures
-    {%- if is_incremental() %}
-    -- the pairs this table lacks (after the pre-hook's delete)
-    where not exists (
-        select 1 from {{ this }} as t
-        where t.account_id = measures.account_id and t.as_of_date = measures.as_of_date
-    )
-    {%- endif %}
+    {{ pairs_this_table_lacks('measures') }}
 
 ),
 

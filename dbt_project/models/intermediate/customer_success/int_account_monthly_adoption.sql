@@ -35,15 +35,7 @@ user_days as (
 
     select * from {{ ref('int_user_daily_activity') }} as f
     where activity_date <= {{ as_of }}
-    {%- if not plan['all'] %}
-      and (
-        activity_date >= date '{{ plan['boundary'] }}'
-        or exists (
-            select 1 from touched
-            where touched.account_id = f.account_id and touched.month = {{ month_start('f.activity_date') }}
-        )
-      )
-    {%- endif %}
+    {{ monthly_adoption_rows_to_rebuild(plan, 'f') }}
 
 ),
 
@@ -52,15 +44,7 @@ feature_days as (
     select * from {{ ref('int_account_daily_feature_usage') }} as f
     where activity_date <= {{ as_of }}
       and is_core
-    {%- if not plan['all'] %}
-      and (
-        activity_date >= date '{{ plan['boundary'] }}'
-        or exists (
-            select 1 from touched
-            where touched.account_id = f.account_id and touched.month = {{ month_start('f.activity_date') }}
-        )
-      )
-    {%- endif %}
+    {{ monthly_adoption_rows_to_rebuild(plan, 'f') }}
 
 ),
 
