@@ -146,7 +146,9 @@ def stage_of(step_key: str) -> str:
     return "ingest"
 
 
-def _manifest_rows(settings: Settings) -> int:
+def _raw_rows(settings: Settings, table: str) -> int:
+    """Rows of ``raw.<table>``; 0 when the warehouse or the table does not exist (yet, or in the
+    revision measured: the lake registry is newer than the manifest)."""
     import duckdb
 
     if not settings.warehouse.exists():
@@ -154,29 +156,22 @@ def _manifest_rows(settings: Settings) -> int:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         found = con.execute(
             "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'raw' AND table_name = 'ingest_manifest'"
+            "WHERE table_schema = 'raw' AND table_name = ?",
+            [table],
         ).fetchone()
         if not found or not found[0]:
             return 0
-        n = con.execute("SELECT count(*) FROM raw.ingest_manifest").fetchone()
+        n = con.execute(f"SELECT count(*) FROM raw.{table}").fetchone()
         return int(n[0]) if n else 0
+
+
+def _manifest_rows(settings: Settings) -> int:
+    return _raw_rows(settings, "ingest_manifest")
 
 
 def _lake_files(settings: Settings) -> int:
-    """Files registered in the events lake (``raw.lake_files``); 0 before the lake existed."""
-    import duckdb
-
-    if not settings.warehouse.exists():
-        return 0
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        found = con.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'raw' AND table_name = 'lake_files'"
-        ).fetchone()
-        if not found or not found[0]:
-            return 0
-        n = con.execute("SELECT count(*) FROM raw.lake_files").fetchone()
-        return int(n[0]) if n else 0
+    """Files registered in the events lake (``raw.lake_files``)."""
+    return _raw_rows(settings, "lake_files")
 
 
 def _dbt_nodes(instance: Any, run_id: str) -> dict[str, int]:

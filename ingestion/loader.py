@@ -57,7 +57,7 @@ from ingestion.readers import (
     open_source,
 )
 from ingestion.rules import checked_rows_sql, typed_rows_sql
-from ingestion.sql import ident, literal
+from ingestion.sql import ident, literal, relation_exists
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +148,7 @@ def ensure_warehouse(
 
 
 def _relation_exists(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [RAW_SCHEMA, schema.name],
-    ).fetchone()
-    return bool(row and row[0])
+    return relation_exists(conn, RAW_SCHEMA, schema.name)
 
 
 def ensure_lake_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema, lake_dir: Path) -> None:

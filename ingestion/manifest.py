@@ -29,6 +29,8 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from ingestion.sql import relation_exists
+
 MANIFEST_TABLE = "raw.ingest_manifest"
 
 FileStatus = Literal["loaded", "refused"]
@@ -90,11 +92,7 @@ def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
 
 def exists(conn: duckdb.DuckDBPyConnection) -> bool:
     """Whether ingestion ever ran against this warehouse."""
-    row = conn.execute(
-        "SELECT count(*) FROM information_schema.tables"
-        " WHERE table_schema = 'raw' AND table_name = 'ingest_manifest'"
-    ).fetchone()
-    return bool(row and row[0])
+    return relation_exists(conn, "raw", "ingest_manifest")
 
 
 def _entries(conn: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> list:

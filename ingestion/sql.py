@@ -7,10 +7,21 @@ through these two functions.
 
 from __future__ import annotations
 
+import duckdb
+
 
 def ident(name: str) -> str:
     """A double-quoted SQL identifier (``a"b`` -> ``"a""b"``)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def relation_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether ``schema.name`` is a table or view of the connection's database."""
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def literal(value: str) -> str:

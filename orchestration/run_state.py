@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from ingestion.sql import relation_exists
+
 if TYPE_CHECKING:
     from orchestration.pipeline_run import RunOutcome
     from orchestration.settings import Settings
@@ -318,11 +320,7 @@ def last_run(settings: Settings) -> LastRun | None:
     if not settings.warehouse.is_file():
         return None
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw'"
-            " AND table_name = 'run_state'"
-        ).fetchone()
-        if not exists or not exists[0]:
+        if not relation_exists(con, "raw", "run_state"):
             return None
         row = con.execute(
             f"SELECT run_id, finished_at, components FROM {STATE_TABLE}"

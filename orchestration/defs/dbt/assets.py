@@ -26,6 +26,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ingestion.sql import relation_exists
 from metrics.dbt_vars import (
     DEFAULT_CHURN_HORIZON_DAYS,
     DEFAULT_MAX_UNMAPPED_EVENT_SHARE,
@@ -350,11 +351,7 @@ class LastBuild:
 
 
 def _last_build(con: duckdb.DuckDBPyConnection, step: str) -> LastBuild | None:
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw'"
-        " AND table_name = 'asset_versions'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    if not relation_exists(con, "raw", "asset_versions"):
         return None
     row = con.execute(
         f"SELECT input_digest, run_id, built_at FROM {VERSIONS_TABLE} WHERE step = ?", [step]

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from ingestion.sql import relation_exists
 from orchestration.defs.dbt.project import lineage_code_versions
 
 TABLE = "raw.incremental_code_versions"
@@ -46,14 +47,6 @@ def refreshable_incremental_models(
     }
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables()"
-        " WHERE schema_name = 'raw' AND table_name = 'incremental_code_versions'"
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def changed_code(con: duckdb.DuckDBPyConnection, current: Mapping[str, str]) -> list[str]:
     """The models of ``current`` last built by another code version, or by code nobody recorded
     (sorted)."""
@@ -61,7 +54,7 @@ def changed_code(con: duckdb.DuckDBPyConnection, current: Mapping[str, str]) -> 
         return []
     stored = (
         dict(con.execute(f"SELECT model, code_version FROM {TABLE}").fetchall())
-        if _exists(con)
+        if relation_exists(con, "raw", "incremental_code_versions")
         else {}
     )
     return sorted(m for m, v in current.items() if stored.get(m) != v)
