@@ -437,6 +437,26 @@ def _corrected_entity_rows(dbt: Dbt, warehouse: Path) -> dict[str, Any]:
     return {}
 
 
+def _corrected_billing_rows(dbt: Dbt, warehouse: Path) -> dict[str, Any]:
+    """An invoice re-exported as failed (its payment failures count from its due date) and a
+    seat count corrected on a price row: billing versions loaded after the base build."""
+    invoice = next(i for i in RAW["invoices"] if i["invoice_id"] == "in_a1")
+    item = next(i for i in RAW["subscription_items"] if i["item_id"] == "si_a")
+    append_rows(
+        warehouse,
+        "billing/invoices",
+        [{**invoice, "status": "open", "amount_paid": 0, "attempt_count": 3, "paid_at": None}],
+        SECOND_LOAD,
+    )
+    append_rows(
+        warehouse,
+        "billing/subscription_items",
+        [{**item, "quantity": item["quantity"] + 5}],
+        SECOND_LOAD,
+    )
+    return {}
+
+
 def _changed_health_model(dbt: Dbt, warehouse: Path) -> dict[str, Any]:
     return {"vars_override": changed_health_model()}
 
@@ -478,6 +498,7 @@ SCENARIOS: dict[str, Callable[[Dbt, Path], dict[str, Any]]] = {
     "week_later": _week_later,
     "late_events": _late_events,
     "corrected_entity_rows": _corrected_entity_rows,
+    "corrected_billing_rows": _corrected_billing_rows,
     "changed_health_model": _changed_health_model,
     "resent_file": _resent_file,
     "as_of_back_and_forth": _as_of_back_and_forth,
@@ -533,7 +554,7 @@ def built_from(warehouse: Path) -> dict[str, dict[datetime, int]]:
 
 
 #: Two or three builds each (~6 s a build): these run in the e2e tier, the others by default.
-E2E_SCENARIOS = ("late_events", "resent_file", "as_of_back_and_forth")
+E2E_SCENARIOS = ("late_events", "resent_file", "as_of_back_and_forth", "corrected_billing_rows")
 
 
 @pytest.mark.parametrize(
