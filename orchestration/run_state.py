@@ -268,8 +268,9 @@ def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def raw_data_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """``<system>/<table>`` -> a digest of what its raw table holds: its manifest rows (file,
-    checksum, status, when) and, for a lake table, its registered lake files. It stays the same
-    while no file is loaded into the table, and changes with every file that is."""
+    checksum, status, when), for a lake table its registered lake files, and for an entity table
+    its rows (:func:`_table_content`). It stays the same while no file is loaded into the table
+    and nobody edits it, and changes with every file that is loaded."""
     tables = _table_names(con)
     if "raw.ingest_manifest" not in tables:
         return {}
@@ -290,7 +291,19 @@ def raw_data_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         FROM m LEFT JOIN l USING (table_name)
         """
     ).fetchall()
-    return {r[0]: _digest(list(r[1:]))[:16] for r in rows}
+    return {r[0]: _digest([*r[1:], _table_content(con, r[0], tables)])[:16] for r in rows}
+
+
+def _table_content(con: duckdb.DuckDBPyConnection, path: str, tables: set[str]) -> list[Any]:
+    """Row count and an order-independent hash of the rows of an entity table (``raw.<table>``,
+    a few hundred thousand rows at most): a table changed outside ingestion (rows deleted or
+    edited by hand) must not look as its manifest says. A lake table (a view) is left to its
+    registry: hashing 151 million events on every run would cost what the lake saves."""
+    table = f"raw.{path.split('/', 1)[1]}"
+    if table not in tables:
+        return []
+    row = con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {table} t").fetchone()
+    return list(row or ())
 
 
 _COMPONENTS: dict[str, Callable[[Settings], str]] = {

@@ -704,3 +704,15 @@ def test_a_step_that_rebuilds_some_models_forgets_every_other_step_holding_them(
         assert _last_build(con, "whole") is None  # its model b no longer is what it built
         assert _last_build(con, "other") is not None
         assert _last_build(con, "subset") is not None
+
+
+def test_a_raw_table_changed_outside_ingestion_changes_its_data_version(tmp_path: Path) -> None:
+    from ingestion_fixtures import example_row, open_warehouse, write_csv
+
+    wh = open_warehouse(tmp_path)
+    write_csv(wh.landing, "accounts", "a.csv", [example_row("accounts")])
+    wh.ingest("accounts")
+    before = run_state.raw_data_versions(wh.conn)
+    wh.conn.execute("DELETE FROM raw.accounts")  # by hand: the manifest does not change
+    after = run_state.raw_data_versions(wh.conn)
+    assert before["crm/accounts"] != after["crm/accounts"]
