@@ -193,7 +193,7 @@ def test_real_dbt_calls_leave_at_most_keep_folders(
     monkeypatch.setenv("DBT_TARGET_PATH", str(calls))
     earlier = _call_folder(calls, "dbt_models-0000000-0000000", age_s=60)
     result = dg.materialize(
-        [build_dbt_assets()[1]],
+        [build_dbt_assets()[0]],
         # one model, without its tests (some also read models this test does not build)
         selection=dg.AssetSelection.assets(["staging", "stg_crm__accounts"]).without_checks(),
         resources={"dbt": dbt_resource(), "settings": SettingsResource.from_settings(settings)},

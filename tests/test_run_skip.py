@@ -562,22 +562,47 @@ def _fact_keys() -> set[object]:
     return {k for k, uid in _unique_ids_by_key().items() if DAILY_FACT_TAG in nodes[uid]["tags"]}
 
 
-def test_a_dbt_steps_inputs_are_the_raw_tables_it_reads_its_vars_and_code(done: Settings) -> None:
+def _uid(key: object) -> str:
+    from orchestration.defs.dbt.assets import _unique_ids_by_key
+
+    return _unique_ids_by_key()[key]
+
+
+def test_a_models_inputs_are_the_raw_tables_vars_and_code_it_and_its_parents_read(
+    done: Settings,
+) -> None:
     from metrics.dbt_vars import dbt_vars
-    from orchestration.defs.dbt.assets import step_inputs
+    from orchestration.defs.dbt.assets import _unique_ids_by_key, model_inputs
 
     facts = _fact_keys()
     assert len(facts) == 4
+    mrr = dg_key("marts/fct_mrr_monthly")
+    keys = set(_unique_ids_by_key())
     vars_ = dbt_vars(AS_OF)
+
+    def changed(inputs: object, against: object) -> set[str]:
+        return {
+            u
+            for u, d in inputs.digests.items()  # type: ignore[attr-defined]
+            if against.digests[u] != d  # type: ignore[attr-defined]
+        }
+
     with duckdb.connect(str(done.warehouse)) as con:
-        before = step_inputs(facts, vars_, con)
-        assert before.missing == ()
-        assert step_inputs(facts, {**vars_, "as_of": "2030-01-01"}, con).digest == before.digest
+        before = model_inputs(keys, vars_, con)
+        assert before.missing == frozenset()
+        assert set(before.digests) == set(before.keys) == {_uid(k) for k in keys}
+        later = changed(model_inputs(keys, {**vars_, "as_of": "2030-01-01"}, con), before)
+        assert later and not later & {_uid(f) for f in facts}
+        assert _uid(dg_key("marts/dim_accounts")) in later
         changed_map = [{**r, "feature": "other"} for r in vars_["feature_map"]]
-        assert step_inputs(facts, {**vars_, "feature_map": changed_map}, con).digest != (
-            before.digest
-        )
-        for path, moves in (("billing/plans", False), ("product/events", True)):
+        remapped = changed(model_inputs(keys, {**vars_, "feature_map": changed_map}, con), before)
+        assert _uid(dg_key("intermediate/int_account_daily_feature_usage")) in remapped
+        assert _uid(dg_key("intermediate/int_user_daily_events")) not in remapped
+        assert _uid(mrr) not in remapped
+        for path, reaches_facts in (
+            ("billing/subscription_items", False),
+            ("product/events", True),
+        ):
             system, table = path.split("/")
             con.begin()
             con.execute(
@@ -586,12 +611,27 @@ def test_a_dbt_steps_inputs_are_the_raw_tables_it_reads_its_vars_and_code(done: 
                 " WHERE system = ? AND table_name = ? LIMIT 1",
                 [system, table],
             )
-            assert (step_inputs(facts, vars_, con).digest != before.digest) is moves, path
+            moved = changed(model_inputs(keys, vars_, con), before)
+            assert _uid(dg_key(f"staging/stg_{system}__{table}")) in moved, path
+            assert bool(moved & {_uid(f) for f in facts}) is reaches_facts, path
+            assert (_uid(mrr) in moved) is (not reaches_facts), path
             con.rollback()
         con.begin()
         con.execute("DROP TABLE intermediate.int_user_daily_events")
-        assert step_inputs(facts, vars_, con).missing == ("int_user_daily_events",)
+        assert model_inputs(facts, vars_, con).missing == {
+            _uid(dg_key("intermediate/int_user_daily_events"))
+        }
         con.rollback()
+
+
+def test_the_pipeline_builds_every_dbt_model_in_one_step(done: Settings) -> None:
+    from orchestration.definitions import PIPELINE_JOB, build_definitions
+
+    job = build_definitions(done).resolve_job_def(PIPELINE_JOB)
+    # Dagster splits a multi-asset into one node per subset when other assets sit between its
+    # models (dbt_models, dbt_models_2, ...): each node would be a dbt call of its own
+    steps = {name for name in job.graph.node_names() if name.startswith("dbt_")}
+    assert steps == {"dbt_models"}, steps
 
 
 @pytest.mark.e2e  # a run that rebuilds most dbt models (~35 s on the small sample): the e2e tier
@@ -689,21 +729,43 @@ def test_rows_an_incremental_model_kept_from_older_code_are_rebuilt(done: Settin
     assert _checksums(done.warehouse)[fact] == before
 
 
-def test_a_step_that_rebuilds_some_models_forgets_every_other_step_holding_them(
-    tmp_path: Path,
-) -> None:
-    from orchestration.defs.dbt.assets import StepInputs, _last_build, _remember
+def test_a_model_is_recorded_as_built_only_when_dbt_built_it_and_its_tests_passed() -> None:
+    from orchestration.defs.dbt.assets import built_cleanly
+
+    manifest = {
+        "parent_map": {
+            "test.p.not_null_a": ["model.p.a"],
+            "test.p.rel_b_c": ["model.p.b", "model.p.c"],
+            "test.p.warns_d": ["model.p.d"],
+        }
+    }
+    results = {
+        "results": [
+            {"unique_id": "model.p.a", "status": "success"},
+            {"unique_id": "test.p.not_null_a", "status": "pass"},
+            {"unique_id": "model.p.b", "status": "success"},
+            {"unique_id": "model.p.c", "status": "success"},
+            {"unique_id": "test.p.rel_b_c", "status": "fail"},
+            {"unique_id": "model.p.d", "status": "success"},
+            {"unique_id": "test.p.warns_d", "status": "warn"},
+            {"unique_id": "model.p.e", "status": "error"},
+            {"unique_id": "model.p.f", "status": "skipped"},
+            {"unique_id": "seed.p.g", "status": "success"},
+        ]
+    }
+    assert built_cleanly(results, manifest) == {"model.p.a", "model.p.d", "seed.p.g"}
+
+
+def test_models_about_to_be_built_forget_their_inputs_first(tmp_path: Path) -> None:
+    from orchestration.defs.dbt.assets import _forget, _last_builds, _remember
 
     warehouse = str(tmp_path / "w.duckdb")
-    whole = StepInputs("whole", "d1", (), (), ("model.a", "model.b", "model.c"))
-    other = StepInputs("other", "d2", (), (), ("model.x",))
-    subset = StepInputs("subset", "d3", (), (), ("model.b",))  # e.g. from the UI, another as-of
-    for inputs in (whole, other, subset):
-        _remember(warehouse, inputs, "run")
+    _remember(warehouse, {"model.p.a": "d1", "model.p.b": "d2"}, "run-1")
+    with duckdb.connect(warehouse) as con:  # a record of the step-per-selection format
+        con.execute("INSERT INTO raw.asset_versions VALUES ('a1b2', 'd', 'r', now(), '[]')")
+    _forget(warehouse, ["model.p.b"])  # a run stopped while building b leaves it to be rebuilt
     with duckdb.connect(warehouse) as con:
-        assert _last_build(con, "whole") is None  # its model b no longer is what it built
-        assert _last_build(con, "other") is not None
-        assert _last_build(con, "subset") is not None
+        assert {u: b.input_digest for u, b in _last_builds(con).items()} == {"model.p.a": "d1"}
 
 
 def test_a_raw_table_changed_outside_ingestion_changes_its_data_version(tmp_path: Path) -> None:

@@ -113,12 +113,14 @@ def _layer(props: Mapping[str, Any]) -> str:
     return fqn[1] if props["resource_type"] == "model" and len(fqn) > 2 else props["resource_type"]
 
 
-#: The daily facts (tag ``daily_fact``) are their own ``@dbt_assets`` (one step of a run that can
-#: be selected and re-run on its own), the rest another, as in dagster-io/dagster-open-platform.
-#: docs/health-model.md "Incremental event facts". The other incremental models (the health
-#: history, dim_health_model_versions, the backtest) stay in ``dbt_models``.
+#: The daily facts (incremental, built from the events lake; docs/health-model.md "Incremental
+#: event facts").
 DAILY_FACT_TAG = "daily_fact"
-INCREMENTAL_SELECTION = f"tag:{DAILY_FACT_TAG}"
+#: The var naming the incremental models to rebuild in full in this call (code_refresh.py; read by
+#: macros/should_full_refresh.sql): dbt's own ``--full-refresh`` is for every model at once.
+FULL_REFRESH_MODELS_VAR = "full_refresh_models"
+#: Vars that say how to build, not what: left out of a model's input digest.
+_BOOKKEEPING_VARS = frozenset({"code_versions", FULL_REFRESH_MODELS_VAR})
 
 
 def production_build_args(
@@ -170,41 +172,9 @@ def full_refresh_args(context: dg.AssetExecutionContext, settings: SettingsResou
     return ["--full-refresh"] if settings.full_refresh_for(context) else []
 
 
-def _before_incremental(context: dg.AssetExecutionContext) -> list[str]:
-    """Extra args for the part of ``dbt_models`` that runs before the incremental models.
+# --- Skipping the models whose inputs did not change -----------------------------------------
 
-    Dagster runs that part as a subset (``--select`` of its models): dbt's eager indirect
-    selection would also pick tests with a parent built only after the incremental models (the
-    singular test of fct_account_health that also reads dim_accounts). They run in the later part.
-    """
-    if context.selected_asset_keys & _downstream_of_incremental():
-        return []
-    return ["--exclude", f"{INCREMENTAL_SELECTION}+,resource_type:test"]
-
-
-@cache
-def _downstream_of_incremental() -> frozenset[dg.AssetKey]:
-    """The asset keys of the models built from the daily facts."""
-    manifest = json.loads(prepared_manifest().read_text(encoding="utf-8"))
-    nodes, children = manifest["nodes"], manifest["child_map"]
-    todo = [uid for uid, n in nodes.items() if DAILY_FACT_TAG in n.get("tags", [])]
-    seen: set[str] = set()
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in seen:
-                seen.add(child)
-                todo.append(child)
-    translator = WarehouseDbtTranslator()
-    return frozenset(
-        translator.get_asset_key(nodes[uid])
-        for uid in seen
-        if uid in nodes and nodes[uid]["resource_type"] == "model"
-    )
-
-
-# --- Skipping a dbt step whose inputs did not change -------------------------------------------
-
-#: The digest of the inputs each dbt step (a selection of models) last built from.
+#: The digest of the inputs each model (by unique id) was last built from, and by which run.
 VERSIONS_TABLE = "raw.asset_versions"
 VERSIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (
@@ -216,20 +186,21 @@ CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (
 )"""
 SKIPPED = "skipped: inputs unchanged"
 _BUILT_TYPES = frozenset({"model", "seed", "snapshot"})
+#: dbt statuses after which a node's relation holds what its inputs make and its tests passed.
+_BUILT_OK = frozenset({"success"})
+_TEST_OK = frozenset({"pass", "warn"})
 
 
 @dataclass(frozen=True)
-class StepInputs:
-    """What a dbt step builds from: ``digest`` of the raw tables' data versions, the vars its
-    models read and the code versions of its models, their upstream models and their tests."""
+class ModelInputs:
+    """What the selected models build from, per unique id: ``digests`` of their code and tests,
+    the vars they read, the raw tables they read and their parent models' digests (so a change
+    anywhere upstream reaches every model below it); ``missing``, the selected models whose
+    relation is not in the warehouse (dropped, or never built)."""
 
-    step: str
-    digest: str
-    #: Selected models whose relation is not in the warehouse (dropped, or never built).
-    missing: tuple[str, ...]
-    keys: tuple[dg.AssetKey, ...]
-    #: The unique ids of the step's models.
-    models: tuple[str, ...] = ()
+    digests: Mapping[str, str]
+    missing: frozenset[str]
+    keys: Mapping[str, dg.AssetKey]
 
 
 def _sha(value: Any) -> str:
@@ -248,8 +219,7 @@ def _unique_ids_by_key() -> Mapping[dg.AssetKey, str]:
 
 @cache
 def _depths() -> Mapping[str, int]:
-    """unique_id -> the length of its longest path from a source: a topological order (Dagster
-    wants a multi-asset's outputs in one)."""
+    """unique_id -> the length of its longest path from a source: a topological order."""
     parents = loaded_manifest()["parent_map"]
     depth: dict[str, int] = {}
     for uid in parents:
@@ -265,17 +235,6 @@ def _depths() -> Mapping[str, int]:
     return depth
 
 
-def _ancestors(parents: Mapping[str, list[str]], uids: Iterable[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(uids)
-    while todo:
-        for parent in parents.get(todo.pop(), []):
-            if parent not in seen:
-                seen.add(parent)
-                todo.append(parent)
-    return seen
-
-
 def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     rows = con.execute(
         "SELECT schema_name, table_name FROM duckdb_tables()"
@@ -289,7 +248,7 @@ def _source_versions(
     sources: Iterable[Mapping[str, Any]],
     existing: set[tuple[str, str]],
 ) -> dict[str, str]:
-    """``<source>/<table>`` -> its data version: a contract table's from the ingestion manifest
+    """source unique id -> its data version: a contract table's from the ingestion manifest
     (``run_state.raw_data_versions``); another source's (the churn model's fits, small) from its
     rows; "absent" when it does not exist."""
     loaded = raw_data_versions(con)
@@ -298,49 +257,71 @@ def _source_versions(
         key = f"{source['source_name']}/{source['name']}"
         schema, table = source["schema"], source.get("identifier") or source["name"]
         if key in loaded:
-            versions[key] = loaded[key]
+            versions[source["unique_id"]] = loaded[key]
         elif (schema, table) in existing:
             row = con.execute(
                 f'SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM "{schema}"."{table}" t'
             ).fetchone()
-            versions[key] = _sha(list(row or ()))
+            versions[source["unique_id"]] = _sha(list(row or ()))
         else:
-            versions[key] = "absent"
-    return dict(sorted(versions.items()))
+            versions[source["unique_id"]] = "absent"
+    return versions
 
 
-def step_inputs(
+def model_inputs(
     selected: Iterable[dg.AssetKey], vars_: Mapping[str, Any], con: duckdb.DuckDBPyConnection
-) -> StepInputs:
-    """The inputs of a dbt step that builds the ``selected`` models, read from the warehouse."""
+) -> ModelInputs:
+    """The input digest of each ``selected`` model, read from the warehouse.
+
+    A model's digest covers its code version and its tests' (``project.code_versions``), the
+    vars its code reads (all of them when one is read by a computed name), the data versions of
+    the raw tables it reads, and the digests of its parent models, computed the same way whether
+    they are selected or not: a Merkle chain, so what changed in one raw table reaches exactly
+    the models built from it.
+    """
     manifest = loaded_manifest()
     nodes, sources = manifest["nodes"], manifest["sources"]
+    parents, children = manifest["parent_map"], manifest["child_map"]
     by_key = _unique_ids_by_key()
-    depth = _depths()
-    keys = tuple(sorted((k for k in selected if k in by_key), key=lambda k: (depth[by_key[k]], k)))
-    uids = sorted(by_key[k] for k in keys)
-    upstream = _ancestors(manifest["parent_map"], uids)
-    tests = {c for u in uids for c in manifest["child_map"].get(u, []) if c.startswith("test.")}
-    coded = sorted((set(uids) | upstream | tests) & set(nodes))
-    used = [vars_used(manifest, nodes[u]) for u in coded]
-    names = set(vars_) if any(v is None for v in used) else set().union(*used)
+    keys = {by_key[k]: k for k in selected if k in by_key}
     existing = _relations(con)
-    raw = _source_versions(con, [sources[u] for u in upstream if u in sources], existing)
-    missing = tuple(
-        nodes[u]["name"]
-        for u in uids
-        if nodes[u]["config"].get("materialized") != "ephemeral"
-        and (nodes[u]["schema"], nodes[u]["alias"]) not in existing
+    raw = _source_versions(
+        con, [sources[p] for u in keys for p in _ancestors(parents, [u]) if p in sources], existing
     )
     versions = code_versions()
-    digest = _sha(
-        {
-            "code": {u: versions.get(u, "") for u in coded},
-            "vars": {n: vars_.get(n) for n in sorted(names - {"code_versions"})},
-            "raw": raw,
-        }
+    digests: dict[str, str] = {}
+    for uid in sorted(set(keys) | _ancestors(parents, keys), key=lambda u: _depths().get(u, 0)):
+        if uid not in nodes:
+            continue
+        used = vars_used(manifest, nodes[uid])
+        names = set(vars_) if used is None else set(used)
+        tests = sorted(c for c in children.get(uid, []) if c.startswith("test."))
+        digests[uid] = _sha(
+            {
+                "code": {u: versions.get(u, "") for u in [uid, *tests]},
+                "vars": {n: vars_.get(n) for n in sorted(names - _BOOKKEEPING_VARS)},
+                "raw": {p: raw.get(p, "") for p in parents.get(uid, []) if p in sources},
+                "parents": {p: digests.get(p, "") for p in parents.get(uid, []) if p in nodes},
+            }
+        )
+    missing = frozenset(
+        uid
+        for uid in keys
+        if nodes[uid]["config"].get("materialized") != "ephemeral"
+        and (nodes[uid]["schema"], nodes[uid]["alias"]) not in existing
     )
-    return StepInputs(_sha(uids)[:16], digest, missing, keys, tuple(uids))
+    return ModelInputs({u: digests[u] for u in keys}, missing, keys)
+
+
+def _ancestors(parents: Mapping[str, list[str]], uids: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(uids)
+    while todo:
+        for parent in parents.get(todo.pop(), []):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
 
 
 @dataclass(frozen=True)
@@ -350,88 +331,150 @@ class LastBuild:
     built_at: datetime
 
 
-def _last_build(con: duckdb.DuckDBPyConnection, step: str) -> LastBuild | None:
+def _last_builds(con: duckdb.DuckDBPyConnection) -> dict[str, LastBuild]:
     if not relation_exists(con, "raw", "asset_versions"):
-        return None
-    row = con.execute(
-        f"SELECT input_digest, run_id, built_at FROM {VERSIONS_TABLE} WHERE step = ?", [step]
-    ).fetchone()
-    return LastBuild(*row) if row else None
+        return {}
+    rows = con.execute(f"SELECT step, input_digest, run_id, built_at FROM {VERSIONS_TABLE}")
+    return {step: LastBuild(*rest) for step, *rest in rows.fetchall()}
 
 
-def _remember(warehouse: str, inputs: StepInputs, run_id: str) -> None:
-    """Record what the step built from, and forget every other step that holds one of its
-    models: a subset rebuilt from the UI (another as-of date) changed what that step built."""
-    models = json.dumps(sorted(inputs.models))
+def _unchanged(inputs: ModelInputs, last: Mapping[str, LastBuild]) -> dict[str, LastBuild]:
+    """The models whose relation exists and whose inputs are those they were last built from."""
+    return {
+        uid: last[uid]
+        for uid, digest in inputs.digests.items()
+        if uid not in inputs.missing and uid in last and last[uid].input_digest == digest
+    }
+
+
+def _forget(warehouse: str, uids: Iterable[str]) -> None:
+    """Before dbt runs: the models about to be built no longer hold what they were built from
+    (a run stopped halfway leaves them to be built again)."""
     with duckdb.connect(warehouse) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(VERSIONS_DDL)
-        con.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS models VARCHAR")
+        # rows of the step-per-selection format before per-model records: never matched again
         con.execute(
-            f"DELETE FROM {VERSIONS_TABLE} WHERE step <> ? AND (models IS NULL"
-            " OR len(list_intersect(CAST(models AS VARCHAR[]), CAST(? AS VARCHAR[]))) > 0)",
-            [inputs.step, models],
+            f"DELETE FROM {VERSIONS_TABLE} WHERE split_part(step, '.', 1) NOT IN ('model', 'seed', 'snapshot')"
         )
-        con.execute(
+        con.executemany(f"DELETE FROM {VERSIONS_TABLE} WHERE step = ?", [[u] for u in sorted(uids)])
+
+
+def _remember(warehouse: str, digests: Mapping[str, str], run_id: str) -> None:
+    """Record what each of ``digests``' models was built from."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with duckdb.connect(warehouse) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(VERSIONS_DDL)
+        con.executemany(
             f"INSERT OR REPLACE INTO {VERSIONS_TABLE}"
-            " (step, input_digest, run_id, built_at, models) VALUES (?, ?, ?, ?, ?)",
-            [inputs.step, inputs.digest, run_id, datetime.now(UTC).replace(tzinfo=None), models],
+            " (step, input_digest, run_id, built_at, models) VALUES (?, ?, ?, ?, NULL)",
+            [[uid, digest, run_id, now] for uid, digest in sorted(digests.items())],
         )
 
 
-def _skipped(inputs: StepInputs, last: LastBuild) -> Iterator[Any]:
-    """Per model: an observation saying why dbt did not run, and a materialisation marked
-    skipped so the steps downstream still run and decide for themselves (a step with a missing
-    upstream output would be skipped by Dagster whatever its other inputs)."""
-    versions, by_key = code_versions(), _unique_ids_by_key()
-    for key in inputs.keys:
+def built_cleanly(run_results: Mapping[str, Any], manifest: Mapping[str, Any]) -> set[str]:
+    """The models of ``run_results`` that dbt built and whose tests in the same call all passed
+    (or warned): a model whose test failed is built again next time, so the test runs again."""
+    statuses = {r["unique_id"]: r["status"] for r in run_results.get("results", [])}
+    failed_parents = {
+        parent
+        for uid, status in statuses.items()
+        if uid.startswith("test.") and status not in _TEST_OK
+        for parent in manifest["parent_map"].get(uid, [])
+    }
+    return {
+        uid
+        for uid, status in statuses.items()
+        if uid.split(".", 1)[0] in _BUILT_TYPES
+        and status in _BUILT_OK
+        and uid not in failed_parents
+    }
+
+
+def _skipped(
+    keys: Mapping[str, dg.AssetKey], unchanged: Mapping[str, LastBuild], digests: Mapping[str, str]
+) -> Iterator[Any]:
+    """Per unchanged model: an observation saying why dbt did not build it, and a
+    materialisation marked skipped, so the assets downstream still run and decide for
+    themselves."""
+    versions = code_versions()
+    for uid in sorted(unchanged, key=lambda u: _depths().get(u, 0)):
+        last = unchanged[uid]
         metadata = {
             # dagster-dbt's key for the node: the progress line counts each node once
-            "unique_id": by_key[key],
+            "unique_id": uid,
             "skipped": SKIPPED,
-            "input_digest": inputs.digest[:16],
-            "code_version": versions.get(by_key[key], "")[:16],
+            "input_digest": digests[uid][:16],
+            "code_version": versions.get(uid, "")[:16],
             "unchanged_since_run": last.run_id,
             "built_at": last.built_at.isoformat(timespec="seconds"),
         }
-        yield dg.AssetObservation(asset_key=key, description=SKIPPED, metadata=metadata)
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        yield dg.AssetObservation(asset_key=keys[uid], description=SKIPPED, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=keys[uid], metadata=metadata)
+
+
+def _selectors(uids: Iterable[str]) -> list[str]:
+    """dbt's selectors for models by unique id (``fqn`` paths, as dagster-dbt writes them)."""
+    nodes = loaded_manifest()["nodes"]
+    return [".".join(nodes[u]["fqn"]) for u in sorted(uids)]
 
 
 def _build_or_skip(
-    context: dg.AssetExecutionContext,
-    dbt: DbtCliResource,
-    settings: SettingsResource,
-    extra_args: Sequence[str] = (),
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
 ) -> Iterator[Any]:
-    """``dbt build`` of the step's models, unless what they build from is what they were last
-    built from (and the run is no full refresh, and every model's relation exists)."""
+    """One ``dbt build`` of the selected models whose inputs changed since they were last built
+    (all of them in a full refresh, or when a relation is missing); the others are reported
+    skipped. Their tests are left out with them (dbt selects a test with any built parent)."""
     vars_ = _run_vars(context, settings)
     refresh = full_refresh_args(context, settings)
-    by_key = _unique_ids_by_key()
-    incremental = refreshable_incremental_models(
-        loaded_manifest(), [by_key[k] for k in context.selected_asset_keys if k in by_key]
-    )
     with duckdb.connect(settings.warehouse_path) as con:
-        inputs = step_inputs(context.selected_asset_keys, vars_, con)
-        last = _last_build(con, inputs.step)
-        recoded = changed_code(con, incremental)
-    if not refresh and not inputs.missing and last and last.input_digest == inputs.digest:
-        context.log.info(f"{SKIPPED} since run {last.run_id} ({inputs.digest[:16]})")
-        yield from _skipped(inputs, last)
+        inputs = model_inputs(context.selected_asset_keys, vars_, con)
+        unchanged = {} if refresh else _unchanged(inputs, _last_builds(con))
+        to_build = sorted(set(inputs.digests) - set(unchanged))
+        incremental = refreshable_incremental_models(loaded_manifest(), to_build)
+        recoded = [] if refresh else changed_code(con, incremental)
+    yield from _skipped(inputs.keys, unchanged, inputs.digests)
+    if not to_build:
+        context.log.info(f"{SKIPPED}: every selected model")
         return
-    if recoded and not refresh:
+    if unchanged:
+        context.log.info(f"{SKIPPED}: {len(unchanged)} models; building {len(to_build)}")
+    if recoded:
         context.log.info(
             f"rebuilding in full: {', '.join(recoded)} last built by other or unrecorded code"
             " (its own or a model's upstream)"
         )
-        refresh = ["--full-refresh"]
-    args = [*_build_args_with(vars_), *extra_args, *refresh]
+        vars_ = {**vars_, FULL_REFRESH_MODELS_VAR: recoded}
+    exclude = ["--exclude", " ".join(_selectors(unchanged))] if unchanged else []
+    args = [*_build_args_with(vars_), *exclude, *refresh]
+    _forget(settings.warehouse_path, to_build)
     with settings.dbt_environment_applied():
-        yield from _streamed(dbt.cli(args, context=context), settings.dbt_target_keep)
-    _remember(settings.warehouse_path, inputs, context.run_id)
-    with duckdb.connect(settings.warehouse_path) as con:
-        remember_code(con, incremental)
+        invocation = dbt.cli(args, context=context)
+        try:
+            yield from _streamed(invocation, settings.dbt_target_keep)
+        finally:
+            _record_built(settings.warehouse_path, invocation, inputs, incremental, context.run_id)
+
+
+def _record_built(
+    warehouse: str,
+    invocation: DbtCliInvocation,
+    inputs: ModelInputs,
+    incremental: Mapping[str, str],
+    run_id: str,
+) -> None:
+    """After dbt, succeeded or not: the input digests of the models it built cleanly, and the
+    code versions of the incremental ones among them."""
+    try:
+        results = invocation.get_artifact("run_results.json")
+    except (OSError, ValueError):  # dbt stopped before writing its results: nothing is recorded
+        return
+    built = built_cleanly(results, loaded_manifest()) & set(inputs.digests)
+    _remember(warehouse, {u: inputs.digests[u] for u in built}, run_id)
+    names = {loaded_manifest()["nodes"][u]["name"] for u in built}
+    with duckdb.connect(warehouse) as con:
+        remember_code(con, {m: v for m, v in incremental.items() if m in names})
 
 
 def _streamed(invocation: DbtCliInvocation, keep: int = 10) -> Iterator[Any]:
@@ -477,11 +520,11 @@ def _tidy_target(calls: Path, keep: int) -> None:
 
 @cache
 def build_dbt_assets() -> list[dg.AssetsDefinition]:
-    """The ``@dbt_assets`` definitions: the incremental models, and every other model.
+    """The ``@dbt_assets`` definition of every model, seed and test: one step of a run, one
+    ``dbt build`` (each call costs dbt's start-up and parse, seconds before any model).
 
-    Built on first use because they need the manifest. Both write the warehouse, so both are in
-    the writer pool. The other models sit on both sides of the incremental ones (staging before,
-    the rest after); Dagster runs them as subsets around the incremental step.
+    Built on first use because it needs the manifest. It writes the warehouse, so it is in the
+    writer pool.
     """
     manifest, project = prepared_manifest(), dbt_project()
     translator = WarehouseDbtTranslator(
@@ -491,20 +534,6 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     @dbt_assets(
         manifest=manifest,
         project=project,
-        select=INCREMENTAL_SELECTION,
-        dagster_dbt_translator=translator,
-        name="dbt_incremental_models",
-        pool=WAREHOUSE_WRITER_POOL,
-    )
-    def dbt_incremental_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
-    ) -> Iterator[Any]:
-        yield from _build_or_skip(context, dbt, settings)
-
-    @dbt_assets(
-        manifest=manifest,
-        project=project,
-        exclude=INCREMENTAL_SELECTION,
         dagster_dbt_translator=translator,
         name="dbt_models",
         pool=WAREHOUSE_WRITER_POOL,
@@ -512,9 +541,9 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
     ) -> Iterator[Any]:
-        yield from _build_or_skip(context, dbt, settings, _before_incremental(context))
+        yield from _build_or_skip(context, dbt, settings)
 
-    return [dbt_incremental_models, dbt_models]
+    return [dbt_models]
 
 
 def dbt_resource() -> DbtCliResource:
