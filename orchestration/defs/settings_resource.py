@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -113,10 +113,12 @@ class SettingsResource(dg.ConfigurableResource):
         }
 
     @contextmanager
-    def dbt_environment_applied(self) -> Iterator[None]:
-        """dagster-dbt starts dbt with this process's environment: set ours for the call only."""
-        saved = {k: os.environ.get(k) for k in self.dbt_environment()}
-        os.environ.update(self.dbt_environment())
+    def dbt_environment_applied(self, extra: Mapping[str, str] | None = None) -> Iterator[None]:
+        """dagster-dbt starts dbt with this process's environment: set ours (and ``extra``) for
+        the call only."""
+        environment = {**self.dbt_environment(), **(extra or {})}
+        saved = {k: os.environ.get(k) for k in environment}
+        os.environ.update(environment)
         try:
             yield
         finally:

@@ -116,11 +116,13 @@ def _layer(props: Mapping[str, Any]) -> str:
 #: The daily facts (incremental, built from the events lake; docs/health-model.md "Incremental
 #: event facts").
 DAILY_FACT_TAG = "daily_fact"
-#: The var naming the incremental models to rebuild in full in this call (code_refresh.py; read by
-#: macros/should_full_refresh.sql): dbt's own ``--full-refresh`` is for every model at once.
-FULL_REFRESH_MODELS_VAR = "full_refresh_models"
+#: The environment variable naming (comma-separated) the incremental models to rebuild in full in
+#: this call (code_refresh.py; read by macros/should_full_refresh.sql): dbt's own
+#: ``--full-refresh`` is for every model at once. Not a var, so ``--vars`` stay the same from one
+#: run to the next and dbt keeps its parse state.
+FULL_REFRESH_MODELS_ENVIRONMENT = "CSW_FULL_REFRESH_MODELS"
 #: Vars that say how to build, not what: left out of a model's input digest.
-_BOOKKEEPING_VARS = frozenset({"code_versions", FULL_REFRESH_MODELS_VAR})
+_BOOKKEEPING_VARS = frozenset({"code_versions"})
 
 
 def production_build_args(
@@ -141,6 +143,22 @@ def _with_code_versions(vars_: dict[str, Any]) -> dict[str, Any]:
     """``vars_`` plus ``code_versions`` (model name -> code version): an incremental model whose
     rows were built by other code rebuilds them."""
     return {**vars_, "code_versions": model_code_versions()}
+
+
+#: The reporting date travels to the pipeline's dbt call as this environment variable, which
+#: macros/as_of_date.sql reads when var ``as_of`` is not set.
+AS_OF_ENVIRONMENT = "CSW_AS_OF"
+
+
+def vars_and_environment(vars_: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The run's vars split into those passed as ``--vars`` and the environment of the call:
+    the reporting date goes to ``CSW_AS_OF``. dbt parses the whole project again whenever
+    ``--vars`` differ from its last call (about 5 s), but re-parses only the files that read an
+    environment variable whose value changed; the daily run's vars then stay the same from day
+    to day."""
+    passed = {k: v for k, v in vars_.items() if k != "as_of"}
+    as_of = vars_.get("as_of")
+    return passed, ({AS_OF_ENVIRONMENT: str(as_of)} if as_of is not None else {})
 
 
 def _build_args_with(vars_: dict[str, Any]) -> list[str]:
@@ -445,11 +463,12 @@ def _build_or_skip(
             f"rebuilding in full: {', '.join(recoded)} last built by other or unrecorded code"
             " (its own or a model's upstream)"
         )
-        vars_ = {**vars_, FULL_REFRESH_MODELS_VAR: recoded}
     exclude = ["--exclude", " ".join(_selectors(unchanged))] if unchanged else []
-    args = [*_build_args_with(vars_), *exclude, *refresh]
+    passed, environment = vars_and_environment(vars_)
+    environment[FULL_REFRESH_MODELS_ENVIRONMENT] = ",".join(recoded)
+    args = [*_build_args_with(passed), *exclude, *refresh]
     _forget(settings.warehouse_path, to_build)
-    with settings.dbt_environment_applied():
+    with settings.dbt_environment_applied(environment):
         invocation = dbt.cli(args, context=context)
         try:
             yield from _streamed(invocation, settings.dbt_target_keep)
