@@ -784,3 +784,21 @@ def test_a_raw_table_changed_outside_ingestion_changes_its_data_version(tmp_path
     wh.conn.execute("DELETE FROM raw.accounts")  # by hand: the manifest does not change
     after = run_state.raw_data_versions(wh.conn)
     assert before["crm/accounts"] != after["crm/accounts"]
+
+
+def test_the_dbt_resource_starts_dbt_without_asking_its_version_or_building_an_adapter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    import dagster_dbt.core.resource as dagster_dbt_resource
+
+    from orchestration.defs.dbt.assets import dbt_resource
+
+    def no_subprocess(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError(f"dbt --version was run: {args}")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", no_subprocess)
+    resource = dbt_resource()
+    assert str(resource._cli_version) == metadata.version("dbt-core")
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
