@@ -305,8 +305,9 @@ def ingest_table(
     files = discover(landing, schema)
     outcomes: dict[str, FileOutcome] = {}
     ready: list[_Member] = []
+    index = manifest.table_index(conn, schema.name)
     for file in files:
-        prepared = _prepare(conn, file, loaded_at, validation_dir, event_sample_rows)
+        prepared = _prepare(conn, index, file, loaded_at, validation_dir, event_sample_rows)
         if isinstance(prepared, FileOutcome):
             outcomes[file.relative] = prepared
         else:
@@ -324,6 +325,7 @@ def ingest_table(
 
 def _prepare(
     conn: duckdb.DuckDBPyConnection,
+    index: manifest.TableIndex,
     file: LandingFile,
     loaded_at: datetime,
     validation_dir: Path,
@@ -331,7 +333,7 @@ def _prepare(
 ) -> _Member | FileOutcome:
     """Skip an unchanged file, refuse an unreadable one, or open it for loading."""
     sha256 = sha256_of(file.path)
-    previous = manifest.entries_for(conn, file.relative, sha256)
+    previous = index.entries_for(file.relative, sha256)
     loaded = next((e for e in previous if e.status == "loaded"), None)
     if loaded is not None:
         return FileOutcome(
@@ -346,9 +348,7 @@ def _prepare(
     version = _FileVersion(
         file,
         sha256,
-        refused_before.file_version
-        if refused_before
-        else manifest.next_version(conn, file.relative),
+        refused_before.file_version if refused_before else index.next_version(file.relative),
         loaded_at,
         refused_before,
     )

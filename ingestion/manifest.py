@@ -22,6 +22,7 @@ manifest, every file under the landing directory is accounted for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime
 from typing import Literal
@@ -104,20 +105,31 @@ def _entries(conn: duckdb.DuckDBPyConnection, where: str, params: list[object]) 
     return [ManifestEntry(*row) for row in rows]
 
 
-def entries_for(
-    conn: duckdb.DuckDBPyConnection, source_file: str, sha256: str
-) -> list[ManifestEntry]:
-    """Manifest rows of one file version (at most one ``loaded`` and one ``refused``)."""
-    return _entries(conn, "source_file = ? AND file_sha256 = ?", [source_file, sha256])
+@dataclass(frozen=True)
+class TableIndex:
+    """A table's manifest rows read once, by file version: an ingest looks every landing file
+    up in it (one query per file cost 2.4 ms, 1.8 s for the 730 daily event files at M)."""
+
+    by_version: Mapping[tuple[str, str], tuple[ManifestEntry, ...]]
+    newest: Mapping[str, int]
+
+    def entries_for(self, source_file: str, sha256: str) -> tuple[ManifestEntry, ...]:
+        """The rows of one file version (at most one ``loaded`` and one ``refused``)."""
+        return self.by_version.get((source_file, sha256), ())
+
+    def next_version(self, source_file: str) -> int:
+        """The version number a changed file at ``source_file`` gets."""
+        return self.newest.get(source_file, 0) + 1
 
 
-def next_version(conn: duckdb.DuckDBPyConnection, source_file: str) -> int:
-    row = conn.execute(
-        f"SELECT coalesce(max(file_version), 0) + 1 FROM {MANIFEST_TABLE} WHERE source_file = ?",
-        [source_file],
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+def table_index(conn: duckdb.DuckDBPyConnection, table_name: str) -> TableIndex:
+    """The manifest rows of ``table_name`` as they are now."""
+    by_version: dict[tuple[str, str], list[ManifestEntry]] = {}
+    newest: dict[str, int] = {}
+    for entry in _entries(conn, "table_name = ?", [table_name]):
+        by_version.setdefault((entry.source_file, entry.file_sha256), []).append(entry)
+        newest[entry.source_file] = max(newest.get(entry.source_file, 0), entry.file_version)
+    return TableIndex({k: tuple(v) for k, v in by_version.items()}, newest)
 
 
 def record(conn: duckdb.DuckDBPyConnection, entry: ManifestEntry) -> None:
