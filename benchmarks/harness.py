@@ -12,6 +12,8 @@ Measurements, in this order, each from the state the previous one left:
                  job runs) from an empty warehouse and publish dir
 ``rerun``        ``csw run``'s path again, same landing directory and as-of date, on ``full``'s
                  warehouse: nothing new (issue 16 point 1)
+``fixed``        ``csw run --force``'s path on ``full``'s warehouse: every step runs and finds
+                 nothing to load, build or publish: the fixed cost of a run (issue 16 point 4)
 ``ingest``       the ``ingest`` job from an empty warehouse (a second, separate warehouse)
 ``dbt``          ``dbt build`` on the warehouse ``ingest`` left
 ``publish``      marts to Parquet and the serving copy, from the warehouse ``dbt`` left
@@ -60,11 +62,12 @@ MEASURE_GROUPS: dict[str, tuple[str, ...]] = {
     "floor": ("floor",),
     "full": ("full",),
     "rerun": ("rerun",),
+    "fixed": ("fixed",),
     "stages": ("ingest", "dbt", "publish"),
     "incremental": ("incremental",),
 }
 #: Measurements made on the full run's warehouse: asking for one runs ``full`` first.
-ON_FULL = ("rerun", "incremental")
+ON_FULL = ("rerun", "fixed", "incremental")
 METHODS: dict[str, str] = {
     "floor": "DuckDB count(*) and bit_xor(hash(column)) of every column of every extract file,"
     " per table",
@@ -72,6 +75,8 @@ METHODS: dict[str, str] = {
     " with tests, publish), empty warehouse",
     "rerun": "csw run's path again on the full run's warehouse, same landing and as-of date:"
     " nothing new",
+    "fixed": "csw run --force's path on the full run's warehouse, same landing and as-of date:"
+    " every step runs and finds nothing to load, build or publish (the fixed cost of a run)",
     "ingest": "ingest job via run_job, empty warehouse",
     "dbt": "dbt build (models + tests) with csw's vars and CSW_* env, on the ingested warehouse",
     "publish": "publish_marts + publish_serving_copy (the published/warehouse asset's work)",
@@ -471,6 +476,14 @@ def run_tier(tier: Tier, options: BenchOptions, console: Console) -> dict[str, A
             record("rerun", runner.measure("rerun", "run", dataset.landing, work / "full", as_of))
         else:
             skipped("rerun", "the full run did not succeed")
+    if "fixed" in wanted:
+        if measurements.get("full", {}).get("ok"):
+            record(
+                "fixed",
+                runner.measure("fixed", "forced_run", dataset.landing, work / "full", as_of),
+            )
+        else:
+            skipped("fixed", "the full run did not succeed")
     if "ingest" in wanted:
         stages = work / "stages"
         previous_ok = prepare["ok"]

@@ -300,12 +300,15 @@ def run_or_skip_of_code() -> Callable[..., Any]:
     return run_state.run_or_skip
 
 
-def step_run(settings: Settings) -> tuple[bool, dict[str, Any]]:
-    """What ``csw run`` does: skip when nothing changed, else run the pipeline and record it."""
+def step_run(settings: Settings, *, force: bool = False) -> tuple[bool, dict[str, Any]]:
+    """What ``csw run`` does: skip when nothing changed, else run the pipeline and record it;
+    ``force``: ``csw run --force``, run even when nothing changed."""
     use_own_dagster_home(settings)
     manifest_before, lake_before = _manifest_rows(settings), _lake_files(settings)
     started = time.perf_counter()
-    decision = run_or_skip_of_code()(settings)
+    decision = (
+        run_or_skip_of_code()(settings, force=True) if force else run_or_skip_of_code()(settings)
+    )
     in_process_s = time.perf_counter() - started
     detail: dict[str, Any] = {
         "job": "pipeline",
@@ -416,10 +419,19 @@ def step_publish(settings: Settings) -> dict[str, Any]:
 
 
 StepResult = dict[str, Any] | tuple[bool, dict[str, Any]]
+
+
+def step_forced_run(settings: Settings) -> tuple[bool, dict[str, Any]]:
+    """``csw run --force`` with nothing new: every step of the job runs and finds nothing to
+    load, build or publish, so its wall time is the fixed cost of a run."""
+    return step_run(settings, force=True)
+
+
 STEPS: dict[str, Callable[[Settings], StepResult]] = {
     "prepare": step_prepare,
     "floor": step_floor,
     "run": step_run,
+    "forced_run": step_forced_run,
     "pipeline": step_pipeline,
     "ingest": step_ingest,
     "dbt": step_dbt,

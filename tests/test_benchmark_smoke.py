@@ -16,7 +16,7 @@ from benchmarks.harness import ratios_to_full
 from orchestration.cli import app
 from orchestration.defs.dbt.project import mart_names
 
-MEASUREMENTS = ["floor", "full", "rerun", "ingest", "dbt", "publish", "incremental"]
+MEASUREMENTS = ["floor", "full", "rerun", "fixed", "ingest", "dbt", "publish", "incremental"]
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_bench_runs_every_measurement_on_tier_s(tmp_path: Path) -> None:
         assert m["exit_status"] == 0, (name, m["error"])
         assert m["wall_s"] > 0 and m["peak_rss_mb"] > 0, name
     assert set(report["ratios_to_floor"]) == set(MEASUREMENTS) - {"floor"}
-    assert set(report["ratios_to_full"]) == {"rerun", "incremental"}
+    assert set(report["ratios_to_full"]) == {"rerun", "fixed", "incremental"}
 
     # The rerun (same landing, same as-of date, csw run's path) finds nothing new: it skips,
     # saying why, and runs no dbt node and publishes no mart. (The fingerprint hashes the code:
@@ -43,6 +43,11 @@ def test_bench_runs_every_measurement_on_tier_s(tmp_path: Path) -> None:
     assert rerun["skipped"] is True, rerun
     assert "nothing changed" in rerun["reason"]
     assert (rerun["dbt_nodes_run"], rerun["marts_published"]) == (0, 0)
+    # The forced run (csw run --force, nothing new) runs every step and finds nothing to do:
+    # every dbt model's inputs are those it was built from, and no mart changed.
+    fixed = report["measurements"]["fixed"]["detail"]
+    assert fixed["skipped"] is False, fixed
+    assert (fixed["dbt_nodes_run"], fixed["marts_published"]) == (0, 0), fixed
     full = report["measurements"]["full"]["detail"]
     assert full["skipped"] is False and full["dbt_nodes_run"] > 0
     assert full["marts_published"] == len(mart_names()), "a first publication writes every mart"
@@ -83,7 +88,9 @@ def test_bench_runs_every_measurement_on_tier_s(tmp_path: Path) -> None:
     assert json.loads((results / "S.json").read_text())["dataset"]["generation"]["cached"]
 
 
-def _tier(name: str, full_s: float, rerun_s: float, incremental_s: float) -> dict[str, Any]:
+def _tier(
+    name: str, full_s: float, rerun_s: float, incremental_s: float, fixed_s: float = 1.0
+) -> dict[str, Any]:
     """A tier's results with only what the targets read."""
 
     def run(wall: float) -> dict[str, Any]:
@@ -95,6 +102,7 @@ def _tier(name: str, full_s: float, rerun_s: float, incremental_s: float) -> dic
         "measurements": {
             "full": run(full_s),
             "rerun": run(rerun_s),
+            "fixed": run(fixed_s),
             "incremental": run(incremental_s),
         },
         "ratios_to_floor": {"full": {"wall": 9.0}},
@@ -103,19 +111,25 @@ def _tier(name: str, full_s: float, rerun_s: float, incremental_s: float) -> dic
 
 def test_the_report_marks_each_target_on_the_tiers_it_applies_to() -> None:
     """Issue 16's targets are marks in the summary: the rerun's 5% at M only, the new day's 10%
-    at M and L, the S full run's 15 s; a tier a target is not about gets no mark."""
+    at M and L, the S forced run's 15 s; a tier a target is not about gets no mark."""
     full = 100.0
     m_met = _tier("M", full, rerun_s=full * 0.05, incremental_s=full * 0.10)
     m_missed = _tier("M", full, rerun_s=full * 0.06, incremental_s=full * 0.11)
     other = _tier("5000x24", full, rerun_s=full * 0.5, incremental_s=full * 0.5)
-    s_tier = _tier("S", 14.9, rerun_s=1.0, incremental_s=14.9)
+    s_tier = _tier("S", 60.0, rerun_s=1.0, incremental_s=60.0, fixed_s=14.9)
+    s_slow = _tier("S", 60.0, rerun_s=1.0, incremental_s=60.0, fixed_s=15.0)
 
-    assert ratios_to_full(m_met["measurements"]) == {"rerun": 0.05, "incremental": 0.1}
-    met, missed, unmarked, small = (
+    assert ratios_to_full(m_met["measurements"]) == {
+        "rerun": 0.05,
+        "fixed": 0.01,
+        "incremental": 0.1,
+    }
+    met, missed, unmarked, small, slow = (
         bench_report.summary([r]).splitlines()[-1].split(" | ")
-        for r in (m_met, m_missed, other, s_tier)
+        for r in (m_met, m_missed, other, s_tier, s_slow)
     )
-    rerun_share, incremental_share = 9, 11  # the columns "rerun / full", "incremental / full"
+    # the columns "rerun / full", "fixed s", "incremental / full"
+    rerun_share, fixed, incremental_share = 9, 10, 12
     assert met[rerun_share].endswith(bench_report.MET)
     assert met[incremental_share].endswith(bench_report.MET)
     assert missed[rerun_share].endswith(bench_report.MISSED)
@@ -123,7 +137,9 @@ def test_the_report_marks_each_target_on_the_tiers_it_applies_to() -> None:
     assert bench_report.MET not in "".join(unmarked) and bench_report.MISSED not in "".join(
         unmarked
     )
-    assert small[5].endswith(bench_report.MET), "the S full run under 15 s"
+    assert small[fixed].endswith(bench_report.MET), "the S forced run under 15 s"
+    assert slow[fixed].endswith(bench_report.MISSED)
+    assert not small[5].endswith((bench_report.MET, bench_report.MISSED)), "no target on full s"
     assert small[incremental_share] == "100%", "the 10% is a target at M and L, not at S"
     table = bench_report.targets([m_missed])
     assert "| rerun with nothing new at most 5% of the full run at M | M | 6.0% | ✗ |" in table
