@@ -232,7 +232,7 @@ def outputs_digest(settings: Settings) -> str:
 
 
 #: What the warehouse's writers leave, table -> the columns that change with each write: files
-#: loaded (manifest, lake registry), dbt steps built (``raw.asset_versions``, also by the churn
+#: loaded (manifest, lake registry), dbt models built (``raw.asset_versions``, also by the churn
 #: model job and runs from the Dagster UI), incremental models' code, churn-model fits.
 WAREHOUSE_STAMPS = {
     "raw.ingest_manifest": "source_file, file_sha256, status, loaded_at",

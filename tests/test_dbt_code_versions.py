@@ -57,3 +57,22 @@ def test_a_config_or_seed_file_change_changes_the_code_version() -> None:
     assert node_code_version(manifest, seed) != node_code_version(
         manifest, {**seed, "checksum": {"name": "sha256", "checksum": "b"}}
     )
+
+
+def test_what_a_models_yaml_declares_changes_its_code_version() -> None:
+    """A contract's data type or constraint builds another table; a description is a comment
+    the table carries (persist_docs)."""
+    from orchestration.defs.dbt.project import node_code_version
+
+    manifest = {"macros": {}}
+    column = {"name": "mrr", "data_type": "decimal(18,2)", "constraints": [], "description": "MRR"}
+    model = {"raw_code": "select 1", "config": {}, "description": "d", "columns": {"mrr": column}}
+    version = node_code_version(manifest, model)
+    for changed in (
+        {**column, "data_type": "double"},
+        {**column, "constraints": [{"type": "not_null"}]},
+        {**column, "description": "Monthly recurring revenue"},
+    ):
+        assert node_code_version(manifest, {**model, "columns": {"mrr": changed}}) != version
+    assert node_code_version(manifest, {**model, "description": "other"}) != version
+    assert node_code_version(manifest, dict(model)) == version

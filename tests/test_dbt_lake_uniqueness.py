@@ -12,7 +12,7 @@ import pytest
 from dbt_harness import Dbt, create_raw_warehouse, failures
 
 AS_OF = "2024-06-30"
-TEST = "unique_in_latest_load_stg_product__events_event_id"
+TEST = "unique_in_latest_load_stg_product__events_event_id__events"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,12 @@ def _event(event_id: str, day: str) -> dict[str, Any]:
     }
 
 
-def _warehouse(tmp_path: Path, events: list[dict[str, Any]], loads: dict[str, str] | None) -> Path:
+def _warehouse(
+    tmp_path: Path,
+    events: list[dict[str, Any]],
+    loads: dict[str, str] | None,
+    other_table_loads: dict[str, str] | None = None,
+) -> Path:
     """raw.events with ``events``; with ``loads`` (event date -> when its file was loaded), a
     lake registry naming them."""
     tmp_path.mkdir(exist_ok=True)
@@ -43,11 +48,12 @@ def _warehouse(tmp_path: Path, events: list[dict[str, Any]], loads: dict[str, st
                 " event_date date, batch_id varchar, loaded_at timestamp, rows bigint,"
                 " bytes bigint)"
             )
-            for day, loaded_at in loads.items():
-                con.execute(
-                    "insert into raw.lake_files values (?, 'events', ?, ?, ?, 1, 1)",
-                    [f"product/events/event_date={day}/part.parquet", day, day, loaded_at],
-                )
+            for table, table_loads in (("events", loads), ("clicks", other_table_loads or {})):
+                for day, loaded_at in table_loads.items():
+                    con.execute(
+                        "insert into raw.lake_files values (?, ?, ?, ?, ?, 1, 1)",
+                        [f"product/{table}/event_date={day}/p.parquet", table, day, day, loaded_at],
+                    )
     return path
 
 
@@ -84,3 +90,11 @@ def test_without_a_lake_registry_every_event_is_checked(dbt: Dbt, tmp_path: Path
         _warehouse(tmp_path / "clean", clean, None), "--select", "stg_product__events"
     )
     assert result.success, failures(result)
+
+
+def test_a_later_load_of_another_lake_table_does_not_move_the_scope(
+    dbt: Dbt, tmp_path: Path
+) -> None:
+    events = [_event("e1", OLD), _event("e2", NEW), _event("e2", NEW)]
+    later = {"2024-05-01": "2024-06-30 02:00:00"}
+    assert _uniqueness_failed(dbt, _warehouse(tmp_path, events, LOADS, other_table_loads=later))

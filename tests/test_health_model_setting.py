@@ -75,9 +75,11 @@ def test_every_dbt_call_of_a_dagster_run_gets_the_configured_model(tmp_path: Pat
     resource = build_definitions(settings).resources["settings"]
     assert isinstance(resource, SettingsResource)
     context = SimpleNamespace(run=SimpleNamespace(tags={"csw/as_of": AS_OF.isoformat()}))
-    vars_ = _dbt_vars_of(_build_args(context, resource))  # type: ignore[arg-type]
+    args, environment = _build_args(context, resource)  # type: ignore[arg-type]
+    vars_ = _dbt_vars_of(args)
     assert _green(vars_) == 85
-    assert vars_["as_of"] == AS_OF.isoformat()
+    assert environment["CSW_AS_OF"] == AS_OF.isoformat(), "the date travels in the environment"
+    assert "as_of" not in vars_
     assert vars_["max_unmapped_event_share"] == 0.2
 
 

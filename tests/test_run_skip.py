@@ -624,6 +624,80 @@ def test_a_models_inputs_are_the_raw_tables_vars_and_code_it_and_its_parents_rea
         con.rollback()
 
 
+def test_a_parent_outside_the_selection_counts_with_what_it_was_last_built_from(
+    done: Settings,
+) -> None:
+    """A subset run (the churn-model job, a mart from the UI) builds a model from its parents'
+    tables as they are: their recorded digests, not what a full run would build today."""
+    from metrics.dbt_vars import dbt_vars
+    from orchestration.defs.dbt.assets import _last_builds, model_inputs
+
+    vocabulary = dg_key("intermediate/int_event_vocabulary")
+    parent = "model.cs_warehouse.int_user_daily_events"
+    vars_ = dbt_vars(AS_OF)
+    with duckdb.connect(str(done.warehouse)) as con:
+        recorded = {u: b.input_digest for u, b in _last_builds(con).items()}
+        alone = model_inputs({vocabulary}, vars_, con, recorded).digests[_uid(vocabulary)]
+        with_parent = model_inputs(
+            {vocabulary, dg_key("intermediate/int_user_daily_events")}, vars_, con, recorded
+        ).digests[_uid(vocabulary)]
+        assert alone == with_parent, "after a full run, recorded and computed digests agree"
+        stale = {**recorded, parent: "built from yesterday's events"}
+        assert model_inputs({vocabulary}, vars_, con, stale).digests[_uid(vocabulary)] != alone
+        con.begin()
+        con.execute(
+            "INSERT INTO raw.ingest_manifest SELECT * REPLACE ('x.csv' AS source_file,"
+            " now()::TIMESTAMP AS loaded_at) FROM raw.ingest_manifest"
+            " WHERE table_name = 'events' LIMIT 1"
+        )
+        # new events: the parent is not rebuilt in a subset, so its child's inputs are as before
+        assert model_inputs({vocabulary}, vars_, con, recorded).digests[_uid(vocabulary)] == alone
+        con.rollback()
+
+
+def test_the_vars_a_models_tests_read_are_among_its_inputs(done: Settings) -> None:
+    from metrics.dbt_vars import dbt_vars
+    from orchestration.defs.dbt.assets import model_inputs
+
+    vocabulary = dg_key("intermediate/int_event_vocabulary")  # unmapped_event_share_within_limit
+    vars_ = dbt_vars(AS_OF)
+    stricter = {**vars_, "max_unmapped_event_share": vars_["max_unmapped_event_share"] / 2}
+    with duckdb.connect(str(done.warehouse)) as con:
+        before = model_inputs({vocabulary}, vars_, con).digests
+        assert model_inputs({vocabulary}, stricter, con).digests != before
+
+
+def test_a_model_sharing_a_test_with_a_rebuilt_one_is_rebuilt_so_the_test_runs() -> None:
+    from orchestration.defs.dbt.assets import _unique_ids_by_key, _with_tests_partners
+
+    everything = set(_unique_ids_by_key().values())
+    activity = "model.cs_warehouse.int_account_daily_activity"  # events_without_crm_account
+    accounts = "model.cs_warehouse.stg_crm__accounts"
+    assert accounts in _with_tests_partners({activity}, everything)
+    assert _with_tests_partners({activity}, everything - {accounts}) == {activity}
+    users = "model.cs_warehouse.stg_product__users"  # no test shared with anything rebuilt
+    assert users not in _with_tests_partners({activity}, everything)
+
+
+def test_a_checks_only_run_from_the_ui_starts_dbt() -> None:
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from orchestration.defs.dbt.assets import _checks_only
+
+    check = dg.AssetCheckKey(dg.AssetKey(["marts", "risk_list"]), "not_null")
+    assert _checks_only(
+        SimpleNamespace(selected_asset_keys=set(), selected_asset_check_keys={check})
+    )
+    assert not _checks_only(
+        SimpleNamespace(
+            selected_asset_keys={dg.AssetKey(["marts", "risk_list"])},
+            selected_asset_check_keys={check},
+        )
+    )
+
+
 def test_the_pipeline_builds_every_dbt_model_in_one_step(done: Settings) -> None:
     from orchestration.definitions import PIPELINE_JOB, build_definitions
 
@@ -679,7 +753,7 @@ def test_the_full_refresh_tag_adds_full_refresh_to_every_dbt_call(tmp_path: Path
     resource = SettingsResource.from_settings(_settings(tmp_path))
     for tags, expected in (({FULL_REFRESH_TAG: "true"}, True), ({}, False)):
         context = SimpleNamespace(run=SimpleNamespace(tags={"csw/as_of": "2024-03-31", **tags}))
-        args = _build_args(context, resource)  # type: ignore[arg-type]
+        args, _ = _build_args(context, resource)  # type: ignore[arg-type]
         assert ("--full-refresh" in args) is expected
         assert json.loads(args[args.index("--vars") + 1])["code_versions"]
 
@@ -757,7 +831,15 @@ def test_a_model_is_recorded_as_built_only_when_dbt_built_it_and_its_tests_passe
             {"unique_id": "model.p.e", "status": "error"},
             {"unique_id": "model.p.f", "status": "skipped"},
             {"unique_id": "seed.p.g", "status": "success"},
+            {"unique_id": "model.p.h", "status": "success"},  # its test did not run
         ]
+    }
+    manifest["child_map"] = {
+        "model.p.a": ["test.p.not_null_a"],
+        "model.p.b": ["test.p.rel_b_c"],
+        "model.p.c": ["test.p.rel_b_c"],
+        "model.p.d": ["test.p.warns_d", "model.p.e"],
+        "model.p.h": ["test.p.unique_h"],
     }
     assert built_cleanly(results, manifest) == {"model.p.a", "model.p.d", "seed.p.g"}
 
@@ -802,3 +884,14 @@ def test_the_dbt_resource_starts_dbt_without_asking_its_version_or_building_an_a
     resource = dbt_resource()
     assert str(resource._cli_version) == metadata.version("dbt-core")
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_recording_no_model_is_no_error(tmp_path: Path) -> None:
+    """A call whose models' tests were not selected (the UI's 'without checks') records none."""
+    from orchestration.defs.dbt.assets import _forget, _last_builds, _remember
+
+    warehouse = str(tmp_path / "w.duckdb")
+    _forget(warehouse, [])
+    _remember(warehouse, {}, "run-1")
+    with duckdb.connect(warehouse) as con:
+        assert _last_builds(con) == {}

@@ -1,5 +1,5 @@
-{#- Uniqueness of column_name among the rows of the lake partitions that the latest load wrote
-    (raw.lake_files, the events lake's registry: one loaded_at per load of a table).
+{#- Uniqueness of column_name among the rows of the lake partitions that the latest load of
+    lake_table wrote (raw.lake_files, the lake's registry: one loaded_at per load of a table).
 
     Ingestion writes an event only when its key is in no partition yet (an anti-join against
     the whole lake, ingestion/loader.py), so a duplicate can only come in with a load. The
@@ -9,7 +9,7 @@
     more than once between two dbt builds, the loads before the latest rest on the anti-join
     alone. Without a registry (raw.events as a table: a warehouse or fixture from before the
     lake) every row is checked. -#}
-{% test unique_in_latest_load(model, column_name, partition_column='event_date') %}
+{% test unique_in_latest_load(model, column_name, lake_table, partition_column='event_date') %}
 {%- set partitions = none -%}
 {%- if execute -%}
     {%- set registry = adapter.get_relation(
@@ -17,7 +17,8 @@
     {%- if registry is not none -%}
         {%- set found = run_query(
             "select distinct event_date from " ~ registry
-            ~ " where loaded_at = (select max(loaded_at) from " ~ registry ~ ")"
+            ~ " where table_name = '" ~ lake_table ~ "' and loaded_at = (select max(loaded_at)"
+            ~ " from " ~ registry ~ " where table_name = '" ~ lake_table ~ "')"
             ~ " order by 1") -%}
         {%- set partitions = found.columns[0].values() -%}
     {%- endif -%}

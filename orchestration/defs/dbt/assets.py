@@ -180,9 +180,25 @@ def _run_vars(context: dg.AssetExecutionContext, settings: SettingsResource) -> 
     return _with_code_versions(settings.dbt_vars(settings.as_of_for(context)))
 
 
-def _build_args(context: dg.AssetExecutionContext, settings: SettingsResource) -> list[str]:
-    """The run's ``dbt build``: its vars, and ``--full-refresh`` when the run asks for it."""
-    return [*_build_args_with(_run_vars(context, settings)), *full_refresh_args(context, settings)]
+def run_invocation(
+    vars_: Mapping[str, Any], refresh: Sequence[str], exclude: Sequence[str], recoded: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The pipeline's ``dbt build``, and the environment of the call: the run's vars but the
+    date (``vars_and_environment``), the models left out, ``--full-refresh`` when the run asks
+    for it, the incremental models to rebuild in full."""
+    passed, environment = vars_and_environment(vars_)
+    environment[FULL_REFRESH_MODELS_ENVIRONMENT] = ",".join(recoded)
+    excluded = ["--exclude", " ".join(_selectors(exclude))] if exclude else []
+    return [*_build_args_with(passed), *excluded, *refresh], environment
+
+
+def _build_args(
+    context: dg.AssetExecutionContext, settings: SettingsResource
+) -> tuple[list[str], dict[str, str]]:
+    """The run's ``dbt build`` with every model: what :func:`run_invocation` makes of its vars."""
+    return run_invocation(
+        _run_vars(context, settings), full_refresh_args(context, settings), (), ()
+    )
 
 
 def full_refresh_args(context: dg.AssetExecutionContext, settings: SettingsResource) -> list[str]:
@@ -289,39 +305,58 @@ def _source_versions(
 
 
 def model_inputs(
-    selected: Iterable[dg.AssetKey], vars_: Mapping[str, Any], con: duckdb.DuckDBPyConnection
+    selected: Iterable[dg.AssetKey],
+    vars_: Mapping[str, Any],
+    con: duckdb.DuckDBPyConnection,
+    recorded: Mapping[str, str] | None = None,
 ) -> ModelInputs:
     """The input digest of each ``selected`` model, read from the warehouse.
 
-    A model's digest covers its code version and its tests' (``project.code_versions``), the
-    vars its code reads (all of them when one is read by a computed name), the data versions of
-    the raw tables it reads, and the digests of its parent models, computed the same way whether
-    they are selected or not: a Merkle chain, so what changed in one raw table reaches exactly
-    the models built from it.
+    A model's digest covers its code version and its tests', the vars read by its code and by
+    its tests (all of them when one is read by a computed name), the data versions of the raw
+    tables it reads, and a digest per parent model: a Merkle chain, so what changed in one raw
+    table reaches exactly the models built from it. A selected parent (or an ephemeral one,
+    compiled into its child) counts with the digest computed here; a parent outside the
+    selection (a subset run: the churn-model job, a mart materialised from the UI) with the
+    digest it was last built from (``recorded``, by unique id), since that is what its table
+    holds.
     """
     manifest = loaded_manifest()
     nodes, sources = manifest["nodes"], manifest["sources"]
     parents, children = manifest["parent_map"], manifest["child_map"]
     by_key = _unique_ids_by_key()
     keys = {by_key[k]: k for k in selected if k in by_key}
+    recorded = recorded or {}
     existing = _relations(con)
-    raw = _source_versions(
-        con, [sources[p] for u in keys for p in _ancestors(parents, [u]) if p in sources], existing
-    )
+
+    def computed(uid: str) -> bool:
+        return uid in keys or nodes[uid]["config"].get("materialized") == "ephemeral"
+
+    todo = [u for u in keys]
+    within: set[str] = set()
+    while todo:  # the selected models and the ephemeral models they read through
+        uid = todo.pop()
+        if uid not in within:
+            within.add(uid)
+            todo.extend(p for p in parents.get(uid, []) if p in nodes and computed(p))
+    read = {p for u in within for p in parents.get(u, []) if p in sources}
+    raw = _source_versions(con, [sources[p] for p in sorted(read)], existing)
     versions = code_versions()
     digests: dict[str, str] = {}
-    for uid in sorted(set(keys) | _ancestors(parents, keys), key=lambda u: _depths().get(u, 0)):
-        if uid not in nodes:
-            continue
-        used = vars_used(manifest, nodes[uid])
-        names = set(vars_) if used is None else set(used)
+    for uid in sorted(within, key=lambda u: (_depths().get(u, 0), u)):
         tests = sorted(c for c in children.get(uid, []) if c.startswith("test."))
+        used = [vars_used(manifest, nodes[u]) for u in [uid, *tests] if u in nodes]
+        names = set(vars_) if any(u is None for u in used) else set().union(*used)
         digests[uid] = _sha(
             {
                 "code": {u: versions.get(u, "") for u in [uid, *tests]},
                 "vars": {n: vars_.get(n) for n in sorted(names - _BOOKKEEPING_VARS)},
                 "raw": {p: raw.get(p, "") for p in parents.get(uid, []) if p in sources},
-                "parents": {p: digests.get(p, "") for p in parents.get(uid, []) if p in nodes},
+                "parents": {
+                    p: digests[p] if computed(p) else recorded.get(p, "unrecorded")
+                    for p in parents.get(uid, [])
+                    if p in nodes
+                },
             }
         )
     missing = frozenset(
@@ -373,15 +408,20 @@ def _forget(warehouse: str, uids: Iterable[str]) -> None:
     with duckdb.connect(warehouse) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(VERSIONS_DDL)
+        con.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS models VARCHAR")
         # rows of the step-per-selection format before per-model records: never matched again
         con.execute(
             f"DELETE FROM {VERSIONS_TABLE} WHERE split_part(step, '.', 1) NOT IN ('model', 'seed', 'snapshot')"
         )
-        con.executemany(f"DELETE FROM {VERSIONS_TABLE} WHERE step = ?", [[u] for u in sorted(uids)])
+        forgotten = [[u] for u in sorted(uids)]
+        if forgotten:
+            con.executemany(f"DELETE FROM {VERSIONS_TABLE} WHERE step = ?", forgotten)
 
 
 def _remember(warehouse: str, digests: Mapping[str, str], run_id: str) -> None:
     """Record what each of ``digests``' models was built from."""
+    if not digests:
+        return
     now = datetime.now(UTC).replace(tzinfo=None)
     with duckdb.connect(warehouse) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
@@ -394,22 +434,38 @@ def _remember(warehouse: str, digests: Mapping[str, str], run_id: str) -> None:
 
 
 def built_cleanly(run_results: Mapping[str, Any], manifest: Mapping[str, Any]) -> set[str]:
-    """The models of ``run_results`` that dbt built and whose tests in the same call all passed
-    (or warned): a model whose test failed is built again next time, so the test runs again."""
+    """The models of ``run_results`` that dbt built and whose tests all ran in the same call and
+    passed (or warned): a model with a failed test, or a test that did not run (dbt stopped,
+    or an upstream error skipped it), is built again next time, so the test runs again."""
     statuses = {r["unique_id"]: r["status"] for r in run_results.get("results", [])}
-    failed_parents = {
-        parent
-        for uid, status in statuses.items()
-        if uid.startswith("test.") and status not in _TEST_OK
-        for parent in manifest["parent_map"].get(uid, [])
-    }
+    children = manifest.get("child_map", {})
+
+    def tests_passed(uid: str) -> bool:
+        tests = [c for c in children.get(uid, []) if c.startswith("test.")]
+        return all(statuses.get(t) in _TEST_OK for t in tests)
+
     return {
         uid
         for uid, status in statuses.items()
-        if uid.split(".", 1)[0] in _BUILT_TYPES
-        and status in _BUILT_OK
-        and uid not in failed_parents
+        if uid.split(".", 1)[0] in _BUILT_TYPES and status in _BUILT_OK and tests_passed(uid)
     }
+
+
+def _with_tests_partners(to_build: set[str], selected: Iterable[str]) -> set[str]:
+    """``to_build`` plus the selected models that share a test with one of them.
+
+    dbt drops a test when one of its parents is excluded, so a relationships test between a
+    rebuilt fact and an unchanged dimension would never run; building the dimension again
+    (its inputs are unchanged, so its rows are too) keeps the test in the call."""
+    manifest = loaded_manifest()
+    selected = set(selected)
+    partners: set[str] = set()
+    for uid, node in manifest["nodes"].items():
+        if node["resource_type"] == "test":
+            linked = [p for p in manifest["parent_map"].get(uid, []) if p in selected]
+            if len(linked) > 1 and to_build.intersection(linked):
+                partners.update(linked)
+    return to_build | partners
 
 
 def _skipped(
@@ -434,6 +490,11 @@ def _skipped(
         yield dg.MaterializeResult(asset_key=keys[uid], metadata=metadata)
 
 
+def _checks_only(context: dg.AssetExecutionContext) -> bool:
+    """A run of dbt tests alone (asset checks selected in the UI without their models)."""
+    return not context.selected_asset_keys and bool(context.selected_asset_check_keys)
+
+
 def _selectors(uids: Iterable[str]) -> list[str]:
     """dbt's selectors for models by unique id (``fqn`` paths, as dagster-dbt writes them)."""
     nodes = loaded_manifest()["nodes"]
@@ -444,18 +505,23 @@ def _build_or_skip(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
 ) -> Iterator[Any]:
     """One ``dbt build`` of the selected models whose inputs changed since they were last built
-    (all of them in a full refresh, or when a relation is missing); the others are reported
-    skipped. Their tests are left out with them (dbt selects a test with any built parent)."""
+    (all of them in a full refresh, or when a relation is missing), and of the models that share
+    a test with them; the others are reported skipped and left out with their tests (dbt drops a
+    test one of whose parents is excluded, and nothing such a test reads has changed)."""
     vars_ = _run_vars(context, settings)
     refresh = full_refresh_args(context, settings)
     with duckdb.connect(settings.warehouse_path) as con:
-        inputs = model_inputs(context.selected_asset_keys, vars_, con)
-        unchanged = {} if refresh else _unchanged(inputs, _last_builds(con))
-        to_build = sorted(set(inputs.digests) - set(unchanged))
+        last = _last_builds(con)
+        recorded = {uid: build.input_digest for uid, build in last.items()}
+        inputs = model_inputs(context.selected_asset_keys, vars_, con, recorded)
+        unchanged = {} if refresh else _unchanged(inputs, last)
+        changed = _with_tests_partners(set(inputs.digests) - set(unchanged), inputs.digests)
+        unchanged = {u: b for u, b in unchanged.items() if u not in changed}
+        to_build = sorted(changed)
         incremental = refreshable_incremental_models(loaded_manifest(), to_build)
         recoded = [] if refresh else changed_code(con, incremental)
     yield from _skipped(inputs.keys, unchanged, inputs.digests)
-    if not to_build:
+    if not to_build and not _checks_only(context):
         context.log.info(f"{SKIPPED}: every selected model")
         return
     if unchanged:
@@ -465,10 +531,7 @@ def _build_or_skip(
             f"rebuilding in full: {', '.join(recoded)} last built by other or unrecorded code"
             " (its own or a model's upstream)"
         )
-    exclude = ["--exclude", " ".join(_selectors(unchanged))] if unchanged else []
-    passed, environment = vars_and_environment(vars_)
-    environment[FULL_REFRESH_MODELS_ENVIRONMENT] = ",".join(recoded)
-    args = [*_build_args_with(passed), *exclude, *refresh]
+    args, environment = run_invocation(vars_, refresh, list(unchanged), recoded)
     _forget(settings.warehouse_path, to_build)
     with settings.dbt_environment_applied(environment):
         invocation = dbt.cli(args, context=context)
@@ -503,10 +566,11 @@ def _streamed(invocation: DbtCliInvocation, keep: int = 10) -> Iterator[Any]:
 
     dagster-dbt gives every invocation its own target folder and copies the project target's
     ``partial_parse.msgpack`` into it. That file comes from ``dbt parse`` without the run's vars
-    and environment, so dbt parsed the whole project again on each of the run's three ``dbt
-    build`` calls (about 3 s each). The file written by this call matches the next call of the
-    same run; dbt checks vars, profile and files before using it and parses in full if they
-    differ, so a stale copy only costs the parse it would have cost anyway. Replaced atomically:
+    and environment, so dbt would parse the whole project again on every call (about 5 s at M).
+    The file written by this call matches the next run's call (its vars are the same from day to
+    day; the date is an environment variable); dbt checks vars, profile and files before using
+    it and parses in full if they differ, so a stale copy only costs the parse it would have
+    cost anyway. Replaced atomically:
     another run may copy it at the same time.
 
     The call's folder is marked as running while dbt runs; afterwards, whether dbt succeeded or

@@ -3,8 +3,9 @@
 An incremental model keeps the rows earlier runs built: after an upgrade that changes its SQL, a
 macro it uses or a model upstream of it (:func:`~orchestration.defs.dbt.project.lineage_code_versions`),
 those rows would stay as the old code made them beside new rows made by the new code. The code
-version each model was last built by is kept in ``raw.incremental_code_versions``; a step whose
-models were built by other code runs ``dbt build --full-refresh`` once. Models configured
+version each model was last built by is kept in ``raw.incremental_code_versions``; the pipeline's
+dbt call names the models built by other code in ``CSW_FULL_REFRESH_MODELS``, and dbt rebuilds
+those in full (``macros/should_full_refresh.sql``). Models configured
 ``full_refresh: false`` (the backtest history, the list of health-model versions) keep their rows
 by design and are left out. A model with no recorded version (a warehouse from before this table)
 counts as changed: nothing says which code built its rows, so the first run after the upgrade

@@ -137,9 +137,22 @@ def node_code_version(manifest: Mapping[str, Any], node: Mapping[str, Any]) -> s
     Dagster UI shows and the ``code_versions`` var the incremental models stamp on their rows.
     """
     digest = hashlib.sha256()
-    for code in _node_code(manifest, node):
+    for code in [*_node_code(manifest, node), _declared(node)]:
         digest.update(code.encode() + b"\0")
     return digest.hexdigest()
+
+
+def _declared(node: Mapping[str, Any]) -> str:
+    """What a node's YAML declares beside its config: its description and columns (names,
+    contract data types, constraints, descriptions: a contract builds the table with them and
+    ``persist_docs`` writes the descriptions as comments), and its constraints."""
+    columns = {
+        name: [c.get("data_type"), c.get("constraints"), c.get("description")]
+        for name, c in (node.get("columns") or {}).items()
+    }
+    return json.dumps(
+        [node.get("description"), columns, node.get("constraints")], sort_keys=True, default=str
+    )
 
 
 def vars_used(manifest: Mapping[str, Any], node: Mapping[str, Any]) -> frozenset[str] | None:
