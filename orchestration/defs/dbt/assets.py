@@ -368,17 +368,6 @@ def model_inputs(
     return ModelInputs({u: digests[u] for u in keys}, missing, keys)
 
 
-def _ancestors(parents: Mapping[str, list[str]], uids: Iterable[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(uids)
-    while todo:
-        for parent in parents.get(todo.pop(), []):
-            if parent not in seen:
-                seen.add(parent)
-                todo.append(parent)
-    return seen
-
-
 @dataclass(frozen=True)
 class LastBuild:
     input_digest: str
@@ -411,7 +400,8 @@ def _forget(warehouse: str, uids: Iterable[str]) -> None:
         con.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS models VARCHAR")
         # rows of the step-per-selection format before per-model records: never matched again
         con.execute(
-            f"DELETE FROM {VERSIONS_TABLE} WHERE split_part(step, '.', 1) NOT IN ('model', 'seed', 'snapshot')"
+            f"DELETE FROM {VERSIONS_TABLE}"
+            " WHERE split_part(step, '.', 1) NOT IN ('model', 'seed', 'snapshot')"
         )
         forgotten = [[u] for u in sorted(uids)]
         if forgotten:
