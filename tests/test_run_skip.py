@@ -895,3 +895,16 @@ def test_recording_no_model_is_no_error(tmp_path: Path) -> None:
     _remember(warehouse, {}, "run-1")
     with duckdb.connect(warehouse) as con:
         assert _last_builds(con) == {}
+
+
+def test_the_models_below_a_rebuilt_one_are_rebuilt_so_outputs_stay_in_topological_order() -> None:
+    """CI e2e caught it: a staging partner rebuilt for a relationships test came after its
+    skipped child (int_account_milestones), which Dagster refuses."""
+    from orchestration.defs.dbt.assets import _unique_ids_by_key, _with_descendants
+
+    everything = set(_unique_ids_by_key().values())
+    users = "model.cs_warehouse.stg_product__users"
+    below = _with_descendants({users}, everything)
+    assert "model.cs_warehouse.int_account_milestones" in below
+    assert "model.cs_warehouse.stg_crm__accounts" not in below
+    assert _with_descendants({users}, {users}) == {users}

@@ -458,6 +458,21 @@ def _with_tests_partners(to_build: set[str], selected: Iterable[str]) -> set[str
     return to_build | partners
 
 
+def _with_descendants(to_build: set[str], selected: Iterable[str]) -> set[str]:
+    """``to_build`` plus every selected model downstream of one of them: a model left out has
+    no ancestor built in the call, so its skipped result can come before dbt's outputs, in the
+    topological order Dagster wants of a multi-asset's outputs (a partner rebuilt for a test,
+    above, would otherwise come after its skipped child)."""
+    children, selected = loaded_manifest()["child_map"], set(selected)
+    found, todo = set(to_build), list(to_build)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child in selected and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 def _skipped(
     keys: Mapping[str, dg.AssetKey], unchanged: Mapping[str, LastBuild], digests: Mapping[str, str]
 ) -> Iterator[Any]:
@@ -505,7 +520,10 @@ def _build_or_skip(
         recorded = {uid: build.input_digest for uid, build in last.items()}
         inputs = model_inputs(context.selected_asset_keys, vars_, con, recorded)
         unchanged = {} if refresh else _unchanged(inputs, last)
-        changed = _with_tests_partners(set(inputs.digests) - set(unchanged), inputs.digests)
+        changed = _with_descendants(
+            _with_tests_partners(set(inputs.digests) - set(unchanged), inputs.digests),
+            inputs.digests,
+        )
         unchanged = {u: b for u, b in unchanged.items() if u not in changed}
         to_build = sorted(changed)
         incremental = refreshable_incremental_models(loaded_manifest(), to_build)
