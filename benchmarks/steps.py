@@ -306,9 +306,7 @@ def step_run(settings: Settings, *, force: bool = False) -> tuple[bool, dict[str
     use_own_dagster_home(settings)
     manifest_before, lake_before = _manifest_rows(settings), _lake_files(settings)
     started = time.perf_counter()
-    decision = (
-        run_or_skip_of_code()(settings, force=True) if force else run_or_skip_of_code()(settings)
-    )
+    decision = run_or_skip_of_code()(settings, force=force)
     in_process_s = time.perf_counter() - started
     detail: dict[str, Any] = {
         "job": "pipeline",
