@@ -309,6 +309,7 @@ HEALTH_MODELS = (
     "intermediate.int_account_health_spine",
     "intermediate.int_account_health_measures",
     "intermediate.int_account_health_scores",
+    "intermediate.int_account_churn_features",
 )
 #: Bookkeeping of the incremental health models: when and from what a row was built, which
 #: legitimately differs between a row kept from an earlier run and the same row rebuilt.
@@ -331,6 +332,7 @@ HEALTH_SELECTION = (
     "+risk_list",
     "+expansion_list",
     "+int_account_monthly_adoption",
+    "+int_account_churn_features",
     "--exclude-resource-type",
     "test",
     "unit_test",
@@ -553,6 +555,11 @@ def built_from(warehouse: Path) -> dict[str, dict[datetime, int]]:
         con.close()
 
 
+CHURN_FEATURES = "intermediate.int_account_churn_features"
+#: The scenarios whose load brings event names the base never saw (late_events: comment_added,
+#: api_request).
+NEW_EVENT_NAMES = ("late_events",)
+
 #: Two or three builds each (~6 s a build): these run in the e2e tier, the others by default.
 E2E_SCENARIOS = ("late_events", "resent_file", "as_of_back_and_forth", "corrected_billing_rows")
 
@@ -590,4 +597,75 @@ def test_incremental_health_chain_equals_a_full_rebuild(
         # incremental: the rows of the changed accounts and dates were rebuilt from the new load,
         # the others kept from the base build
         for name, counts in built_from(incremental).items():
-            assert set(counts) == {FIRST_LOAD, SECOND_LOAD}, (name, counts)
+            if name == CHURN_FEATURES and scenario in NEW_EVENT_NAMES:
+                # a new event name is a new feature of every pair: every row rebuilt
+                assert set(counts) == {SECOND_LOAD}, (name, counts)
+            else:
+                assert set(counts) == {FIRST_LOAD, SECOND_LOAD}, (name, counts)
+
+
+def not_activity_model() -> dict[str, Any]:
+    """The pinned model plus an event that counts as no activity and maps to no feature: it
+    reaches only the events per name (the churn features' event_30d:ad_viewed)."""
+    model = pinned_health_config().model_dump(mode="json")
+    model["events"]["ad_viewed"] = {"feature": None, "core": False, "counts_as_activity": False}
+    return dbt_vars(date.fromisoformat(BASE_AS_OF), HealthConfig.model_validate(model))
+
+
+@pytest.mark.e2e
+def test_late_events_that_are_no_activity_recompute_the_churn_features(
+    dbt: Dbt, tmp_path: Path
+) -> None:
+    """Late events of a name that is neither activity nor a feature change no daily activity or
+    feature usage, only the events per name: the invalidation reads those too."""
+    vars_ = not_activity_model()
+    base = tmp_path / "base" / "warehouse.duckdb"
+    base.parent.mkdir()
+    ad_view = event("acc_a", "a1", "ad_viewed", "2024-06-10")
+    create_raw_warehouse(base, {**RAW, "events": [*base_events(), ad_view]}, loaded_at=FIRST_LOAD)
+    build(dbt, base, *HEALTH_SELECTION, as_of=BASE_AS_OF, vars_override=vars_)
+
+    def late_ad_views(dbt: Dbt, warehouse: Path) -> dict[str, Any]:
+        append_events(warehouse, [event("acc_a", "a1", "ad_viewed", "2024-06-12")], SECOND_LOAD)
+        return {"vars_override": vars_}
+
+    incremental, full = run_scenario(dbt, base, tmp_path, late_ad_views)
+    assert_same_tables(incremental, full)
+    con = duckdb.connect(str(incremental))
+    try:
+        counted = query(
+            con,
+            f"select max(value) from {CHURN_FEATURES}"
+            " where account_id = 'acc_a' and feature = 'event_30d:ad_viewed'",
+        )
+    finally:
+        con.close()
+    assert counted == [(2.0,)], "both ad views are in acc_a's 30-day window on some date"
+
+
+@pytest.mark.parametrize("fact", DAILY_FACTS)
+def test_a_daily_fact_grain_test_reads_the_dates_of_the_latest_load(
+    dbt: Dbt, incremental: Path, tmp_path: Path, fact: str
+) -> None:
+    """A date is written whole by the run that rebuilds it, so the grain test groups only the
+    dates holding rows of the latest load: a duplicate there fails it; one in a date only the
+    first load (a day earlier) wrote is outside what it reads (the full build tested that)."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    copy_warehouse(incremental, warehouse)
+    first_load_only = (
+        f"select max(activity_date) from {fact} where activity_date not in"
+        f" (select activity_date from {fact} where max_loaded_at = timestamp '{SECOND_LOAD}')"
+    )
+    latest_load = (
+        f"select max(activity_date) from {fact} where max_loaded_at = timestamp '{SECOND_LOAD}'"
+    )
+    selection = ("--select", f"{fact.split('.')[1]},test_name:unique_combination_of_columns")
+    for day_sql, caught in ((first_load_only, False), (latest_load, True)):
+        con = duckdb.connect(str(warehouse))
+        try:
+            con.execute(
+                f"insert into {fact} select * from {fact} where activity_date = ({day_sql}) limit 1"
+            )
+        finally:
+            con.close()
+        assert dbt.invoke(warehouse, "test", *selection).success is not caught, day_sql

@@ -31,9 +31,13 @@
     ]) }}
 {% endmacro %}
 
-{#- The incremental models whose rows carry the bookkeeping columns. -#}
+{#- The incremental models whose rows carry the bookkeeping columns (the churn features follow
+    the chain: macros/churn_model.sql). -#}
 {% macro health_incremental_models() %}
-    {{- return(['int_account_signal_history', 'int_account_health_spine', 'int_account_health_measures', 'int_account_health_scores']) }}
+    {{- return([
+        'int_account_signal_history', 'int_account_health_spine', 'int_account_health_measures',
+        'int_account_health_scores', 'int_account_churn_features',
+    ]) }}
 {% endmacro %}
 
 {#- md5 of the chain's code versions (all '' without the var: nothing rebuilt because of code). -#}

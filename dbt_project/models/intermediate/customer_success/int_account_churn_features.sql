@@ -24,9 +24,23 @@
 -- The 30-day windows are fixed, independent of the health-model configuration, as the
 -- backtest's baseline (activity_events_30d is exactly its score). Does not read
 -- marts.fct_account_health: that mart reads the predictions made from these features.
+--
+-- Incremental (macros/churn_model.sql): a value on date D reads only rows dated on or before D
+-- (tenure counts from the first paid day, which is on or before any scored date), so the table
+-- follows the incremental health chain: the pre-hook deletes the pairs
+-- int_account_health_invalidation names and the dates no longer reported, or every row when
+-- the set of event names changed; the run computes the reported pairs the table lacks, reading
+-- the facts of those accounts from 30 days before the earliest of them.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ churn_features_delete(ref('int_account_health_dates'), ref('int_account_health_invalidation'), churn_event_names_sql(ref('int_user_daily_events'), churn_max_event_names()), churn_event_prefix()) }}",
+    )
+}}
 {%- set as_of = as_of_date() %}
-{%- set window_days = 30 %}
-{%- set max_event_names = 200 %}
+{%- set window_days = churn_window_days() %}
 {%- set counts = [
     'provisioned_users', 'active_user_days_in_window', 'active_users_in_trend_window',
     'active_users_in_previous_trend_window', 'core_features_in_window', 'tickets_in_window',
@@ -50,15 +64,43 @@
 
 with scores as (
 
-    select * from {{ ref('int_account_health_scores') }}
+    select * from {{ ref('int_account_health_scores') }} as scores
     where is_reported
+    {%- if is_incremental() %}
+      and not exists (
+        select 1 from {{ this }} as t
+        where t.feature = 'health_score'
+          and t.account_id = scores.account_id
+          and t.as_of_date = scores.as_of_date
+      )
+    {%- endif %}
 
 ),
+
+invalidation as (
+
+    select * from {{ ref('int_account_health_invalidation') }}
+
+),
+
+{#- the facts of the accounts the pairs to compute belong to (every row on a full build), and
+    for the 30-day windows the days from 30 days before their earliest date #}
+{%- set accounts_needed %}
+    {%- if is_incremental() %}
+      and account_id in (select account_id from scores)
+    {%- endif %}
+{%- endset %}
+{%- set window_needed %}
+    {%- if is_incremental() %}
+      and activity_date > (select min(as_of_date) from scores) - {{ window_days }}
+    {%- endif %}
+{%- endset %}
 
 daily_activity as (
 
     select * from {{ ref('int_account_daily_activity') }}
     where activity_date <= {{ as_of }}
+    {{- accounts_needed }}
 
 ),
 
@@ -71,6 +113,8 @@ account_name_days as (
         sum(events) as events
     from {{ ref('int_user_daily_events') }}
     where activity_date <= {{ as_of }}
+    {{- accounts_needed }}
+    {{- window_needed }}
     group by account_id, activity_date, event_name
 
 ),
@@ -79,17 +123,12 @@ paid_items as (
 
     select * from {{ ref('int_subscription_items_in_force') }}
     where amount_per_interval > 0
-      and in_force_from <= {{ as_of }}
 
 ),
 
 event_names as (
 
-    select event_name
-    from account_name_days
-    group by event_name
-    order by sum(events) desc, event_name
-    limit {{ max_event_names }}
+    {{ churn_event_names_sql(ref('int_user_daily_events'), churn_max_event_names()) }}
 
 ),
 
@@ -215,7 +254,7 @@ event_features as (
     select
         scores.account_id,
         scores.as_of_date,
-        'event_{{ window_days }}d:' || event_names.event_name as feature,
+        {{ cs_literal(churn_event_prefix()) }} || event_names.event_name as feature,
         cast(coalesce(events_in_window.events, 0) as double) as value,
         true                                                  as is_count
     from scores
@@ -227,7 +266,7 @@ event_features as (
 
 ),
 
-final as (
+features as (
 
     select
         cast(account_id as varchar)                          as account_id,
@@ -246,6 +285,17 @@ final as (
         cast(value as double),
         cast(is_count as boolean)
     from event_features
+
+),
+
+final as (
+
+    select
+        features.*,
+        -- the incremental health chain's bookkeeping (macros/health_incremental.sql)
+        true as is_reported,
+        {{ health_bookkeeping_columns(health_inputs_loaded_at('invalidation'), with_version=false) }}
+    from features
 
 )
 

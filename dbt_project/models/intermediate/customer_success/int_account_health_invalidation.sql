@@ -7,8 +7,10 @@
 -- A health value on date D depends only on input rows dated on or before D, so a change
 -- invalidates its account from the earliest date it touches. Changes are the input rows loaded
 -- after the chain's watermark (the smallest of its tables' largest built_from_loaded_at):
--- * daily facts (activity, user activity, feature usage) rebuilt with newer events: from the
---   earliest such activity_date of the account;
+-- * daily facts (events per user and name, activity, user activity, feature usage) rebuilt with
+--   newer events: from the earliest such activity_date of the account (the events per name
+--   also for events that count neither as activity nor as a feature: the churn features read
+--   every name);
 -- * entity rows: for every key with a version loaded after the watermark, ALL versions of that
 --   key (old and new, so a date moved later still invalidates the old one, and a row moved to
 --   another account invalidates both), from the earliest of the dates the history reads
@@ -46,7 +48,7 @@
     ('subscriptions', 'subscription_id', 'billing_customer_id', none),
 ] %}
 {%- set whole_tables = [('billing', 'fx_rates'), ('billing', 'plans')] %}
-{%- set facts = ['int_account_daily_activity', 'int_user_daily_activity', 'int_account_daily_feature_usage'] %}
+{%- set facts = ['int_user_daily_events', 'int_account_daily_activity', 'int_user_daily_activity', 'int_account_daily_feature_usage'] %}
 
 with inputs_loaded_at as (
 
