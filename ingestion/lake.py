@@ -10,6 +10,11 @@ The lake lives beside the warehouse file (:func:`lake_dir_for`). A file holds th
 columns (JSON columns as text: Spark has no JSON type) and the lineage columns; ``event_date``
 (the UTC date of ``occurred_at``) exists only as the partition directory.
 
+A batch is written day by day (:class:`WritePlan`): the rows of the files whose rows are of one
+day (a daily extract), or mostly, by one plain COPY per day into that day's partition; the rest
+(late events, a file of many days) by one COPY partitioned by date. So a batch adds one file to
+each day it covers, two to a day that is some file's day and has late events of other files.
+
 A batch is written to ``_staging``, counted there, renamed into its partitions and registered in
 ``raw.lake_files`` in the transaction that records its manifest rows. A lake file is data once
 its registry row is committed; :func:`recover` moves files without one (a crash between the
@@ -26,6 +31,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -297,60 +303,180 @@ def new_batch_id() -> str:
     return uuid.uuid4().hex
 
 
-def write_staging(
-    conn: duckdb.DuckDBPyConnection,
-    lake: Path,
-    schema: TableSchema,
-    rows_sql: str,
-    params: list[object],
-    *,
-    batch_id: str,
-    loaded_at: datetime,
-) -> StagedBatch:
-    """COPY ``rows_sql`` (the contract and lineage columns, deduplicated) to
-    ``_staging/<batch_id>``, partitioned by the UTC date of ``occurred_at``. No row, no file."""
-    directory = staging_root(lake) / batch_id
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    columns = ", ".join(
+#: A row's event date (its partition), in SQL over a relation with the ``occurred_at`` column.
+EVENT_DATE_SQL = f"CAST({ident(DATE_SOURCE)} AS DATE)"
+
+
+@dataclass(frozen=True)
+class RowsToWrite:
+    """A SELECT of the contract and lineage columns (by name) and its parameters. ``event_date``:
+    the event date of every one of its rows, written by a plain COPY into that partition (checked:
+    :func:`write_staging`); None: rows of any dates, written by a COPY partitioned by date."""
+
+    sql: str
+    params: tuple[object, ...] = ()
+    event_date: date | None = None
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """Which COPY writes which rows of a batch (:func:`plan_writes`).
+
+    A file's *main date* is the event date of at least half its rows (of all of them, for a
+    daily extract). The files sharing a main date have their rows of that date written by one
+    plain COPY straight into its partition; the other rows of the ``mixed`` files (late events,
+    a file of many days) by one COPY partitioned by date, which then holds few rows.
+
+    A partitioned COPY keeps the rows of every day it writes in memory until it ends: over a
+    batch of 200 daily files (62 million events, 2 threads) it took 86 s and 4 GB, against 59 s
+    and 0.6 GB for a plain COPY per day (411 s and 5.2 GB for 151 million events). Partitioned
+    COPYs of 2 or 8 files at a time took 56 and 54 s but 1.1 and 1.7 GB."""
+
+    #: File -> its main date (a file without one is in ``mixed`` only).
+    main_dates: Mapping[int, date]
+    #: Files with rows outside their main date, or without a main date.
+    mixed: frozenset[int]
+
+    def files_by_main_date(self) -> dict[date, tuple[int, ...]]:
+        by_date: dict[date, list[int]] = {}
+        for file, day in sorted(self.main_dates.items()):
+            by_date.setdefault(day, []).append(file)
+        return {day: tuple(files) for day, files in sorted(by_date.items())}
+
+
+def plan_writes(counts: Iterable[tuple[int, date | None, int]]) -> WritePlan:
+    """The :class:`WritePlan` of rows counted per (file, event date, rows); a date of None (a
+    row without ``occurred_at``) is never a main date. Of two dates with as many rows, the
+    earlier is the main one."""
+    per_file: dict[int, dict[date | None, int]] = {}
+    for file, day, rows in counts:
+        days = per_file.setdefault(file, {})
+        days[day] = days.get(day, 0) + rows
+    main_dates: dict[int, date] = {}
+    for file, days in per_file.items():
+        dated = [(-rows, day) for day, rows in days.items() if day is not None]
+        if dated:
+            rows, day = min(dated)
+            if 2 * -rows >= sum(days.values()):
+                main_dates[file] = day
+    mixed = frozenset(f for f, days in per_file.items() if len(days) > 1 or f not in main_dates)
+    return WritePlan(main_dates, mixed)
+
+
+def _file_columns(schema: TableSchema) -> str:
+    """The columns of a lake file (no ``event_date``), JSON ones as text."""
+    return ", ".join(
         f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}"
         if t == ColumnType.JSON.duckdb_type
         else ident(n)
         for n, t in _column_types(schema)[:-1]
     )
-    pattern = f"part-{loaded_at:%Y%m%dT%H%M%S%f}-{batch_id[:8]}-{{i}}"
-    conn.execute(
-        f"COPY (SELECT {columns}, CAST({ident(DATE_SOURCE)} AS DATE) AS {PARTITION_COLUMN}"
-        f" FROM ({rows_sql})) TO {literal(str(directory))} (FORMAT parquet,"
-        f" PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN {literal(pattern)},"
-        " COMPRESSION zstd)",
-        params,
-    )
+
+
+def write_staging(
+    conn: duckdb.DuckDBPyConnection,
+    lake: Path,
+    schema: TableSchema,
+    parts: Sequence[RowsToWrite],
+    *,
+    batch_id: str,
+    loaded_at: datetime,
+) -> StagedBatch:
+    """COPY the rows of ``parts`` (the contract and lineage columns, deduplicated) to
+    ``_staging/<batch_id>/event_date=<UTC date of occurred_at>/``: a part of one date with a
+    plain COPY into its partition, the one part of several dates (at most) with a COPY
+    partitioned by date. No row, no file. A file whose rows are not all of its partition's date
+    raises :class:`LakeError`."""
+    several = [p for p in parts if p.event_date is None]
+    if len(several) > 1:
+        raise ValueError("write_staging takes at most one part of several dates")
+    directory = staging_root(lake) / batch_id
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f"{_batch_prefix(loaded_at)}{batch_id[:8]}-"
+    for part in several:  # first: DuckDB writes partitions into a new directory only
+        _copy_partitioned(conn, schema, part, directory, prefix)
+    for part in parts:
+        if part.event_date is not None:
+            _copy_one_date(conn, schema, part, directory / _partition(part.event_date), prefix)
     return StagedBatch(lake, batch_id, directory, _staged_files(conn, lake, schema, directory))
+
+
+def _partition(day: date) -> str:
+    return f"{PARTITION_COLUMN}={day.isoformat()}"
+
+
+def _copy_partitioned(
+    conn: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    part: RowsToWrite,
+    directory: Path,
+    prefix: str,
+) -> None:
+    conn.execute(
+        f"COPY (SELECT {_file_columns(schema)}, {EVENT_DATE_SQL} AS {PARTITION_COLUMN}"
+        f" FROM ({part.sql})) TO {literal(str(directory))} (FORMAT parquet,"
+        f" PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN {literal(prefix + '{i}')},"
+        " COMPRESSION zstd)",
+        list(part.params),
+    )
+
+
+def _copy_one_date(
+    conn: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    part: RowsToWrite,
+    folder: Path,
+    prefix: str,
+) -> None:
+    """One file in ``folder`` named ``<prefix><n>.parquet``, the first ``n`` free (a partitioned
+    COPY of the batch may have written ``0`` there); none if the part has no row."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    while (target := folder / f"{prefix}{n}.parquet").exists():
+        n += 1
+    row = conn.execute(
+        f"COPY (SELECT {_file_columns(schema)} FROM ({part.sql})) TO {literal(str(target))}"
+        " (FORMAT parquet, COMPRESSION zstd)",
+        list(part.params),
+    ).fetchone()
+    if not (row and row[0]):  # a plain COPY of no row still writes a file
+        target.unlink(missing_ok=True)
 
 
 def _staged_files(
     conn: duckdb.DuckDBPyConnection, lake: Path, schema: TableSchema, directory: Path
 ) -> tuple[LakeFile, ...]:
+    """The staged files, their rows, and their partition's date, checked against the range of
+    ``occurred_at`` in the file's statistics (its footer)."""
     paths = sorted(directory.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
     if not paths:
         return ()
     listed = ", ".join(literal(str(p)) for p in paths)
-    rows = dict(
-        conn.execute(
-            f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
+    stats = {
+        name: (int(rows), low, high)
+        for name, rows, low, high in conn.execute(
+            f"SELECT f.file_name, f.num_rows, d.low, d.high"
+            f" FROM parquet_file_metadata([{listed}]) AS f LEFT JOIN ("
+            "  SELECT file_name, CAST(min(CAST(stats_min_value AS TIMESTAMP)) AS DATE) AS low,"
+            "   CAST(max(CAST(stats_max_value AS TIMESTAMP)) AS DATE) AS high"
+            f"  FROM parquet_metadata([{listed}]) WHERE path_in_schema = ?"
+            "  GROUP BY ALL) AS d USING (file_name)",
+            [DATE_SOURCE],
         ).fetchall()
-    )
+    }
     target = table_dir(lake, schema)
-    return tuple(
-        LakeFile(
-            staged=p,
-            path=(target / p.parent.name / p.name).relative_to(lake).as_posix(),
-            event_date=date.fromisoformat(p.parent.name.split("=", 1)[1]),
-            rows=int(rows[str(p)]),
-            bytes=p.stat().st_size,
-        )
-        for p in paths
-    )
+    files = []
+    for p in paths:
+        rows, low, high = stats[str(p)]
+        day = date.fromisoformat(p.parent.name.split("=", 1)[1])
+        if not low == high == day:
+            raise LakeError(
+                f"staged lake file {p} is in the partition of {day} but its {DATE_SOURCE}"
+                f" spans {low} to {high}: not publishing it"
+            )
+        path = (target / p.parent.name / p.name).relative_to(lake).as_posix()
+        files.append(LakeFile(p, path, day, rows, p.stat().st_size))
+    return tuple(files)
 
 
 def inserted_per_source(
@@ -433,7 +559,7 @@ def _append_in_transaction(
 ) -> int:
     ensure_registry(conn)
     staged = write_staging(
-        conn, lake, schema, rows_sql, [], batch_id=new_batch_id(), loaded_at=loaded_at
+        conn, lake, schema, [RowsToWrite(rows_sql)], batch_id=new_batch_id(), loaded_at=loaded_at
     )
     publish(conn, staged, schema, loaded_at)
     ensure_view(conn, lake, schema)
@@ -456,8 +582,7 @@ def migrate_table(
             conn,
             lake,
             schema,
-            f"SELECT * FROM {table}",
-            [],
+            [RowsToWrite(f"SELECT * FROM {table}")],
             batch_id=new_batch_id(),
             loaded_at=loaded_at,
         )

@@ -3,13 +3,14 @@ they are written, registered with the manifest in one transaction; raw.events a 
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from ingestion_fixtures import Warehouse, open_warehouse, write_csv
+from ingestion_fixtures import Warehouse, open_warehouse, write_csv, write_parquet
 
 from ingestion import lake, loader, manifest
 from ingestion.contract import table
@@ -457,3 +458,302 @@ def test_a_failed_recovery_after_a_rollback_does_not_hide_the_original_error(
             wh.ingest("events")
     assert not isinstance(raised.value, lake.LakeError)
     assert "recovery broke" in " ".join(getattr(raised.value, "__notes__", []))
+
+
+# --- How a batch is written: one plain COPY per event date, a partitioned COPY for the rest ---
+
+
+class _RecordingConnection:
+    """The warehouse connection, recording every statement it executes."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, *args: Any) -> duckdb.DuckDBPyConnection:
+        self.statements.append(sql)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def copies(self, *, partitioned: bool) -> list[str]:
+        return [
+            s
+            for s in self.statements
+            if s.startswith("COPY") and ("PARTITION_BY" in s) == partitioned
+        ]
+
+
+def _ingest_recorded(wh: Warehouse) -> tuple[loader.TableOutcome, _RecordingConnection]:
+    recorder = _RecordingConnection(wh.conn)
+    outcome = loader.ingest_table(
+        recorder,  # type: ignore[arg-type]
+        EVENTS,
+        wh.landing,
+        validation_dir=wh.validation_dir,
+    )
+    return outcome, recorder
+
+
+def _parquet_events(wh: Warehouse, name: str, rows: list[dict[str, Any]]) -> None:
+    """Events as a Parquet file whose columns are all text: every such file is one batch."""
+    write_parquet(wh.landing, "events", name, {k: [r[k] for r in rows] for k in rows[0]})
+
+
+def _lake_file_name_ok(path: str) -> bool:
+    return (
+        re.fullmatch(r"part-\d{8}T\d{12}-[0-9a-f]{8}-\d+\.parquet", path.rsplit("/", 1)[1])
+        is not None
+    )
+
+
+def _files_per_day(wh: Warehouse) -> dict[str, int]:
+    days: dict[str, int] = {}
+    for f in _lake_files(wh):
+        day = f.split("/")[2].split("=", 1)[1]
+        days[day] = days.get(day, 0) + 1
+    return days
+
+
+def _assert_lake_consistent(wh: Warehouse) -> None:
+    """Every row in its day's partition, every file registered with its true rows and date, no
+    file holding event_date, JSON kept as text, nothing left in staging, names as before."""
+    assert (
+        wh.scalar("SELECT count(*) FROM raw.events WHERE event_date <> CAST(occurred_at AS DATE)")
+        == 0
+    )
+    files = _lake_files(wh)
+    assert files == _registered(wh)
+    assert all(_lake_file_name_ok(f) for f in files)
+    for path, day, rows in wh.rows(
+        "SELECT path, CAST(event_date AS VARCHAR), rows FROM raw.lake_files ORDER BY 1"
+    ):
+        full = str(_lake(wh) / path)
+        assert f"/event_date={day}/" in f"/{path}"
+        assert wh.scalar("SELECT count(*) FROM read_parquet(?)", [full]) == rows
+        assert (
+            wh.scalar(
+                "SELECT count(*) FROM read_parquet(?)"
+                " WHERE CAST(occurred_at AS DATE) <> CAST(? AS DATE)",
+                [full, day],
+            )
+            == 0
+        )
+        schema = dict(wh.rows("SELECT name, type FROM parquet_schema(?)", [full]))
+        assert "event_date" not in schema and schema["properties"] == "BYTE_ARRAY"
+    assert wh.scalar("SELECT sum(rows) FROM raw.lake_files") == wh.scalar(
+        "SELECT count(*) FROM raw.events"
+    )
+
+
+def test_a_batch_of_one_day_files_and_files_of_many_days_puts_every_row_in_its_day(
+    wh: Warehouse,
+) -> None:
+    _parquet_events(  # one day
+        wh, "a.parquet", [_event(f"a{i}", f"2024-03-01T0{i}:00:00Z") for i in range(4)]
+    )
+    _parquet_events(  # mostly 03-02: a late event for 03-01 and one for 02-20, a bad row, a repeat
+        wh,
+        "b.parquet",
+        [
+            _event("b0", "2024-03-02T01:00:00Z"),
+            _event("b1", "2024-03-02T02:00:00Z"),
+            _event("b2", "2024-03-02T03:00:00Z"),
+            _event("late1", "2024-03-01T23:00:00Z"),
+            _event("late2", "2024-02-20T12:00:00Z"),
+            _event("bad", "2024-03-02T04:00:00Z", user_id=""),
+            _event("a0", "2024-03-02T05:00:00Z"),  # a's event again: not written twice
+        ],
+    )
+    _parquet_events(  # no day holds half of it
+        wh,
+        "c.parquet",
+        [_event(f"c{i}", f"2024-03-0{3 + i}T12:00:00Z") for i in range(3)],
+    )
+    _parquet_events(wh, "d.parquet", [_event("d0", "2024-03-02T09:00:00Z")])  # b's main day
+
+    outcome, recorder = _ingest_recorded(wh)
+
+    assert [
+        (f.source_file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate)
+        for f in outcome.files
+    ] == [
+        ("product/events/a.parquet", 4, 4, 0, 0),
+        ("product/events/b.parquet", 7, 6, 1, 1),
+        ("product/events/c.parquet", 3, 3, 0, 0),
+        ("product/events/d.parquet", 1, 1, 0, 0),
+    ]
+    assert wh.rows(
+        "SELECT CAST(event_date AS VARCHAR), list(event_id ORDER BY event_id) FROM raw.events"
+        " GROUP BY 1 ORDER BY 1"
+    ) == [
+        ("2024-02-20", ["late2"]),
+        ("2024-03-01", ["a0", "a1", "a2", "a3", "late1"]),
+        ("2024-03-02", ["b0", "b1", "b2", "d0"]),
+        ("2024-03-03", ["c0"]),
+        ("2024-03-04", ["c1"]),
+        ("2024-03-05", ["c2"]),
+    ]
+    assert wh.scalar("SELECT _source_file FROM raw.events WHERE event_id = 'a0'") == (
+        "product/events/a.parquet"
+    )
+    _assert_lake_consistent(wh)
+    # One file per day of a and of b+d (their main days); b's late row for 03-01 and the other
+    # days' rows were written by one partitioned COPY, beside them.
+    assert _files_per_day(wh) == {
+        "2024-02-20": 1,
+        "2024-03-01": 2,
+        "2024-03-02": 1,
+        "2024-03-03": 1,
+        "2024-03-04": 1,
+        "2024-03-05": 1,
+    }
+    assert len(recorder.copies(partitioned=True)) == 1
+    assert len(recorder.copies(partitioned=False)) == 2
+
+
+def test_files_of_one_day_each_are_written_without_a_partitioned_copy(wh: Warehouse) -> None:
+    _parquet_events(
+        wh, "d1.parquet", [_event(f"x{i}", f"2024-05-01T1{i}:00:00Z") for i in range(3)]
+    )
+    _parquet_events(wh, "d2.parquet", [_event("y0", "2024-05-02T00:00:00Z")])
+    _parquet_events(wh, "d2b.parquet", [_event("y1", "2024-05-02T23:59:59Z")])
+    write_csv(wh.landing, "events", "d3.csv", [_event("z0", "2024-05-03T08:00:00Z")])
+
+    outcome, recorder = _ingest_recorded(wh)
+
+    assert outcome.rows_loaded == 6
+    assert recorder.copies(partitioned=True) == []
+    assert len(recorder.copies(partitioned=False)) == 3  # 05-01, 05-02 (two files), the CSV
+    assert _files_per_day(wh) == {"2024-05-01": 1, "2024-05-02": 1, "2024-05-03": 1}
+    _assert_lake_consistent(wh)
+
+
+def test_a_batch_of_several_days_skips_the_keys_already_in_the_lake(wh: Warehouse) -> None:
+    _parquet_events(
+        wh,
+        "d1.parquet",
+        [_event("e1", "2024-01-01T10:00:00Z"), _event("e2", "2024-01-01T11:00:00Z")],
+    )
+    wh.ingest("events")
+    _parquet_events(
+        wh,
+        "d2.parquet",
+        [_event("e2", "2024-01-02T10:00:00Z"), _event("e3", "2024-01-02T11:00:00Z")],
+    )
+    _parquet_events(
+        wh,
+        "d3.parquet",
+        [_event("e1", "2024-01-03T10:00:00Z"), _event("e4", "2024-01-03T11:00:00Z")],
+    )
+    _parquet_events(
+        wh,
+        "d4.parquet",
+        [_event("e5", "2024-01-04T10:00:00Z"), _event("e6", "2024-01-05T11:00:00Z")],
+    )
+
+    outcome = wh.ingest("events")
+
+    assert [(f.outcome, f.rows_loaded, f.rows_duplicate) for f in outcome.files] == [
+        ("skipped", 0, 0),
+        ("loaded", 2, 1),
+        ("loaded", 2, 1),
+        ("loaded", 2, 0),
+    ]
+    assert wh.rows(
+        "SELECT event_id, CAST(event_date AS VARCHAR), _source_file FROM raw.events ORDER BY 1"
+    ) == [
+        ("e1", "2024-01-01", "product/events/d1.parquet"),
+        ("e2", "2024-01-01", "product/events/d1.parquet"),
+        ("e3", "2024-01-02", "product/events/d2.parquet"),
+        ("e4", "2024-01-03", "product/events/d3.parquet"),
+        ("e5", "2024-01-04", "product/events/d4.parquet"),
+        ("e6", "2024-01-05", "product/events/d4.parquet"),
+    ]
+    _assert_lake_consistent(wh)
+    _assert_manifest_invariants(wh)
+
+
+def test_the_write_plan_gives_each_file_its_main_day() -> None:
+    d = [date(2024, 1, day) for day in range(1, 6)]
+    plan = lake.plan_writes(
+        [
+            (0, d[0], 10),  # one day
+            (1, d[1], 8),  # mostly d1, late rows of d0 and d3
+            (1, d[0], 1),
+            (1, d[3], 1),
+            (2, d[1], 5),  # one day, d1 like file 1
+            (3, d[2], 2),  # no day holds half of it
+            (3, d[3], 2),
+            (3, d[4], 1),
+            (4, d[2], 2),  # half of it on d2 (the earlier of the two tied days)
+            (4, d[4], 2),
+            (5, None, 1),  # a row without a date (cannot be partitioned by a plain COPY)
+            (5, d[0], 3),
+        ]
+    )
+    assert plan.main_dates == {0: d[0], 1: d[1], 2: d[1], 4: d[2], 5: d[0]}
+    assert plan.mixed == frozenset({1, 3, 4, 5})
+    assert plan.files_by_main_date() == {d[0]: (0, 5), d[1]: (1, 2), d[2]: (4,)}
+
+
+def _rows_select(*events: tuple[str, str]) -> str:
+    """A SELECT of the lake's columns, one row per (event_id, occurred_at)."""
+    values = ", ".join(f"('{e}', TIMESTAMP '{t}')" for e, t in events) or "('x', NULL)"
+    where = "" if events else " WHERE false"
+    return (
+        "SELECT event_id, 'acc_1' AS account_id, 'u1' AS user_id, 'report_viewed' AS event_name,"
+        " occurred_at, '{}' AS properties, 'f.csv' AS _source_file, 1 AS _source_row,"
+        " 'sha' AS _file_sha256, TIMESTAMP '2024-02-01' AS _loaded_at"
+        f" FROM (VALUES {values}) AS v(event_id, occurred_at){where}"
+    )
+
+
+def test_rows_said_to_be_of_one_day_that_are_not_are_refused(wh: Warehouse) -> None:
+    ensure_warehouse(wh.conn, (EVENTS,), lake_dir=_lake(wh))
+    part = lake.RowsToWrite(
+        _rows_select(("e1", "2024-01-01 10:00:00"), ("e2", "2024-01-02 10:00:00")),
+        event_date=date(2024, 1, 1),
+    )
+    with pytest.raises(lake.LakeError, match="2024-01-02"):
+        lake.write_staging(
+            wh.conn, _lake(wh), EVENTS, [part], batch_id="b" * 32, loaded_at=datetime(2024, 2, 1)
+        )
+
+
+def test_a_day_without_rows_writes_no_file(wh: Warehouse) -> None:
+    ensure_warehouse(wh.conn, (EVENTS,), lake_dir=_lake(wh))
+    staged = lake.write_staging(
+        wh.conn,
+        _lake(wh),
+        EVENTS,
+        [
+            lake.RowsToWrite(_rows_select(), event_date=date(2024, 1, 1)),
+            lake.RowsToWrite(
+                _rows_select(("e2", "2024-01-02 10:00:00")), event_date=date(2024, 1, 2)
+            ),
+        ],
+        batch_id="c" * 32,
+        loaded_at=datetime(2024, 2, 1),
+    )
+    assert [(f.event_date, f.rows) for f in staged.files] == [(date(2024, 1, 2), 1)]
+    assert [p.name for p in staged.directory.rglob("*.parquet")] == [staged.files[0].staged.name]
+
+
+def test_a_batch_whose_staged_rows_differ_from_the_rows_counted_is_rolled_back(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_csv(wh.landing, "events", "d1.csv", _day_rows())
+    real = loader._rows_per_file_and_date
+
+    def one_row_more(*args: Any) -> list[tuple[int, date | None, int]]:
+        return [(f, d, n + 1) for f, d, n in real(*args)]
+
+    with monkeypatch.context() as m:
+        m.setattr(loader, "_rows_per_file_and_date", one_row_more)
+        with pytest.raises(lake.LakeError, match="got 2 rows of the 4 counted"):
+            wh.ingest("events")
+    assert _lake_files(wh) == []
+    assert wh.scalar("SELECT count(*) FROM raw.ingest_manifest") == 0
+    assert wh.ingest("events").rows_loaded == 2
