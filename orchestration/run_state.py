@@ -254,11 +254,23 @@ def warehouse_digest(settings: Settings) -> str:
         for table, columns in WAREHOUSE_STAMPS.items():
             if table in tables:
                 rows, hashed = con.execute(
-                    f"SELECT count(*), bit_xor(hash({columns})) FROM {table}"
+                    f"SELECT count(*), bit_xor({_row_hash(columns)}) FROM {table}"
                 ).fetchone() or (0, None)
                 if rows:  # an empty table (created, nothing written yet) is as none
                     summary[table] = [rows, hashed]
     return _digest(summary)
+
+
+def _row_hash(columns: str) -> str:
+    """SQL: a hash of the row's ``columns`` (comma separated) to XOR over rows. DuckDB's
+    ``hash(a, b)``, and its hash of a row, combine the per-column hashes so that a change made
+    alike to an even number of rows (every ``built_at`` moved by a second) cancels in the XOR;
+    the hash of the row's JSON text does not."""
+    return f"hash(to_json(struct_pack({', '.join(f'{c} := {c}' for c in _names(columns))})))"
+
+
+def _names(columns: str) -> list[str]:
+    return [c.strip() for c in columns.split(",")]
 
 
 def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -284,7 +296,7 @@ def raw_data_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         f"""
         WITH m AS (
             SELECT system, table_name, count(*) AS n,
-                   bit_xor(hash(source_file, file_sha256, status, loaded_at)) AS h
+                   bit_xor({_row_hash("source_file, file_sha256, status, loaded_at")}) AS h
             FROM raw.ingest_manifest GROUP BY ALL
         ), l AS ({lake})
         SELECT m.system || '/' || m.table_name, m.n, m.h, l.n, l.h
@@ -302,7 +314,7 @@ def _table_content(con: duckdb.DuckDBPyConnection, path: str, tables: set[str]) 
     table = f"raw.{path.split('/', 1)[1]}"
     if table not in tables:
         return []
-    row = con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {table} t").fetchone()
+    row = con.execute(f"SELECT count(*), bit_xor(hash(to_json(t))) FROM {table} t").fetchone()
     return list(row or ())
 
 

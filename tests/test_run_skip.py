@@ -908,3 +908,51 @@ def test_the_models_below_a_rebuilt_one_are_rebuilt_so_outputs_stay_in_topologic
     assert "model.cs_warehouse.int_account_milestones" in below
     assert "model.cs_warehouse.stg_crm__accounts" not in below
     assert _with_descendants({users}, {users}) == {users}
+
+
+@pytest.mark.parametrize("rows", [2, 3])
+def test_the_digests_see_one_column_changed_alike_on_an_even_number_of_rows(
+    tmp_path: Path, rows: int
+) -> None:
+    """DuckDB's hash of several values (or of a row) combines per-column hashes so that XOR-ing
+    it over the rows cancels a change made alike to an even number of them: every row's
+    ``built_at`` moved by a second, an entity column edited by hand on two rows."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.incremental_code_versions AS SELECT 'm' || i AS model,"
+            " 'v' AS code_version, TIMESTAMP '2026-01-01' AS built_at FROM range(?) r(i)",
+            [rows],
+        )
+        con.execute(
+            "CREATE TABLE raw.ingest_manifest AS SELECT 'crm' AS system, 'accounts' AS table_name,"
+            " 'f' || i AS source_file, 'sha' AS file_sha256, 'loaded' AS status,"
+            " TIMESTAMP '2026-01-01' AS loaded_at FROM range(?) r(i)",
+            [rows],
+        )
+        con.execute(
+            "CREATE TABLE raw.accounts AS SELECT 'a' || i AS account_id, 'smb' AS segment"
+            " FROM range(?) r(i)",
+            [rows],
+        )
+    settings: Any = type("S", (), {"warehouse": warehouse})()
+
+    def digests() -> tuple[str, dict[str, str]]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return run_state.warehouse_digest(settings), run_state.raw_data_versions(con)
+
+    before = digests()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "UPDATE raw.incremental_code_versions SET built_at = built_at + INTERVAL 1 SECOND"
+        )
+    after_refresh = digests()
+    assert after_refresh[0] != before[0]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE raw.ingest_manifest SET loaded_at = loaded_at + INTERVAL 1 SECOND")
+    after_reload = digests()
+    assert after_reload[1]["crm/accounts"] != after_refresh[1]["crm/accounts"]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE raw.accounts SET segment = 'enterprise'")
+    assert digests()[1]["crm/accounts"] != after_reload[1]["crm/accounts"]
