@@ -266,11 +266,8 @@ def _row_hash(columns: str) -> str:
     ``hash(a, b)``, and its hash of a row, combine the per-column hashes so that a change made
     alike to an even number of rows (every ``built_at`` moved by a second) cancels in the XOR;
     the hash of the row's JSON text does not."""
-    return f"hash(to_json(struct_pack({', '.join(f'{c} := {c}' for c in _names(columns))})))"
-
-
-def _names(columns: str) -> list[str]:
-    return [c.strip() for c in columns.split(",")]
+    fields = ", ".join(f"{c} := {c}" for c in (c.strip() for c in columns.split(",")))
+    return f"hash(to_json(struct_pack({fields})))"
 
 
 def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
