@@ -20,6 +20,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -669,3 +670,82 @@ def test_a_daily_fact_grain_test_reads_the_dates_of_the_latest_load(
         finally:
             con.close()
         assert dbt.invoke(warehouse, "test", *selection).success is not caught, day_sql
+
+
+def eur_fixture() -> dict[str, list[dict[str, Any]]]:
+    """The fixture's raw rows with acc_g billed in EUR (4 seats x 25.00, from January) at 1.1 USD
+    a euro for every month from August 2023 to July 2024."""
+    months = [date(2023 + (7 + n) // 12, (7 + n) % 12 + 1, 1) for n in range(12)]
+    return {
+        **RAW,
+        "events": base_events(),
+        "customers": [
+            {**c, "currency": "EUR"} if c["account_id"] == "acc_g" else c
+            for c in RAW["customers"]
+        ],
+        "subscription_items": [
+            {**i, "currency": "EUR"} if i["item_id"] == "si_g" else i
+            for i in RAW["subscription_items"]
+        ],
+        "fx_rates": [
+            {"currency": "EUR", "month": m, "rate_to_usd": "1.10000000"}
+            for m in months
+        ],
+    }
+
+
+def test_a_corrected_fx_rate_recomputes_only_the_mrr_readers_from_its_month(
+    dbt: Dbt, tmp_path: Path
+) -> None:
+    """A new rate for June changes MRR from 1 June on, for every account that may bill in the
+    currency, and nothing the signal history reads: the chain's MRR readers recompute every
+    account from June (earlier rows and the whole signal history are kept), and the result is
+    the full rebuild's."""
+    base = tmp_path / "base" / "warehouse.duckdb"
+    base.parent.mkdir()
+    create_raw_warehouse(base, eur_fixture(), loaded_at=FIRST_LOAD)
+    build(dbt, base, *HEALTH_SELECTION, as_of=BASE_AS_OF)
+
+    def corrected_june_rate(dbt: Dbt, warehouse: Path) -> dict[str, Any]:
+        rate = {"currency": "EUR", "month": date(2024, 6, 1), "rate_to_usd": "1.20000000"}
+        append_rows(warehouse, "billing/fx_rates", [rate], SECOND_LOAD)
+        return {}
+
+    incremental, full = run_scenario(dbt, base, tmp_path, corrected_june_rate)
+    assert_same_tables(incremental, full)
+    spine = "intermediate.int_account_health_spine"
+    mrr_on_june_dates = (
+        f"select as_of_date, mrr_usd from {spine}"
+        " where account_id = 'acc_g' and as_of_date >= date '2024-06-01' order by as_of_date"
+    )
+    con = duckdb.connect(str(incremental))
+    try:
+        invalidation = query(
+            con,
+            "select account_id, recompute_from"
+            " from intermediate.int_account_health_invalidation where account_id is null",
+        )
+        june = query(con, mrr_on_june_dates)
+        rebuilt = {
+            name: query(
+                con,
+                f"select {'changed_on' if name.endswith('signal_history') else 'as_of_date'}"
+                f" >= date '2024-06-01', built_from_loaded_at, count(*) from {name}"
+                " group by all order by all",
+            )
+            for name in HEALTH_MODELS
+        }
+    finally:
+        con.close()
+    assert invalidation == [(None, date(2024, 6, 1))]
+    assert june and all(mrr == Decimal("120.0000") for _, mrr in june), june
+    for name, groups in rebuilt.items():
+        if name.endswith("signal_history"):
+            assert {loaded for _, loaded, _ in groups} == {FIRST_LOAD}, (name, groups)
+        else:
+            # before June kept from the base build, June rebuilt from the new load
+            assert [(june, loaded) for june, loaded, _ in groups] == [
+                (False, FIRST_LOAD),
+                (True, SECOND_LOAD),
+            ], (name, groups)
+

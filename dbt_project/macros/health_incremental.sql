@@ -155,23 +155,27 @@
     {{- return((none, watermarks | min)) }}
 {% endmacro %}
 
-{#- True when the invalidation names every account (a full recompute). -#}
-{% macro health_every_account(invalidation) %}
+{#- True when the invalidation names every account for the signal history (a full build of it;
+    a change it does not read, such as FX rates, does not count). -#}
+{% macro signal_history_every_account(invalidation) %}
     {%- if not execute %}
         {{- return(false) }}
     {%- endif %}
-    {%- set n = run_query('select count(*) from ' ~ invalidation ~ ' where account_id is null').columns[0].values()[0] %}
+    {%- set n = run_query(
+        'select count(*) from ' ~ invalidation ~ ' where account_id is null and reaches_signal_history'
+    ).columns[0].values()[0] %}
     {{- return(n > 0) }}
 {% endmacro %}
 
 {#- Pre-hook of int_account_signal_history: delete the invalidated accounts' rows from their
-    first date on (every row when every account is invalidated). -#}
+    first date on (every row when every account is invalidated), for the changes it reads. -#}
 {% macro signal_history_delete(invalidation) %}
     {%- if execute and is_incremental() %}
         delete from {{ this }} as t
         where exists (
             select 1 from {{ invalidation }} as inv
-            where (inv.account_id is null or inv.account_id = t.account_id)
+            where inv.reaches_signal_history
+              and (inv.account_id is null or inv.account_id = t.account_id)
               and (inv.recompute_from is null or t.changed_on >= inv.recompute_from)
         )
     {%- endif %}
@@ -189,7 +193,7 @@
                 changed_on,
                 lead(changed_on) over (partition by account_id order by changed_on) as next_on
             from {{ this }}
-            where account_id in (select account_id from {{ invalidation }})
+            where account_id in (select account_id from {{ invalidation }} where reaches_signal_history)
         ) as n
         where t.account_id = n.account_id
           and t.changed_on = n.changed_on

@@ -1,8 +1,10 @@
--- Which (account, date) pairs of the incremental health chain (int_account_health_spine,
--- int_account_health_measures, int_account_health_scores) this run must recompute
--- (docs/health-model.md "Incremental runs", macros/health_incremental.sql). One row per account
--- to recompute from recompute_from on (null: from the beginning); a single row with a null
--- account_id: every account (a full recompute, `reason` says why). No row: nothing changed.
+-- Which (account, date) pairs of the incremental health chain (int_account_signal_history,
+-- int_account_health_spine, int_account_health_measures, int_account_health_scores,
+-- int_account_churn_features) this run must recompute (docs/health-model.md "Incremental runs",
+-- macros/health_incremental.sql). One row per account to recompute from recompute_from on (null:
+-- from the beginning); a row with a null account_id: every account (from recompute_from; null:
+-- a full recompute, `reason` says why). reaches_signal_history is false for a change the signal
+-- history does not read (FX rates: only MRR, which the spine reads). No row: nothing changed.
 --
 -- A health value on date D depends only on input rows dated on or before D, so a change
 -- invalidates its account from the earliest date it touches. Changes are the input rows loaded
@@ -18,7 +20,10 @@
 --   contacts started/ended, activities, NPS responses, opportunities closed / contract dates);
 --   CRM accounts and billing customers, subscriptions and subscription items (the MRR, seats
 --   and renewals of the spine): their accounts from the beginning;
--- * FX rates or plans: every account from the beginning.
+-- * FX rates: every account from the first day of the earliest month loaded (a month's rate
+--   converts that month's MRR; later dates may read it through MRR windows), not the signal
+--   history;
+-- * plans: every account from the beginning.
 -- Every account from the beginning also when a chain table is missing, lacks the bookkeeping
 -- columns or was built under another health model configuration or code version
 -- (health_chain_state). inputs_loaded_at (the same on every row) is the largest _loaded_at of
@@ -48,6 +53,8 @@
     ('subscriptions', 'subscription_id', 'billing_customer_id', none),
 ] %}
 {%- set whole_tables = [('billing', 'fx_rates'), ('billing', 'plans')] %}
+{#- whole tables whose change touches every account from a month (SQL over v), not the signal history -#}
+{%- set dated_tables = {'fx_rates': month_start('cast(v.month as date)')} %}
 {%- set facts = ['int_user_daily_events', 'int_account_daily_activity', 'int_user_daily_activity', 'int_account_daily_feature_usage'] %}
 
 with inputs_loaded_at as (
@@ -77,7 +84,8 @@ invalidated as (
     select
         cast(null as varchar) as account_id,
         cast(null as date)    as recompute_from,
-        {{ cs_literal('every account: ' ~ full_reason) }} as reason
+        {{ cs_literal('every account: ' ~ full_reason) }} as reason,
+        true                  as reaches_signal_history
 
 ),
 
@@ -95,7 +103,7 @@ customer_accounts as (
 changes as (
 
     {%- for fact in facts %}
-    select account_id, min(activity_date) as recompute_from, '{{ fact }}' as reason
+    select account_id, min(activity_date) as recompute_from, '{{ fact }}' as reason, true as reaches_signal_history
     from {{ ref(fact) }}
     where max_loaded_at > timestamp '{{ watermark }}'
     group by account_id
@@ -104,7 +112,7 @@ changes as (
     {%- endfor %}
 
     {%- for system, name, key, account, day in entities %}
-    select {{ account }} as account_id, {{ day if day else 'cast(null as date)' }} as recompute_from, '{{ name }}'
+    select {{ account }} as account_id, {{ day if day else 'cast(null as date)' }} as recompute_from, '{{ name }}', true
     from {{ source(system, name) }} as v
     where v.{{ key }} in (select {{ key }} from {{ source(system, name) }} where {{ after }})
 
@@ -112,7 +120,7 @@ changes as (
     {%- endfor %}
 
     {%- for name, key, customer, day in billing_entities %}
-    select c.account_id, {{ day if day else 'cast(null as date)' }}, '{{ name }}'
+    select c.account_id, {{ day if day else 'cast(null as date)' }}, '{{ name }}', true
     from {{ source('billing', name) }} as v
     inner join customer_accounts as c
         on c.billing_customer_id = v.{{ customer }}
@@ -121,7 +129,7 @@ changes as (
     union all
     {%- endfor %}
 
-    select c.account_id, cast(null as date), 'subscription_items'
+    select c.account_id, cast(null as date), 'subscription_items', true
     from {{ source('billing', 'subscription_items') }} as v
     inner join (select distinct subscription_id, billing_customer_id from {{ source('billing', 'subscriptions') }}) as s
         on s.subscription_id = v.subscription_id
@@ -133,33 +141,48 @@ changes as (
 
     union all
 
-    select cast(null as varchar), cast(null as date), '{{ name }}'
+    {%- if name in dated_tables %}
+    select cast(null as varchar), min({{ dated_tables[name] }}), '{{ name }}', false
+    from {{ source(system, name) }} as v
+    where v.{{ after }}
+    having count(*) > 0
+    {%- else %}
+    select cast(null as varchar), cast(null as date), '{{ name }}', true
     where exists (select 1 from {{ source(system, name) }} where {{ after }})
+    {%- endif %}
     {%- endfor %}
 
 ),
 
 invalidated as (
 
-    -- one row for every account when any change is for every account
+    -- every account: one row per reaches_signal_history, from the earliest date (null wins)
     select
         cast(null as varchar) as account_id,
-        cast(null as date)    as recompute_from,
-        'every account: ' || string_agg(distinct reason, ', ' order by reason) as reason
+        case when bool_or(recompute_from is null) then null else min(recompute_from) end as recompute_from,
+        'every account'
+            || case when bool_or(recompute_from is null) then '' else ' from ' || cast(min(recompute_from) as varchar) end
+            || ': ' || string_agg(distinct reason, ', ' order by reason) as reason,
+        reaches_signal_history
     from changes
     where account_id is null
-    having count(*) > 0
+    group by reaches_signal_history
 
     union all
 
+    -- per account, unless every account is recomputed from the beginning, the signal history too
     select
         account_id,
         -- null (from the beginning) wins over any date
         case when bool_or(recompute_from is null) then null else min(recompute_from) end,
-        string_agg(distinct reason, ', ' order by reason)
+        string_agg(distinct reason, ', ' order by reason),
+        true
     from changes
     where account_id is not null
-      and not exists (select 1 from changes as c where c.account_id is null)
+      and not exists (
+            select 1 from changes as c
+            where c.account_id is null and c.recompute_from is null and c.reaches_signal_history
+      )
     group by account_id
 
 ),
@@ -172,6 +195,7 @@ final as (
         cast(invalidated.account_id as varchar)            as account_id,
         cast(invalidated.recompute_from as date)           as recompute_from,
         cast(invalidated.reason as varchar)                as reason,
+        cast(invalidated.reaches_signal_history as boolean) as reaches_signal_history,
         cast(inputs_loaded_at.inputs_loaded_at as timestamp) as inputs_loaded_at
     from invalidated
     cross join inputs_loaded_at

@@ -59,7 +59,7 @@
 {%- set cumulative = {'events': 'cumulative_events', 'active_user_days': 'cumulative_active_user_days', 'tickets': 'cumulative_tickets', 'failed_payments': 'cumulative_failed_payments'} %}
 {%- set mark_columns = {'champion_left': 'last_champion_left_on', 'business_review': 'last_business_review_on', 'training': 'last_training_on'} %}
 {#- incremental: only the invalidated accounts, from their first date (none: a full build) -#}
-{%- set partial = is_incremental() and not health_every_account(ref('int_account_health_invalidation')) %}
+{%- set partial = is_incremental() and not signal_history_every_account(ref('int_account_health_invalidation')) %}
 {%- set longest_window = ([0] + user_windows + feature_windows) | max %}
 
 with invalidation as (
@@ -75,7 +75,7 @@ cuts as (
 
     select account_id, coalesce(recompute_from, cast('1900-01-01' as date)) as cut_on
     from invalidation
-    where account_id is not null
+    where account_id is not null and reaches_signal_history
 
 ),
 {%- endif %}
