@@ -749,3 +749,35 @@ def test_a_corrected_fx_rate_recomputes_only_the_mrr_readers_from_its_month(
                 (True, SECOND_LOAD),
             ], (name, groups)
 
+
+def test_the_churn_features_grain_test_reads_the_dates_built_last(
+    dbt: Dbt, health_base: Path, tmp_path: Path
+) -> None:
+    """The churn features' uniqueness test groups only the dates holding rows of the latest
+    build (a rebuilt pair is written whole, next to the rows it may duplicate): a duplicate there
+    fails it; one in a date only the base build wrote is outside what it reads."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    copy_warehouse(health_base, warehouse)
+    build(dbt, warehouse, *HEALTH_SELECTION, **_new_day(dbt, warehouse))
+    base_only = (
+        f"select max(as_of_date) from {CHURN_FEATURES} where as_of_date not in (select as_of_date"
+        f" from {CHURN_FEATURES} where built_from_loaded_at = timestamp '{SECOND_LOAD}')"
+    )
+    built_last = (
+        f"select max(as_of_date) from {CHURN_FEATURES}"
+        f" where built_from_loaded_at = timestamp '{SECOND_LOAD}'"
+    )
+    selection = (
+        "--select",
+        "int_account_churn_features,test_name:unique_combination_of_columns",
+    )
+    for day_sql, caught in ((base_only, False), (built_last, True)):
+        con = duckdb.connect(str(warehouse))
+        try:
+            con.execute(
+                f"insert into {CHURN_FEATURES} select * from {CHURN_FEATURES}"
+                f" where as_of_date = ({day_sql}) limit 1"
+            )
+        finally:
+            con.close()
+        assert dbt.invoke(warehouse, "test", *selection).success is not caught, day_sql
