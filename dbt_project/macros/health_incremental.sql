@@ -205,9 +205,11 @@
     before it changes anything (the pre-hook and the model's query both call it and get the same):
     `all` (no usable table, another configuration or code version), else `boundary` (the first
     month whose as_of cut may differ: the as_of month, or an earlier month a run built before its
-    last day (built_as_of); every account's months from it on) and `watermark` (the largest
-    max_loaded_at: the account-months of daily-fact rows loaded after it are rebuilt). -#}
-{% macro monthly_adoption_plan() %}
+    last day (built_as_of); every account's months from it on), `watermark` (the largest
+    max_loaded_at: the account-months of daily-fact rows loaded after it are rebuilt) and `first`
+    (the earliest month rebuilt: a constant bound that lets the scans of the daily facts skip the
+    older row groups). -#}
+{% macro monthly_adoption_plan(user_activity, feature_usage) %}
     {%- if not execute or not is_incremental() %}
         {{- return({'all': true}) }}
     {%- endif %}
@@ -226,7 +228,11 @@
     {%- if row[0] > 0 or row[1] is none %}
         {{- return({'all': true}) }}
     {%- endif %}
-    {{- return({'all': false, 'watermark': row[1], 'boundary': row[2]}) }}
+    {%- set first = run_query(
+        'select cast(least(' ~ cs_literal(row[2], 'date') ~ ', min(month)) as varchar) from ('
+        ~ monthly_adoption_touched(row[1], user_activity, feature_usage) ~ ')'
+    ).rows[0][0] %}
+    {{- return({'all': false, 'watermark': row[1], 'boundary': row[2], 'first': first}) }}
 {% endmacro %}
 
 {#- md5 of what the monthly adoption rows depend on besides the facts: the feature map (is_core),
@@ -251,7 +257,7 @@
 {#- Pre-hook of int_account_monthly_adoption: delete what the run rebuilds. -#}
 {% macro monthly_adoption_delete(user_activity, feature_usage) %}
     {%- if execute and is_incremental() %}
-        {%- set plan = monthly_adoption_plan() %}
+        {%- set plan = monthly_adoption_plan(user_activity, feature_usage) %}
         {%- if plan['all'] %}
             delete from {{ this }}
         {%- else %}
@@ -281,6 +287,7 @@
     rows (CTE `touched`); nothing when the plan rebuilds everything. -#}
 {% macro monthly_adoption_rows_to_rebuild(plan, alias) -%}
     {%- if not plan['all'] %}
+      and {{ alias }}.activity_date >= date '{{ plan['first'] }}'
       and (
         {{ alias }}.activity_date >= date '{{ plan['boundary'] }}'
         or exists (

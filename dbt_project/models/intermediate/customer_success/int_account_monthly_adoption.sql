@@ -19,7 +19,7 @@
     )
 }}
 {%- set as_of = as_of_date() %}
-{%- set plan = monthly_adoption_plan() %}
+{%- set plan = monthly_adoption_plan(ref('int_user_daily_activity'), ref('int_account_daily_feature_usage')) %}
 
 with
 {%- if not plan['all'] %}
