@@ -83,13 +83,35 @@
     )
 {%- endmacro %}
 
+{#- SQL predicate: the pair (`account_id`, `on_date`, SQL) is invalidated: on or after the
+    earliest date of the rows for every account (account_id null), or of its account's row
+    (recompute_from null: from the beginning). Written as an uncorrelated scalar plus an
+    equality semi-join, not one `exists` with `account_id is null or ...`: DuckDB runs that as a
+    nested loop (57 s against 0.9 s over 6M history rows and 13,000 invalidated accounts at L).
+    `signal_history`: only the rows that reach the signal history. -#}
+{% macro health_invalidated_pair(invalidation, account_id, on_date, signal_history=false) -%}
+    {%- set only = ' and reaches_signal_history' if signal_history else '' -%}
+    {%- set inv_only = ' and inv.reaches_signal_history' if signal_history else '' -%}
+    (
+        {{ on_date }} >= coalesce(
+            (
+                select min(coalesce(recompute_from, cast('1900-01-01' as date)))
+                from {{ invalidation }}
+                where account_id is null{{ only }}
+            ),
+            cast('9999-12-31' as date)
+        )
+        or exists (
+            select 1 from {{ invalidation }} as inv
+            where inv.account_id = {{ account_id }}
+              and {{ on_date }} >= coalesce(inv.recompute_from, cast('1900-01-01' as date)){{ inv_only }}
+        )
+    )
+{%- endmacro %}
+
 {#- SQL predicate: the row `alias` (account_id, as_of_date) is invalidated. -#}
 {% macro health_invalidated(invalidation, alias) -%}
-    exists (
-        select 1 from {{ invalidation }} as inv
-        where (inv.account_id is null or inv.account_id = {{ alias }}.account_id)
-          and (inv.recompute_from is null or {{ alias }}.as_of_date >= inv.recompute_from)
-    )
+    {{ health_invalidated_pair(invalidation, alias ~ '.account_id', alias ~ '.as_of_date') }}
 {%- endmacro %}
 
 {#- Pre-hook of the incremental health models: delete the invalidated rows and the rows of dates
@@ -172,12 +194,7 @@
 {% macro signal_history_delete(invalidation) %}
     {%- if execute and is_incremental() %}
         delete from {{ this }} as t
-        where exists (
-            select 1 from {{ invalidation }} as inv
-            where inv.reaches_signal_history
-              and (inv.account_id is null or inv.account_id = t.account_id)
-              and (inv.recompute_from is null or t.changed_on >= inv.recompute_from)
-        )
+        where {{ health_invalidated_pair(invalidation, 't.account_id', 't.changed_on', signal_history=true) }}
     {%- endif %}
 {% endmacro %}
 

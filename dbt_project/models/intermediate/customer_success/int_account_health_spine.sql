@@ -99,11 +99,7 @@ items_on_dates as (
         and (account_items.in_force_until is null or dates.as_of_date < account_items.in_force_until)
     {%- if is_incremental() %}
     where dates.as_of_date in (select as_of_date from new_dates)
-       or exists (
-            select 1 from invalidation as inv
-            where (inv.account_id is null or inv.account_id = account_items.account_id)
-              and (inv.recompute_from is null or dates.as_of_date >= inv.recompute_from)
-       )
+       or {{ health_invalidated_pair('invalidation', 'account_items.account_id', 'dates.as_of_date') }}
     {%- endif %}
 
 ),
