@@ -84,7 +84,8 @@ invalidation as (
 ),
 
 {#- the facts of the accounts the pairs to compute belong to (every row on a full build), and
-    for the 30-day windows the days from 30 days before their earliest date #}
+    for the 30-day windows the days from 30 days before each account's earliest date (the bound
+    over all accounts first: a constant lets the scan skip older row groups) #}
 {%- set accounts_needed %}
     {%- if is_incremental() %}
       and account_id in (select account_id from scores)
@@ -93,8 +94,22 @@ invalidation as (
 {%- set window_needed %}
     {%- if is_incremental() %}
       and activity_date > (select min(as_of_date) from scores) - {{ window_days }}
+      and exists (
+        select 1 from first_dates
+        where first_dates.account_id = f.account_id
+          and f.activity_date > first_dates.first_on - {{ window_days }}
+      )
     {%- endif %}
 {%- endset %}
+
+-- the earliest date to compute per account
+first_dates as (
+
+    select account_id, min(as_of_date) as first_on
+    from scores
+    group by account_id
+
+),
 
 daily_activity as (
 
@@ -111,9 +126,8 @@ account_name_days as (
         activity_date,
         event_name,
         sum(events) as events
-    from {{ ref('int_user_daily_events') }}
+    from {{ ref('int_user_daily_events') }} as f
     where activity_date <= {{ as_of }}
-    {{- accounts_needed }}
     {{- window_needed }}
     group by account_id, activity_date, event_name
 
