@@ -680,17 +680,13 @@ def eur_fixture() -> dict[str, list[dict[str, Any]]]:
         **RAW,
         "events": base_events(),
         "customers": [
-            {**c, "currency": "EUR"} if c["account_id"] == "acc_g" else c
-            for c in RAW["customers"]
+            {**c, "currency": "EUR"} if c["account_id"] == "acc_g" else c for c in RAW["customers"]
         ],
         "subscription_items": [
             {**i, "currency": "EUR"} if i["item_id"] == "si_g" else i
             for i in RAW["subscription_items"]
         ],
-        "fx_rates": [
-            {"currency": "EUR", "month": m, "rate_to_usd": "1.10000000"}
-            for m in months
-        ],
+        "fx_rates": [{"currency": "EUR", "month": m, "rate_to_usd": "1.10000000"} for m in months],
     }
 
 
@@ -750,34 +746,38 @@ def test_a_corrected_fx_rate_recomputes_only_the_mrr_readers_from_its_month(
             ], (name, groups)
 
 
-def test_the_churn_features_grain_test_reads_the_dates_built_last(
+def test_the_churn_features_grain_test_reads_the_pairs_built_last(
     dbt: Dbt, health_base: Path, tmp_path: Path
 ) -> None:
-    """The churn features' uniqueness test groups only the dates holding rows of the latest
-    build (a rebuilt pair is written whole, next to the rows it may duplicate): a duplicate there
-    fails it; one in a date only the base build wrote is outside what it reads."""
+    """The churn features' uniqueness test groups only the (account, date) pairs holding rows of
+    the latest build (a rebuilt pair is written whole, next to the rows it may duplicate): a
+    duplicate there fails it; one in a pair only the base build wrote is outside what it reads,
+    even on a date where another account's pair was rebuilt."""
     warehouse = tmp_path / "warehouse.duckdb"
     copy_warehouse(health_base, warehouse)
-    build(dbt, warehouse, *HEALTH_SELECTION, **_new_day(dbt, warehouse))
-    base_only = (
-        f"select max(as_of_date) from {CHURN_FEATURES} where as_of_date not in (select as_of_date"
-        f" from {CHURN_FEATURES} where built_from_loaded_at = timestamp '{SECOND_LOAD}')"
-    )
-    built_last = (
-        f"select max(as_of_date) from {CHURN_FEATURES}"
-        f" where built_from_loaded_at = timestamp '{SECOND_LOAD}'"
+    # one late login of acc_a (a name the base knows): acc_a's pairs from 10 May are rebuilt
+    append_events(warehouse, [event("acc_a", "a1", "login", "2024-05-10", hour=18)], SECOND_LOAD)
+    build(dbt, warehouse, *HEALTH_SELECTION, as_of=BASE_AS_OF)
+    latest = f"built_from_loaded_at = timestamp '{SECOND_LOAD}'"
+    kept_beside_rebuilt = (
+        f"not exists (select 1 from {CHURN_FEATURES} as n where n.{latest}"
+        " and n.account_id = f.account_id and n.as_of_date = f.as_of_date)"
+        f" and as_of_date in (select as_of_date from {CHURN_FEATURES} where {latest})"
     )
     selection = (
         "--select",
         "int_account_churn_features,test_name:unique_combination_of_columns",
     )
-    for day_sql, caught in ((base_only, False), (built_last, True)):
+    for where, caught in ((kept_beside_rebuilt, False), (latest, True)):
         con = duckdb.connect(str(warehouse))
         try:
-            con.execute(
-                f"insert into {CHURN_FEATURES} select * from {CHURN_FEATURES}"
-                f" where as_of_date = ({day_sql}) limit 1"
-            )
+            (inserted,) = con.execute(
+                f"insert into {CHURN_FEATURES} select * from {CHURN_FEATURES} as f"
+                f" where {where} limit 1"
+            ).fetchone() or (0,)
         finally:
             con.close()
-        assert dbt.invoke(warehouse, "test", *selection).success is not caught, day_sql
+        assert inserted == 1, where
+        assert dbt.invoke(warehouse, "test", *selection, as_of=BASE_AS_OF).success is not caught, (
+            where
+        )
