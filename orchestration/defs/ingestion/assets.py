@@ -171,7 +171,7 @@ def build_raw_asset(schema: TableSchema, deps: Sequence[dg.AssetKey] = ()) -> dg
         with duckdb.get_connection() as conn:
             outcome = ingest_table(conn, schema, landing, validation_dir=validation_dir(settings))
             row = conn.execute(f"SELECT count(*) FROM {raw_table(schema)}").fetchone()
-            version = raw_data_versions(conn).get(schema.asset_path, "")
+            version = raw_data_versions(conn, only=schema.asset_path).get(schema.asset_path, "")
         for refused in outcome.refused:
             context.log.error(f"refused {refused.message} (report: {refused.validation_report})")
         # The data version stays the same while no file is loaded into the table, so the dbt
