@@ -1114,7 +1114,9 @@ def bench(
         [], "--size", help="Extra tier ACCOUNTSxMONTHS, e.g. 500x12 (growth curve); repeatable."
     ),
     measure: list[str] = typer.Option(
-        [], "--measure", help="floor, full, rerun, fixed, stages or incremental; repeatable (default all)."
+        [],
+        "--measure",
+        help="floor, full, rerun, fixed, stages or incremental; repeatable (default all).",
     ),
     code_ref: str | None = typer.Option(
         None, "--code-ref", help="Measure this git revision instead of the working tree."
