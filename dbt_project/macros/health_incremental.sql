@@ -90,21 +90,20 @@
     nested loop (57 s against 0.9 s over 6M history rows and 13,000 invalidated accounts at L).
     `signal_history`: only the rows that reach the signal history. -#}
 {% macro health_invalidated_pair(invalidation, account_id, on_date, signal_history=false) -%}
-    {%- set only = ' and reaches_signal_history' if signal_history else '' -%}
-    {%- set inv_only = ' and inv.reaches_signal_history' if signal_history else '' -%}
+    {%- set only = ' and inv.reaches_signal_history' if signal_history else '' -%}
     (
         {{ on_date }} >= coalesce(
             (
-                select min(coalesce(recompute_from, cast('1900-01-01' as date)))
-                from {{ invalidation }}
-                where account_id is null{{ only }}
+                select min(coalesce(inv.recompute_from, cast('1900-01-01' as date)))
+                from {{ invalidation }} as inv
+                where inv.account_id is null{{ only }}
             ),
             cast('9999-12-31' as date)
         )
         or exists (
             select 1 from {{ invalidation }} as inv
             where inv.account_id = {{ account_id }}
-              and {{ on_date }} >= coalesce(inv.recompute_from, cast('1900-01-01' as date)){{ inv_only }}
+              and {{ on_date }} >= coalesce(inv.recompute_from, cast('1900-01-01' as date)){{ only }}
         )
     )
 {%- endmacro %}

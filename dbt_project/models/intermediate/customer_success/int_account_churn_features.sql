@@ -84,8 +84,8 @@ invalidation as (
 ),
 
 {#- the facts of the accounts the pairs to compute belong to (every row on a full build), and
-    for the 30-day windows the days from 30 days before each account's earliest date (the bound
-    over all accounts first: a constant lets the scan skip older row groups) #}
+    for the 30-day windows the days from 30 days before each account's earliest date (the
+    earliest over all accounts, then each account's own) #}
 {%- set accounts_needed %}
     {%- if is_incremental() %}
       and account_id in (select account_id from scores)

@@ -52,9 +52,12 @@
         'least(cast(v.issued_at as date), cast(v.due_at as date), cast(v.paid_at as date))'),
     ('subscriptions', 'subscription_id', 'billing_customer_id', none),
 ] %}
-{%- set whole_tables = [('billing', 'fx_rates'), ('billing', 'plans')] %}
-{#- whole tables whose change touches every account from a month (SQL over v), not the signal history -#}
-{%- set dated_tables = {'fx_rates': month_start('cast(v.month as date)')} %}
+{#- tables whose change touches every account: (source, table, first date SQL over v or none:
+    from the beginning, whether the signal history reads the table) -#}
+{%- set whole_tables = [
+    ('billing', 'fx_rates', month_start('cast(v.month as date)'), false),
+    ('billing', 'plans', none, true),
+] %}
 {%- set facts = ['int_user_daily_events', 'int_account_daily_activity', 'int_user_daily_activity', 'int_account_daily_feature_usage'] %}
 
 with inputs_loaded_at as (
@@ -70,7 +73,7 @@ with inputs_loaded_at as (
         (select max(_loaded_at) from {{ source('billing', name) }}),
         {%- endfor %}
         (select max(_loaded_at) from {{ source('billing', 'subscription_items') }}),
-        {%- for system, name in whole_tables %}
+        {%- for system, name, day, reaches in whole_tables %}
         (select max(_loaded_at) from {{ source(system, name) }}){{ ',' if not loop.last }}
         {%- endfor %}
     ) as inputs_loaded_at
@@ -137,19 +140,14 @@ changes as (
         on c.billing_customer_id = s.billing_customer_id
     where v.item_id in (select item_id from {{ source('billing', 'subscription_items') }} where {{ after }})
 
-    {%- for system, name in whole_tables %}
+    {%- for system, name, day, reaches in whole_tables %}
 
     union all
 
-    {%- if name in dated_tables %}
-    select cast(null as varchar), min({{ dated_tables[name] }}), '{{ name }}', false
+    select cast(null as varchar), {{ 'min(' ~ day ~ ')' if day else 'cast(null as date)' }}, '{{ name }}', {{ reaches }}
     from {{ source(system, name) }} as v
     where v.{{ after }}
     having count(*) > 0
-    {%- else %}
-    select cast(null as varchar), cast(null as date), '{{ name }}', true
-    where exists (select 1 from {{ source(system, name) }} where {{ after }})
-    {%- endif %}
     {%- endfor %}
 
 ),
