@@ -172,10 +172,10 @@ final as (
     select
         cast({{ as_of }} as date)                                 as evaluated_as_of_date,
         cast(summary.horizon_days as integer)                     as horizon_days,
-        cast(summary.health_model_version as varchar)             as health_model_version,
-        cast(summary.health_model_name as varchar)                as health_model_name,
-        cast(summary.churn_model_version as varchar)              as churn_model_version,
-        cast(summary.scorer as varchar)                           as scorer,
+        cast(summary.health_model_version as string)             as health_model_version,
+        cast(summary.health_model_name as string)                as health_model_name,
+        cast(summary.churn_model_version as string)              as churn_model_version,
+        cast(summary.scorer as string)                           as scorer,
         {{ segment_output('summary.segment', by_segment) }}
         cast(summary.first_scored_date as date)                   as first_scored_date,
         cast(summary.last_scored_date as date)                    as last_scored_date,
@@ -238,12 +238,12 @@ final as (
     select
         cast({{ as_of }} as date)                   as evaluated_as_of_date,
         cast(horizon_days as integer)               as horizon_days,
-        cast(health_model_version as varchar)       as health_model_version,
-        cast(health_model_name as varchar)          as health_model_name,
-        cast(churn_model_version as varchar)        as churn_model_version,
-        cast(scorer as varchar)                     as scorer,
+        cast(health_model_version as string)       as health_model_version,
+        cast(health_model_name as string)          as health_model_name,
+        cast(churn_model_version as string)        as churn_model_version,
+        cast(scorer as string)                     as scorer,
         {{ segment_output('segment', by_segment) }}
-        cast(band as varchar)                       as band,
+        cast(band as string)                       as band,
         cast(scored_rows as bigint)                 as scored_rows,
         cast(churned_rows as bigint)                as churned_rows,
         cast({{ backtest_rate('churned_rows', 'scored_rows') }} as double)
@@ -308,10 +308,10 @@ final as (
     select
         cast({{ as_of }} as date)                            as evaluated_as_of_date,
         cast(by_decile.horizon_days as integer)              as horizon_days,
-        cast(by_decile.health_model_version as varchar)      as health_model_version,
-        cast(by_decile.health_model_name as varchar)         as health_model_name,
-        cast(by_decile.churn_model_version as varchar)       as churn_model_version,
-        cast(by_decile.scorer as varchar)                    as scorer,
+        cast(by_decile.health_model_version as string)      as health_model_version,
+        cast(by_decile.health_model_name as string)         as health_model_name,
+        cast(by_decile.churn_model_version as string)       as churn_model_version,
+        cast(by_decile.scorer as string)                    as scorer,
         {{ segment_output('by_decile.segment', by_segment) }}
         cast(by_decile.decile as integer)                    as decile,
         cast(by_decile.scored_rows as bigint)                as scored_rows,
@@ -382,10 +382,10 @@ final as (
     select
         cast({{ as_of }} as date)                   as evaluated_as_of_date,
         cast(horizon_days as integer)               as horizon_days,
-        cast(health_model_version as varchar)       as health_model_version,
-        cast(health_model_name as varchar)          as health_model_name,
-        cast(churn_model_version as varchar)        as churn_model_version,
-        cast(scorer as varchar)                     as scorer,
+        cast(health_model_version as string)       as health_model_version,
+        cast(health_model_name as string)          as health_model_name,
+        cast(churn_model_version as string)        as churn_model_version,
+        cast(scorer as string)                     as scorer,
         {{ segment_output('segment', by_segment) }}
         cast(probability_bin as integer)            as probability_bin,
         cast(scored_rows as bigint)                 as scored_rows,

@@ -9,11 +9,11 @@
 {% macro churn_model_source_columns(table_name) -%}
     {%- set columns = {
         'churn_model_fits': [
-            ['churn_model_version', 'varchar'],
+            ['churn_model_version', 'string'],
             ['fitted_at', 'timestamp'],
             ['as_of', 'date'],
             ['horizon_days', 'integer'],
-            ['health_model_version', 'varchar'],
+            ['health_model_version', 'string'],
             ['validation_from', 'date'],
             ['accepted', 'boolean'],
             ['intercept', 'double'],
@@ -21,9 +21,9 @@
             ['calibration_intercept', 'double'],
         ],
         'churn_model_coefficients': [
-            ['churn_model_version', 'varchar'],
-            ['feature', 'varchar'],
-            ['transform', 'varchar'],
+            ['churn_model_version', 'string'],
+            ['feature', 'string'],
+            ['transform', 'string'],
             ['fill_value', 'double'],
             ['center', 'double'],
             ['scale', 'double'],

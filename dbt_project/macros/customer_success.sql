@@ -32,7 +32,7 @@
 {%- endmacro %}
 
 {#- A Python value as a SQL literal of `sql_type` (null for None). -#}
-{% macro cs_literal(value, sql_type='varchar') -%}
+{% macro cs_literal(value, sql_type='string') -%}
     {%- if value is none -%}
         cast(null as {{ sql_type }})
     {%- elif value is sameas true or value is sameas false -%}
@@ -83,7 +83,7 @@
     {%- endfor -%}
     {{ values_relation(
         rows,
-        [['event_name', 'varchar'], ['feature', 'varchar'], ['is_core', 'boolean'],
+        [['event_name', 'string'], ['feature', 'string'], ['is_core', 'boolean'],
          ['counts_as_activity', 'boolean']]
     ) }}
 {%- endmacro %}
@@ -119,7 +119,7 @@
             {%- do rows.append({'tier': tier, 'feature': feature}) -%}
         {%- endfor -%}
     {%- endfor -%}
-    {{ values_relation(rows, [['tier', 'varchar'], ['feature', 'varchar']]) }}
+    {{ values_relation(rows, [['tier', 'string'], ['feature', 'string']]) }}
 {%- endmacro %}
 
 {#- health_model.onboarding.stages as a relation: stage, stage_name. -#}
@@ -129,7 +129,7 @@
     {%- for s in hm['onboarding']['stages'] -%}
         {%- do rows.append({'stage': s['stage'], 'stage_name': s['name']}) -%}
     {%- endfor -%}
-    {{ values_relation(rows, [['stage', 'integer'], ['stage_name', 'varchar']]) }}
+    {{ values_relation(rows, [['stage', 'integer'], ['stage_name', 'string']]) }}
 {%- endmacro %}
 
 {#- ('a', 'b', ...) for an IN list of strings. -#}

@@ -64,11 +64,11 @@
     for a model that does not carry it already). -#}
 {% macro health_bookkeeping_columns(inputs_loaded_at, with_version=true) -%}
     {%- if with_version %}
-    cast({{ cs_literal(health_model_version().get('version')) }} as varchar) as health_model_version,
+    cast({{ cs_literal(health_model_version().get('version')) }} as string) as health_model_version,
     {%- endif %}
     cast({{ inputs_loaded_at }} as timestamp)                              as built_from_loaded_at,
-    cast({{ cs_literal(health_config_hash()) }} as varchar)                as health_config_hash,
-    cast({{ cs_literal(health_chain_code_version()) }} as varchar)         as code_version
+    cast({{ cs_literal(health_config_hash()) }} as string)                as health_config_hash,
+    cast({{ cs_literal(health_chain_code_version()) }} as string)         as code_version
 {%- endmacro %}
 
 {#- SQL: the largest _loaded_at this run's rows are built from: the invalidation's (every row of
@@ -160,7 +160,7 @@
         {%- set row = run_query(
             'select count(*) filter (where health_config_hash is distinct from ' ~ cs_literal(config_hash) ~ '),'
             ~ ' count(*) filter (where code_version is distinct from ' ~ cs_literal(code_version) ~ '),'
-            ~ ' cast(max(built_from_loaded_at) as varchar) from ' ~ relation
+            ~ ' cast(max(built_from_loaded_at) as string) from ' ~ relation
         ).rows[0] %}
         {%- if row[0] > 0 %}
             {{- return((name ~ ' was built under another health model configuration', none)) }}
@@ -237,15 +237,15 @@
     {%- endfor %}
     {%- set row = run_query(
         'select count(*) filter (where adoption_config_hash is distinct from ' ~ cs_literal(monthly_adoption_config_hash()) ~ '),'
-        ~ ' cast(max(max_loaded_at) as varchar),'
-        ~ ' cast(least(' ~ month_start(as_of_date()) ~ ', min(month) filter (where built_as_of + 1 < cast(month + interval 1 month as date))) as varchar)'
+        ~ ' cast(max(max_loaded_at) as string),'
+        ~ ' cast(least(' ~ month_start(as_of_date()) ~ ', min(month) filter (where built_as_of + 1 < cast(month + interval 1 month as date))) as string)'
         ~ ' from ' ~ this
     ).rows[0] %}
     {%- if row[0] > 0 or row[1] is none %}
         {{- return({'all': true}) }}
     {%- endif %}
     {%- set first = run_query(
-        'select cast(least(' ~ cs_literal(row[2], 'date') ~ ', min(month)) as varchar) from ('
+        'select cast(least(' ~ cs_literal(row[2], 'date') ~ ', min(month)) as string) from ('
         ~ monthly_adoption_touched(row[1], user_activity, feature_usage) ~ ')'
     ).rows[0][0] %}
     {{- return({'all': false, 'watermark': row[1], 'boundary': row[2], 'first': first}) }}

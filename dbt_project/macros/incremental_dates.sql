@@ -14,7 +14,7 @@
     {%- if 'max_loaded_at' not in columns %}
         {{- return(none) }}
     {%- endif %}
-    {%- set value = run_query('select cast(max(max_loaded_at) as varchar) from ' ~ this).columns[0].values()[0] %}
+    {%- set value = run_query('select cast(max(max_loaded_at) as string) from ' ~ this).columns[0].values()[0] %}
     {{- return(value) }}
 {% endmacro %}
 
@@ -32,8 +32,8 @@
             from touched
         )
         select
-            cast(min(activity_date) as varchar) as first_date,
-            cast(max(activity_date) + 1 as varchar) as after_last_date
+            cast(min(activity_date) as string) as first_date,
+            cast(max(activity_date) + 1 as string) as after_last_date
         from islands
         group by island
         order by first_date

@@ -13,7 +13,24 @@
 
 {#- The segment column of the output: `expr as segment,` per segment, nothing for totals. -#}
 {% macro segment_output(expr, by_segment) -%}
-    {%- if by_segment %}cast({{ expr }} as varchar) as segment,{% endif -%}
+    {%- if by_segment %}cast({{ expr }} as string) as segment,{% endif -%}
+{%- endmacro %}
+
+{#- The rows of both shapes in one relation, the per-segment shape's columns: the totals labelled
+    segment 'all'. (Not `union all by name`, which Spark does not have.) -#}
+{% macro totals_and_segments(totals, by_segment) -%}
+    {%- set columns = [] -%}
+    {%- if execute -%}
+        {%- set columns = adapter.get_columns_in_relation(by_segment) | map(attribute='name') | list -%}
+    {%- endif -%}
+    select
+        {%- for column in columns %}
+        {% if column | lower == 'segment' %}'all'{% else %}{{ column }}{% endif %} as {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ totals }}
+    union all
+    select {{ columns | join(', ') }}
+    from {{ by_segment }}
 {%- endmacro %}
 
 {#- The MRR bridge in the finance layout (fct_mrr_bridge, fct_mrr_bridge_by_segment) from
@@ -21,7 +38,13 @@
 {% macro mrr_bridge_select(monthly, by_segment) -%}
 with monthly as (
 
-    select * replace ({{ segment_key('segment', by_segment) }} as segment)
+    select
+        month,
+        {{ segment_key('segment', by_segment) }} as segment,
+        movement,
+        mrr_usd,
+        previous_mrr_usd,
+        mrr_change_usd
     from {{ monthly }}
 
 ),
@@ -167,7 +190,7 @@ final as (
     select
         cast(grid.month as date)                              as month,
         {{ segment_output('grid.segment', by_segment) }}
-        cast(grid.movement as varchar)                        as movement,
+        cast(grid.movement as string)                        as movement,
         cast(grid.movement_order as integer)                  as movement_order,
         cast(coalesce(aggregated.mrr_usd, 0) as decimal(18, 4)) as mrr_usd,
         cast(coalesce(aggregated.accounts, 0) as bigint)      as accounts
@@ -188,7 +211,11 @@ select * from final
 {%- set as_of = as_of_date() %}
 with monthly as (
 
-    select * replace ({{ segment_key('segment', by_segment) }} as segment)
+    select
+        account_id,
+        month,
+        {{ segment_key('segment', by_segment) }} as segment,
+        mrr_usd
     from {{ monthly }}
 
 ),
@@ -205,8 +232,7 @@ bounds as (
 months as (
 
     select
-        cast(unnest(generate_series(first_month, reporting_month, interval 1 month)) as date)
-            as month
+        {{ month_series('first_month', 'reporting_month') }} as month
     from bounds
 
 ),
@@ -293,7 +319,7 @@ aggregated as (
 final as (
 
     select
-        cast(periods.period_grain as varchar)                              as period_grain,
+        cast(periods.period_grain as string)                              as period_grain,
         cast(periods.period_start as date)                                 as period_start,
         {{ segment_output('segments.segment', by_segment) }}
         cast(periods.period_end as date)                                   as period_end,

@@ -12,9 +12,7 @@ with movements as (
 
     select month, segment, sum(mrr_usd) as net_change_usd
     from (
-        select 'all' as segment, * from {{ ref('fct_mrr_movements') }}
-        union all by name
-        select * from {{ ref('fct_mrr_movements_by_segment') }}
+        {{ totals_and_segments(ref('fct_mrr_movements'), ref('fct_mrr_movements_by_segment')) }}
     )
     group by month, segment
 
@@ -22,9 +20,7 @@ with movements as (
 
 bridge as (
 
-    select 'all' as segment, * from {{ ref('fct_mrr_bridge') }}
-    union all by name
-    select * from {{ ref('fct_mrr_bridge_by_segment') }}
+    {{ totals_and_segments(ref('fct_mrr_bridge'), ref('fct_mrr_bridge_by_segment')) }}
 
 ),
 

@@ -11,9 +11,7 @@
 --   ratios_null_iff_empty: nrr and grr are null exactly when the cohort is empty.
 with retention as (
 
-    select 'all' as segment, * from {{ ref('fct_revenue_retention') }}
-    union all by name
-    select * from {{ ref('fct_revenue_retention_by_segment') }}
+    {{ totals_and_segments(ref('fct_revenue_retention'), ref('fct_revenue_retention_by_segment')) }}
 
 ),
 
@@ -56,8 +54,8 @@ checks as (
         retention.period_grain,
         retention.period_start,
         retention.segment,
-        cast(cohort_month_mrr.total_mrr_usd as varchar) as expected,
-        cast(retention.starting_mrr_usd as varchar)     as actual
+        cast(cohort_month_mrr.total_mrr_usd as string) as expected,
+        cast(retention.starting_mrr_usd as string)     as actual
     from retention
     inner join cohort_month_mrr
         using (period_grain, period_start, segment)
@@ -70,8 +68,8 @@ checks as (
         retention.period_grain,
         retention.period_start,
         retention.segment,
-        cast(coalesce(account_totals.total_mrr_usd, 0) as varchar),
-        cast(retention.starting_mrr_usd as varchar)
+        cast(coalesce(account_totals.total_mrr_usd, 0) as string),
+        cast(retention.starting_mrr_usd as string)
     from retention
     left join account_totals
         on account_totals.month = retention.cohort_month
@@ -85,8 +83,8 @@ checks as (
         retention.period_grain,
         retention.period_start,
         retention.segment,
-        cast(cohort_month_mrr.cohort_month_accounts as varchar),
-        cast(retention.cohort_accounts as varchar)
+        cast(cohort_month_mrr.cohort_month_accounts as string),
+        cast(retention.cohort_accounts as string)
     from retention
     inner join cohort_month_mrr
         using (period_grain, period_start, segment)
@@ -99,8 +97,8 @@ checks as (
         period_grain,
         period_start,
         segment,
-        cast(starting_mrr_usd + expansion_mrr_usd - contraction_mrr_usd - churned_mrr_usd as varchar),
-        cast(ending_mrr_usd as varchar)
+        cast(starting_mrr_usd + expansion_mrr_usd - contraction_mrr_usd - churned_mrr_usd as string),
+        cast(ending_mrr_usd as string)
     from retention
     where starting_mrr_usd + expansion_mrr_usd - contraction_mrr_usd - churned_mrr_usd <> ending_mrr_usd
 
@@ -111,8 +109,8 @@ checks as (
         period_grain,
         period_start,
         segment,
-        cast(cohort_accounts as varchar),
-        coalesce(cast(nrr as varchar), 'null') || ' / ' || coalesce(cast(grr as varchar), 'null')
+        cast(cohort_accounts as string),
+        coalesce(cast(nrr as string), 'null') || ' / ' || coalesce(cast(grr as string), 'null')
     from retention
     where (cohort_accounts = 0) <> (nrr is null)
        or (cohort_accounts = 0) <> (grr is null)

@@ -11,9 +11,7 @@
 --   median_reached: a median exists only when some account reached first value.
 with cohorts as (
 
-    select 'all' as segment, * from {{ ref('fct_ttv_cohorts') }}
-    union all by name
-    select * from {{ ref('fct_ttv_cohorts_by_segment') }}
+    {{ totals_and_segments(ref('fct_ttv_cohorts'), ref('fct_ttv_cohorts_by_segment')) }}
 
 ),
 

@@ -36,8 +36,7 @@ bounds as (
 months as (
 
     select
-        cast(unnest(generate_series(first_month, reporting_month, interval 1 month)) as date)
-            as month
+        {{ month_series('first_month', 'reporting_month') }} as month
     from bounds
 
 ),
@@ -82,11 +81,9 @@ with_rates as (
 missing_rates as (
 
     select
-        string_agg(
-            distinct 'currency ' || currency || ' in month ' || strftime(month, '%Y-%m'),
-            '; '
-            order by 'currency ' || currency || ' in month ' || strftime(month, '%Y-%m')
-        ) as missing
+        {{ sorted_distinct_join(
+            "'currency ' || currency || ' in month ' || " ~ year_month_text('month'), "'; '"
+        ) }} as missing
     from with_rates
     where fx_rate_to_usd is null
 
@@ -95,12 +92,21 @@ missing_rates as (
 checked as (
 
     select
-        with_rates.* exclude (fx_rate_to_usd),
+        with_rates.item_id,
+        with_rates.valid_from,
+        with_rates.month,
+        with_rates.measured_on,
+        with_rates.subscription_id,
+        with_rates.billing_customer_id,
+        with_rates.account_id,
+        with_rates.currency,
+        with_rates.amount_per_interval,
+        with_rates.months_in_interval,
         case
-            when with_rates.fx_rate_to_usd is null then error(
-                'Missing FX rate: fx_rates has no row for ' || missing_rates.missing
-                || ', needed to convert MRR to USD. Load the rates and rebuild.'
-            )
+            when with_rates.fx_rate_to_usd is null then {{ raise_error(
+                "'Missing FX rate: fx_rates has no row for ' || missing_rates.missing
+                || ', needed to convert MRR to USD. Load the rates and rebuild.'"
+            ) }}
             else with_rates.fx_rate_to_usd
         end as fx_rate_to_usd
     from with_rates
@@ -125,14 +131,16 @@ final as (
         {{ from_scaled_int(
             div_round_half_up(
                 to_scaled_int('amount_per_interval', 10) ~ ' * 100',
-                'cast(months_in_interval as hugeint)'
+                'months_in_interval',
+                denominator_digits=10
             ),
             12
         ) }} as mrr_local,
         {{ from_scaled_int(
             div_round_half_up(
                 to_scaled_int('amount_per_interval', 10) ~ ' * ' ~ to_scaled_int('fx_rate_to_usd', 8),
-                'cast(months_in_interval as hugeint) * 1000000'
+                to_scaled_int('months_in_interval', 0) ~ ' * 1000000',
+                denominator_digits=10
             ),
             12
         ) }} as mrr_usd

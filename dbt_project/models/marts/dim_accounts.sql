@@ -112,9 +112,9 @@ billing_links as (
 
     select
         account_id,
-        string_agg(distinct billing_customer_id, ', ' order by billing_customer_id)
+        {{ sorted_distinct_join('billing_customer_id', "', '") }}
             as billing_customer_ids,
-        string_agg(distinct currency, ', ' order by currency) as currency
+        {{ sorted_distinct_join('currency', "', '") }} as currency
     from customer_accounts
     where is_mapped_to_crm
     group by account_id
@@ -161,7 +161,7 @@ yearly_items_in_force as (
         account_id,
         subscription_started_on,
         12 * interval_count                                                  as step_months,
-        datediff('month', subscription_started_on, {{ as_of }}) // (12 * interval_count)
+        {{ integer_divide(month_diff('subscription_started_on', as_of), '12 * interval_count') }}
                                                                              as whole_steps
     from items
     where billing_interval = 'year'
@@ -222,7 +222,7 @@ joined as (
         coalesce(current_mrr.mrr_usd, 0)                    as current_mrr_usd,
         next_renewals.next_renewal_date,
         earlier_mrr.account_id is not null                  as had_mrr_before_as_of,
-        {{ as_of }} - subscription_starts.first_subscription_start_date
+        {{ day_diff('subscription_starts.first_subscription_start_date', as_of) }}
                                                             as days_since_first_subscription
     from crm_accounts
     left join billing_links
@@ -241,14 +241,14 @@ joined as (
 final as (
 
     select
-        cast(account_id as varchar)                                  as account_id,
-        cast(account_name as varchar)                                as account_name,
-        cast(segment as varchar)                                     as segment,
-        cast(industry as varchar)                                    as industry,
-        cast(region as varchar)                                      as region,
-        cast(owner as varchar)                                       as owner,
-        cast(billing_customer_ids as varchar)                        as billing_customer_ids,
-        cast(currency as varchar)                                    as currency,
+        cast(account_id as string)                                  as account_id,
+        cast(account_name as string)                                as account_name,
+        cast(segment as string)                                     as segment,
+        cast(industry as string)                                    as industry,
+        cast(region as string)                                      as region,
+        cast(owner as string)                                       as owner,
+        cast(billing_customer_ids as string)                        as billing_customer_ids,
+        cast(currency as string)                                    as currency,
         cast(first_subscription_start_date as date)                  as first_subscription_start_date,
         cast(latest_subscription_start_date as date)                 as latest_subscription_start_date,
         cast(current_mrr_usd as decimal(18, 4))                      as current_mrr_usd,
@@ -259,21 +259,21 @@ final as (
             when current_mrr_usd = 0 and had_mrr_before_as_of then 'churned'
             when first_subscription_start_date is null then 'prospect'
             when current_mrr_usd = 0 then 'trial'
-            when next_renewal_date <= {{ as_of }} + cast({{ var('renewal_window_days') }} as integer)
+            when next_renewal_date <= {{ add_days(as_of, var('renewal_window_days')) }}
                 then 'renewal'
             when days_since_first_subscription < {{ stage_days['onboarding'] }} then 'onboarding'
             when days_since_first_subscription < {{ stage_days['adoption'] }} then 'adoption'
             when days_since_first_subscription < {{ stage_days['value_realisation'] }}
                 then 'value_realisation'
             else 'expansion'
-        end as varchar)                                              as lifecycle_stage,
+        end as string)                                              as lifecycle_stage,
         cast(case
             when cast(current_mrr_usd as decimal(38, 4)) * 12
                 >= cast({{ engagement['high_touch'] }} as decimal(38, 4)) then 'high_touch'
             when cast(current_mrr_usd as decimal(38, 4)) * 12
                 >= cast({{ engagement['scaled'] }} as decimal(38, 4)) then 'scaled'
             else 'tech_touch'
-        end as varchar)                                              as engagement_model,
+        end as string)                                              as engagement_model,
         cast({{ as_of }} as date)                                    as as_of_date
     from joined
 

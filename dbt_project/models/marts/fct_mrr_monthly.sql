@@ -31,9 +31,7 @@ spine as (
 
     select
         account_id,
-        cast(unnest(generate_series(
-            first_month, {{ month_start(as_of) }}, interval 1 month
-        )) as date) as month
+        {{ month_series('first_month', month_start(as_of)) }} as month
     from first_months
 
 ),
@@ -69,8 +67,8 @@ with_history as (
 final as (
 
     select
-        cast(with_history.account_id as varchar)                    as account_id,
-        cast(coalesce(crm_accounts.segment, 'unmapped') as varchar) as segment,
+        cast(with_history.account_id as string)                    as account_id,
+        cast(coalesce(crm_accounts.segment, 'unmapped') as string) as segment,
         cast(with_history.month as date)                            as month,
         cast(with_history.measured_date as date)                      as measured_date,
         cast(with_history.mrr_usd as decimal(18, 4))                as mrr_usd,
@@ -85,7 +83,7 @@ final as (
             when with_history.mrr_usd > with_history.previous_mrr_usd then 'expansion'
             when with_history.mrr_usd < with_history.previous_mrr_usd then 'contraction'
             else 'flat'
-        end as varchar)                                             as movement
+        end as string)                                             as movement
     from with_history
     left join crm_accounts
         on crm_accounts.account_id = with_history.account_id

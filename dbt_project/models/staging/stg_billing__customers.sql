@@ -19,9 +19,9 @@ latest as (
 renamed as (
 
     select
-        cast(billing_customer_id as varchar) as billing_customer_id,
-        cast(account_id as varchar)          as account_id,
-        cast(currency as varchar)            as currency,
+        cast(billing_customer_id as string) as billing_customer_id,
+        cast(account_id as string)          as account_id,
+        cast(currency as string)            as currency,
         cast(created_at as timestamp)        as created_at,
         cast(updated_at as timestamp)        as updated_at
     from latest

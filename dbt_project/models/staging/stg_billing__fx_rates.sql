@@ -19,7 +19,7 @@ latest as (
 renamed as (
 
     select
-        cast(currency as varchar)          as currency,
+        cast(currency as string)          as currency,
         cast(month as date)                as month,
         cast(rate_to_usd as decimal(18,8)) as rate_to_usd
     from latest

@@ -19,17 +19,17 @@ latest as (
 renamed as (
 
     select
-        cast(invoice_id as varchar)          as invoice_id,
-        cast(billing_customer_id as varchar) as billing_customer_id,
-        cast(subscription_id as varchar)     as subscription_id,
+        cast(invoice_id as string)          as invoice_id,
+        cast(billing_customer_id as string) as billing_customer_id,
+        cast(subscription_id as string)     as subscription_id,
         cast(issued_at as timestamp)         as issued_at,
         cast(due_at as timestamp)            as due_at,
         cast(period_start as date)           as period_start,
         cast(period_end as date)             as period_end,
         cast(amount_due as decimal(18,4))    as amount_due,
         cast(amount_paid as decimal(18,4))   as amount_paid,
-        cast(currency as varchar)            as currency,
-        cast(status as varchar)              as status,
+        cast(currency as string)            as currency,
+        cast(status as string)              as status,
         cast(attempt_count as bigint)        as attempt_count,
         cast(paid_at as timestamp)           as paid_at,
         cast(updated_at as timestamp)        as updated_at

@@ -19,10 +19,10 @@ latest as (
 renamed as (
 
     select
-        cast(plan_id as varchar)          as plan_id,
-        cast(name as varchar)             as plan_name,
-        cast(tier as varchar)             as tier,
-        cast(billing_interval as varchar) as billing_interval,
+        cast(plan_id as string)          as plan_id,
+        cast(name as string)             as plan_name,
+        cast(tier as string)             as tier,
+        cast(billing_interval as string) as billing_interval,
         cast(seat_limit as bigint)        as seat_limit,
         cast(updated_at as timestamp)     as updated_at
     from latest

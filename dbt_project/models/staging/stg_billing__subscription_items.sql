@@ -19,13 +19,13 @@ latest as (
 renamed as (
 
     select
-        cast(item_id as varchar)               as item_id,
-        cast(subscription_id as varchar)       as subscription_id,
-        cast(plan_id as varchar)               as plan_id,
+        cast(item_id as string)               as item_id,
+        cast(subscription_id as string)       as subscription_id,
+        cast(plan_id as string)               as plan_id,
         cast(quantity as bigint)               as quantity,
         cast(unit_amount as decimal(18,4))     as unit_amount,
-        cast(currency as varchar)              as currency,
-        cast(billing_interval as varchar)      as billing_interval,
+        cast(currency as string)              as currency,
+        cast(billing_interval as string)      as billing_interval,
         cast(interval_count as bigint)         as interval_count,
         cast(discount_percent as decimal(9,4)) as discount_percent,
         cast(valid_from as timestamp)          as valid_from,

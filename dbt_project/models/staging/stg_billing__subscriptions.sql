@@ -19,9 +19,9 @@ latest as (
 renamed as (
 
     select
-        cast(subscription_id as varchar)      as subscription_id,
-        cast(billing_customer_id as varchar)  as billing_customer_id,
-        cast(status as varchar)               as status,
+        cast(subscription_id as string)      as subscription_id,
+        cast(billing_customer_id as string)  as billing_customer_id,
+        cast(status as string)               as status,
         cast(started_at as timestamp)         as started_at,
         cast(trial_end as timestamp)          as trial_end,
         cast(canceled_at as timestamp)        as canceled_at,

@@ -19,12 +19,12 @@ latest as (
 renamed as (
 
     select
-        cast(account_id as varchar)   as account_id,
-        cast(name as varchar)         as account_name,
-        cast(segment as varchar)      as segment,
-        cast(industry as varchar)     as industry,
-        cast(region as varchar)       as region,
-        cast(owner as varchar)        as owner,
+        cast(account_id as string)   as account_id,
+        cast(name as string)         as account_name,
+        cast(segment as string)      as segment,
+        cast(industry as string)     as industry,
+        cast(region as string)       as region,
+        cast(owner as string)        as owner,
         cast(created_at as timestamp) as created_at,
         cast(updated_at as timestamp) as updated_at
     from latest

@@ -19,9 +19,9 @@ latest as (
 renamed as (
 
     select
-        cast(activity_id as varchar)   as activity_id,
-        cast(account_id as varchar)    as account_id,
-        cast(type as varchar)          as activity_type,
+        cast(activity_id as string)   as activity_id,
+        cast(account_id as string)    as account_id,
+        cast(type as string)          as activity_type,
         cast(occurred_at as timestamp) as occurred_at,
         cast(attended as boolean)      as attended,
         cast(updated_at as timestamp)  as updated_at

@@ -19,11 +19,11 @@ latest as (
 renamed as (
 
     select
-        cast(contact_id as varchar)   as contact_id,
-        cast(account_id as varchar)   as account_id,
-        cast(email as varchar)        as email,
-        cast(title as varchar)        as title,
-        cast(role as varchar)         as role,
+        cast(contact_id as string)   as contact_id,
+        cast(account_id as string)   as account_id,
+        cast(email as string)        as email,
+        cast(title as string)        as title,
+        cast(role as string)         as role,
         cast(is_active as boolean)    as is_active,
         cast(started_at as date)      as started_at,
         cast(ended_at as date)        as ended_at,

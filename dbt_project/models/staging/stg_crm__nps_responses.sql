@@ -19,12 +19,12 @@ latest as (
 renamed as (
 
     select
-        cast(response_id as varchar)    as response_id,
-        cast(account_id as varchar)     as account_id,
-        cast(contact_id as varchar)     as contact_id,
+        cast(response_id as string)    as response_id,
+        cast(account_id as string)     as account_id,
+        cast(contact_id as string)     as contact_id,
         cast(responded_at as timestamp) as responded_at,
         cast(score as bigint)           as score,
-        cast(comment as varchar)        as comment
+        cast(comment as string)        as comment
     from latest
 
 )

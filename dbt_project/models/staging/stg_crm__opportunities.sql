@@ -19,12 +19,12 @@ latest as (
 renamed as (
 
     select
-        cast(opportunity_id as varchar)   as opportunity_id,
-        cast(account_id as varchar)       as account_id,
-        cast(type as varchar)             as opportunity_type,
-        cast(stage as varchar)            as stage,
+        cast(opportunity_id as string)   as opportunity_id,
+        cast(account_id as string)       as account_id,
+        cast(type as string)             as opportunity_type,
+        cast(stage as string)            as stage,
         cast(amount as decimal(18,4))     as amount,
-        cast(currency as varchar)         as currency,
+        cast(currency as string)         as currency,
         cast(close_date as date)          as close_date,
         cast(contract_start_date as date) as contract_start_date,
         cast(contract_end_date as date)   as contract_end_date,

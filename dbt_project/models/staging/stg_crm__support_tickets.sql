@@ -19,12 +19,12 @@ latest as (
 renamed as (
 
     select
-        cast(ticket_id as varchar)     as ticket_id,
-        cast(account_id as varchar)    as account_id,
+        cast(ticket_id as string)     as ticket_id,
+        cast(account_id as string)    as account_id,
         cast(created_at as timestamp)  as created_at,
         cast(resolved_at as timestamp) as resolved_at,
-        cast(severity as varchar)      as severity,
-        cast(status as varchar)        as status,
+        cast(severity as string)      as severity,
+        cast(status as string)        as status,
         cast(updated_at as timestamp)  as updated_at
     from latest
 

@@ -19,12 +19,12 @@ with source as (
 renamed as (
 
     select
-        cast(event_id as varchar)      as event_id,
-        cast(account_id as varchar)    as account_id,
-        cast(user_id as varchar)       as user_id,
-        cast(event_name as varchar)    as event_name,
+        cast(event_id as string)      as event_id,
+        cast(account_id as string)    as account_id,
+        cast(user_id as string)       as user_id,
+        cast(event_name as string)    as event_name,
         cast(occurred_at as timestamp) as occurred_at,
-        cast(properties as json)       as properties,
+        {{ cast_json("properties") }}       as properties,
         -- lineage: when the row was loaded; the incremental daily fact's watermark
         cast(_loaded_at as timestamp)  as _loaded_at,
         -- UTC date of occurred_at: the lake partition (pruned on), or computed

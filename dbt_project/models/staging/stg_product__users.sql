@@ -19,9 +19,9 @@ latest as (
 renamed as (
 
     select
-        cast(user_id as varchar)            as user_id,
-        cast(account_id as varchar)         as account_id,
-        cast(role as varchar)               as role,
+        cast(user_id as string)            as user_id,
+        cast(account_id as string)         as account_id,
+        cast(role as string)               as role,
         cast(provisioned_at as timestamp)   as provisioned_at,
         cast(deprovisioned_at as timestamp) as deprovisioned_at,
         cast(updated_at as timestamp)       as updated_at

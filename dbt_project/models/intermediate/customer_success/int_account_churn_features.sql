@@ -283,9 +283,9 @@ event_features as (
 features as (
 
     select
-        cast(account_id as varchar)                          as account_id,
+        cast(account_id as string)                          as account_id,
         cast(as_of_date as date)                             as as_of_date,
-        cast(feature as varchar)                             as feature,
+        cast(feature as string)                             as feature,
         cast(value as double)                                as value,
         cast(feature in {{ sql_in_list(counts) }} as boolean) as is_count
     from measures
@@ -293,9 +293,9 @@ features as (
     union all
 
     select
-        cast(account_id as varchar),
+        cast(account_id as string),
         cast(as_of_date as date),
-        cast(feature as varchar),
+        cast(feature as string),
         cast(value as double),
         cast(is_count as boolean)
     from event_features

@@ -99,7 +99,7 @@ stretches as (
 final as (
 
     select
-        cast(spine.account_id as varchar)                                    as account_id,
+        cast(spine.account_id as string)                                    as account_id,
         cast(spine.as_of_date as date)                                       as as_of_date,
         cast({{ horizon }} as integer)                                       as horizon_days,
         cast(

@@ -85,7 +85,7 @@ with inputs_loaded_at as (
 invalidated as (
 
     select
-        cast(null as varchar) as account_id,
+        cast(null as string) as account_id,
         cast(null as date)    as recompute_from,
         {{ cs_literal('every account: ' ~ full_reason) }} as reason,
         true                  as reaches_signal_history
@@ -144,7 +144,7 @@ changes as (
 
     union all
 
-    select cast(null as varchar), {{ 'min(' ~ day ~ ')' if day else 'cast(null as date)' }}, '{{ name }}', {{ reaches }}
+    select cast(null as string), {{ 'min(' ~ day ~ ')' if day else 'cast(null as date)' }}, '{{ name }}', {{ reaches }}
     from {{ source(system, name) }} as v
     where v.{{ after }}
     having count(*) > 0
@@ -156,10 +156,10 @@ invalidated as (
 
     -- every account: one row per reaches_signal_history, from the earliest date (null wins)
     select
-        cast(null as varchar) as account_id,
+        cast(null as string) as account_id,
         case when bool_or(recompute_from is null) then null else min(recompute_from) end as recompute_from,
         'every account'
-            || case when bool_or(recompute_from is null) then '' else ' from ' || cast(min(recompute_from) as varchar) end
+            || case when bool_or(recompute_from is null) then '' else ' from ' || cast(min(recompute_from) as string) end
             || ': ' || string_agg(distinct reason, ', ' order by reason) as reason,
         reaches_signal_history
     from changes
@@ -190,9 +190,9 @@ invalidated as (
 final as (
 
     select
-        cast(invalidated.account_id as varchar)            as account_id,
+        cast(invalidated.account_id as string)            as account_id,
         cast(invalidated.recompute_from as date)           as recompute_from,
-        cast(invalidated.reason as varchar)                as reason,
+        cast(invalidated.reason as string)                as reason,
         cast(invalidated.reaches_signal_history as boolean) as reaches_signal_history,
         cast(inputs_loaded_at.inputs_loaded_at as timestamp) as inputs_loaded_at
     from invalidated

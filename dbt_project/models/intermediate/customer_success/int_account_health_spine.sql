@@ -241,7 +241,7 @@ renewals as (
 final as (
 
     select
-        cast(scored.account_id as varchar)                                       as account_id,
+        cast(scored.account_id as string)                                       as account_id,
         cast(scored.as_of_date as date)                                          as as_of_date,
         cast(scored.is_reported as boolean)                                      as is_reported,
         cast(scored.mrr_usd as decimal(18, 4))                                   as mrr_usd,

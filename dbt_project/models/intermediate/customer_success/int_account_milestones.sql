@@ -98,9 +98,9 @@ milestones as (
 final as (
 
     select
-        cast(account_id as varchar)  as account_id,
+        cast(account_id as string)  as account_id,
         cast(stage as integer)       as stage,
-        cast(stage_name as varchar)  as stage_name,
+        cast(stage_name as string)  as stage_name,
         cast(milestone_on as date)   as milestone_on
     from milestones
 

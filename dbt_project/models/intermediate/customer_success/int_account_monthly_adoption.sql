@@ -78,7 +78,7 @@ features_monthly as (
 final as (
 
     select
-        cast(users_monthly.account_id as varchar)                        as account_id,
+        cast(users_monthly.account_id as string)                        as account_id,
         cast(users_monthly.month as date)                                as month,
         cast(users_monthly.active_users as bigint)                       as active_users,
         cast(users_monthly.user_active_days as bigint)                   as user_active_days,
@@ -89,7 +89,7 @@ final as (
         cast(greatest(users_monthly.max_loaded_at, features_monthly.max_loaded_at) as timestamp)
                                                                          as max_loaded_at,
         cast({{ as_of }} as date)                                        as built_as_of,
-        cast({{ cs_literal(monthly_adoption_config_hash()) }} as varchar) as adoption_config_hash
+        cast({{ cs_literal(monthly_adoption_config_hash()) }} as string) as adoption_config_hash
     from users_monthly
     left join features_monthly
         on  features_monthly.account_id = users_monthly.account_id

@@ -372,7 +372,7 @@ changes as (
 final as (
 
     select
-        cast(account_id as varchar)                                           as account_id,
+        cast(account_id as string)                                           as account_id,
         cast(changed_on as date)                                              as changed_on,
         cast(lead(changed_on) over running as date)                           as valid_until,
         {%- for m in delta_measures %}

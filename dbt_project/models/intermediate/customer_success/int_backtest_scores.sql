@@ -100,7 +100,7 @@ scores as (
         0 - cast(health_score as double)            as risk_score,
         health_band                                 as band,
         cast(null as double)                        as probability,
-        cast(null as varchar)                       as churn_model_version
+        cast(null as string)                       as churn_model_version
     from evaluated
 
     union all
@@ -113,7 +113,7 @@ scores as (
         cast(churn_risk as double)                  as risk_score,
         churn_risk_band                             as band,
         cast(null as double)                        as probability,
-        cast(null as varchar)                       as churn_model_version
+        cast(null as string)                       as churn_model_version
     from evaluated
 
     union all
@@ -124,9 +124,9 @@ scores as (
         'baseline_activity_30d'                     as scorer,
         cast(activity_events_30d as double)         as score,
         0 - cast(activity_events_30d as double)     as risk_score,
-        cast(null as varchar)                       as band,
+        cast(null as string)                       as band,
         cast(null as double)                        as probability,
-        cast(null as varchar)                       as churn_model_version
+        cast(null as string)                       as churn_model_version
     from baseline
 
     union all
@@ -137,7 +137,7 @@ scores as (
         'churn_probability'                         as scorer,
         cast(churn_probability as double)           as score,
         cast(churn_probability as double)           as risk_score,
-        cast(null as varchar)                       as band,
+        cast(null as string)                       as band,
         cast(churn_probability as double)           as probability,
         churn_model_version
     from evaluated
@@ -148,19 +148,19 @@ scores as (
 final as (
 
     select
-        cast(evaluated.account_id as varchar)                           as account_id,
+        cast(evaluated.account_id as string)                           as account_id,
         cast(evaluated.as_of_date as date)                              as as_of_date,
-        cast(coalesce(evaluated.segment, 'unknown') as varchar)         as segment,
+        cast(coalesce(evaluated.segment, 'unknown') as string)         as segment,
         cast(evaluated.arr_usd as decimal(18, 4))                       as arr_usd,
-        cast(evaluated.health_model_version as varchar)                 as health_model_version,
-        cast(evaluated.health_model_name as varchar)                    as health_model_name,
+        cast(evaluated.health_model_version as string)                 as health_model_version,
+        cast(evaluated.health_model_name as string)                    as health_model_name,
         cast(evaluated.horizon_days as integer)                         as horizon_days,
-        cast(scores.scorer as varchar)                                  as scorer,
+        cast(scores.scorer as string)                                  as scorer,
         cast(scores.score as double)                                    as score,
         cast(scores.risk_score as double)                               as risk_score,
-        cast(scores.band as varchar)                                    as band,
+        cast(scores.band as string)                                    as band,
         cast(scores.probability as double)                              as probability,
-        cast(scores.churn_model_version as varchar)                     as churn_model_version,
+        cast(scores.churn_model_version as string)                     as churn_model_version,
         cast(evaluated.churned as boolean)                              as churned
     from scores
     inner join evaluated

@@ -110,9 +110,9 @@ calibrated as (
 final as (
 
     select
-        cast(account_id as varchar)          as account_id,
+        cast(account_id as string)          as account_id,
         cast(as_of_date as date)             as as_of_date,
-        cast(churn_model_version as varchar) as churn_model_version,
+        cast(churn_model_version as string) as churn_model_version,
         -- the sigmoid, in the form that cannot overflow exp()
         cast(
             case

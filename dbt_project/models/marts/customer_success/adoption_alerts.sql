@@ -159,7 +159,7 @@ no_activity as (
     select
         account_id,
         'no_activity'                                                as alert_type,
-        cast(null as varchar)                                            as subject,
+        cast(null as string)                                            as subject,
         'no event in the {{ al['no_activity_days'] }} days to '
         || strftime({{ as_of }}, '%Y-%m-%d')                             as detail
     from activity
@@ -172,7 +172,7 @@ declining as (
     select
         account_id,
         'activity_declining'                                             as alert_type,
-        cast(null as varchar)                                            as subject,
+        cast(null as string)                                            as subject,
         active_users || ' active users in the {{ decl['window_days'] }} days to '
         || strftime({{ as_of }}, '%Y-%m-%d') || ' vs '
         || cast(round(cast(previous_active_users as decimal(18, 4)) / {{ decl['previous_windows'] }}, 1)
@@ -249,7 +249,7 @@ drops as (
     select
         health.account_id,
         'health_drop'                                                    as alert_type,
-        cast(null as varchar)                                            as subject,
+        cast(null as string)                                            as subject,
         'health ' || health.health_score || ', was ' || earlier.health_score || ' on '
         || strftime(earlier.as_of_date, '%Y-%m-%d')                      as detail
     from health
@@ -278,10 +278,10 @@ alerts as (
 final as (
 
     select
-        cast(account_id as varchar)  as account_id,
-        cast(alert_type as varchar)  as alert_type,
-        cast(subject as varchar)     as subject,
-        cast(detail as varchar)      as detail,
+        cast(account_id as string)  as account_id,
+        cast(alert_type as string)  as alert_type,
+        cast(subject as string)     as subject,
+        cast(detail as string)      as detail,
         {{ health_model_version_columns() }},
         cast({{ as_of }} as date)    as as_of_date
     from alerts

@@ -39,7 +39,7 @@ earlier as (
     where health_model_version = (select health_model_version from this_run)
     {%- else %}
     select
-        cast(null as varchar)   as health_model_version,
+        cast(null as string)   as health_model_version,
         cast(null as date)      as first_scored_as_of_date,
         cast(null as timestamp) as first_built_at
     where false
@@ -50,14 +50,14 @@ earlier as (
 final as (
 
     select
-        cast(this_run.health_model_version as varchar)                     as health_model_version,
-        cast(this_run.health_model_name as varchar)                        as health_model_name,
-        cast(this_run.content_sha256 as varchar)                           as content_sha256,
+        cast(this_run.health_model_version as string)                     as health_model_version,
+        cast(this_run.health_model_name as string)                        as health_model_name,
+        cast(this_run.content_sha256 as string)                           as content_sha256,
         cast(least(this_run.scored_as_of, earlier.first_scored_as_of_date) as date)
                                                                             as first_scored_as_of_date,
         cast(coalesce(earlier.first_built_at, this_run.built_at) as timestamp)
                                                                             as first_built_at,
-        cast(this_run.yaml_text as varchar)                                 as yaml_text
+        cast(this_run.yaml_text as string)                                 as yaml_text
     from this_run
     left join earlier
         on earlier.health_model_version = this_run.health_model_version

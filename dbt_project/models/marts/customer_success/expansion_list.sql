@@ -71,15 +71,15 @@ final as (
         cast(row_number() over (
             order by urgency_order, estimated_opportunity_usd desc, account_id
         ) as integer)                                                       as list_rank,
-        cast(account_id as varchar)                                         as account_id,
-        cast(account_name as varchar)                                       as account_name,
-        cast(owner as varchar)                                              as owner,
-        cast(segment as varchar)                                            as segment,
+        cast(account_id as string)                                         as account_id,
+        cast(account_name as string)                                       as account_name,
+        cast(owner as string)                                              as owner,
+        cast(segment as string)                                            as segment,
         cast(arr_usd as decimal(18, 4))                                     as current_arr_usd,
         cast(purchased_seats as bigint)                                     as purchased_seats,
-        cast(signal_types as varchar)                                       as signal_types,
-        cast(signal_words as varchar)                                       as signals,
-        cast(urgency as varchar)                                            as urgency,
+        cast(signal_types as string)                                       as signal_types,
+        cast(signal_words as string)                                       as signals,
+        cast(urgency as string)                                            as urgency,
         cast(estimated_opportunity_usd as decimal(18, 4))                   as estimated_opportunity_usd,
         {{ health_model_version_columns() }},
         cast(as_of_date as date)                                            as as_of_date

@@ -22,11 +22,11 @@ final as (
 
     select
         cast(expansion_list.list_rank as integer)               as list_rank,
-        cast(expansion_list.account_id as varchar)              as account_id,
-        cast(signal_rows.signal_type as varchar)                as signal_type,
-        cast(signal_rows.signal as varchar)                     as signal,
-        cast(signal_rows.urgency as varchar)                    as urgency,
-        cast(expansion_list.health_model_version as varchar)    as health_model_version,
+        cast(expansion_list.account_id as string)              as account_id,
+        cast(signal_rows.signal_type as string)                as signal_type,
+        cast(signal_rows.signal as string)                     as signal,
+        cast(signal_rows.urgency as string)                    as urgency,
+        cast(expansion_list.health_model_version as string)    as health_model_version,
         cast(expansion_list.as_of_date as date)                 as as_of_date
     from signal_rows
     inner join expansion_list

@@ -33,17 +33,17 @@ predictions as (
 final as (
 
     select
-        cast(s.account_id as varchar)                           as account_id,
+        cast(s.account_id as string)                           as account_id,
         cast(s.as_of_date as date)                              as as_of_date,
         cast(s.as_of_date = {{ as_of }} as boolean)          as is_reporting_date,
-        cast(crm_accounts.segment as varchar)               as segment,
+        cast(crm_accounts.segment as string)               as segment,
         cast(s.mrr_usd as decimal(18, 4))                       as mrr_usd,
         cast(s.arr_usd as decimal(18, 4))                       as arr_usd,
         cast(s.health_score as integer)                         as health_score,
-        cast(s.health_band as varchar)                          as health_band,
+        cast(s.health_band as string)                          as health_band,
         cast(s.health_score - earlier.health_score as integer)
                                                             as health_change,
-        cast(s.drivers as varchar)                              as drivers,
+        cast(s.drivers as string)                              as drivers,
         cast(s.usage_points as integer)                         as usage_points,
         cast(s.support_points as integer)                       as support_points,
         cast(s.financial_points as integer)                     as financial_points,
@@ -60,7 +60,7 @@ final as (
         cast(s.nps_points as integer)                           as nps_points,
         cast(s.training_points as integer)                      as training_points,
         cast(s.churn_risk as integer)                           as churn_risk,
-        cast(s.churn_risk_band as varchar)                      as churn_risk_band,
+        cast(s.churn_risk_band as string)                      as churn_risk_band,
         cast(s.usage_decline_points as integer)                 as usage_decline_points,
         cast(s.ticket_spike_points as integer)                  as ticket_spike_points,
         cast(s.low_nps_points as integer)                       as low_nps_points,
@@ -94,10 +94,10 @@ final as (
         cast(s.champion_left_on as date)                        as champion_left_date,
         cast(s.active_users_in_previous_team_window as bigint)  as active_users_in_previous_team_window,
         cast(s.active_users_in_team_window as bigint)           as active_users_in_team_window,
-        cast(s.health_model_version as varchar)                 as health_model_version,
-        cast(s.health_model_name as varchar)                    as health_model_name,
+        cast(s.health_model_version as string)                 as health_model_version,
+        cast(s.health_model_name as string)                    as health_model_name,
         cast(predictions.churn_probability as double)           as churn_probability,
-        cast(predictions.churn_model_version as varchar)        as churn_model_version,
+        cast(predictions.churn_model_version as string)        as churn_model_version,
         cast(
             round(predictions.churn_probability * cast(s.arr_usd as double), 4) as decimal(18, 4)
         )                                                       as expected_arr_lost_usd

@@ -135,8 +135,8 @@ joined as (
 final as (
 
     select
-        cast(account_id as varchar)                                     as account_id,
-        cast(segment as varchar)                                        as segment,
+        cast(account_id as string)                                     as account_id,
+        cast(segment as string)                                        as segment,
         cast(subscription_start_date as date)                           as subscription_start_date,
         cast({{ month_start('subscription_start_date') }} as date)      as start_month,
         cast({{ first_value_stage }} as integer)                        as first_value_stage,
@@ -146,7 +146,7 @@ final as (
         cast(case when has_reached_first_value then ttv_days
             else {{ as_of }} - subscription_start_date end as integer)  as observed_days,
         cast(current_stage as integer)                                  as current_stage,
-        cast(current_stage_name as varchar)                             as current_stage_name,
+        cast(current_stage_name as string)                             as current_stage_name,
         cast(current_stage_start_date as date)                               as current_stage_start_date,
         cast({{ as_of }} - current_stage_start_date as integer)              as days_in_current_stage,
         cast({{ as_of }} as date)                                       as as_of_date

@@ -34,11 +34,11 @@ final as (
 
     select
         cast(risk_list.list_rank as integer)                as list_rank,
-        cast(risk_list.account_id as varchar)               as account_id,
-        cast(reason_rows.reason_code as varchar)            as reason_code,
-        cast(reason_rows.reason as varchar)                 as reason,
+        cast(risk_list.account_id as string)               as account_id,
+        cast(reason_rows.reason_code as string)            as reason_code,
+        cast(reason_rows.reason as string)                 as reason,
         cast(reason_rows.reason_order as integer)           as reason_order,
-        cast(risk_list.health_model_version as varchar)     as health_model_version,
+        cast(risk_list.health_model_version as string)     as health_model_version,
         cast(risk_list.as_of_date as date)                  as as_of_date
     from reason_rows
     inner join risk_list
