@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-e2e test-bench test-browser lint bench lock clean
+.PHONY: demo test test-e2e test-bench test-browser test-spark lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,19 @@ test-browser: $(STAMP)
 	.ci/install-chromium
 	$(BIN)/python -m pytest -m browser
 
+# The dbt models on Spark in local mode, compared row by row with DuckDB's (docs/engines.md; about
+# 2 min): installs the `spark` extra (pyspark, dbt-spark; about 460 MB) into .venv first, and
+# needs Java 17 (`java -version`; Debian: apt install openjdk-17-jdk).
+SPARK_STAMP := $(VENV)/.installed-spark
+
+$(SPARK_STAMP): $(STAMP)
+	@command -v java >/dev/null || { echo "test-spark: Java is missing; Spark needs a JDK 17 on PATH (Debian: apt install openjdk-17-jdk)" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	touch $(SPARK_STAMP)
+
+test-spark: $(SPARK_STAMP)
+	$(BIN)/python -m pytest -m spark
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -45,7 +58,7 @@ bench: $(STAMP)
 # Re-resolve the pins from pyproject.toml's ranges into constraints.txt (needs the network).
 lock:
 	rm -rf /tmp/csw-lock && $(PYTHON) -m venv /tmp/csw-lock
-	/tmp/csw-lock/bin/pip install --quiet -e ".[dev]"
+	/tmp/csw-lock/bin/pip install --quiet -e ".[dev,spark]"
 	{ head -2 constraints.txt; /tmp/csw-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 

@@ -10,7 +10,7 @@ import difflib
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         " cores at tier L a dbt build took 239 s with 1 against 298 s with 2: DuckDB already"
         " uses both cores per query, and two heavy queries split the memory limit and spill"
         " (docs/performance.md)",
+    )
+
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="The engine dbt builds the models on: duckdb (in the warehouse file) or"
+        " spark (Spark in local mode reading the raw layer's Parquet beside the warehouse file;"
+        ' needs Java 17 and `pip install -e ".[spark]"`; docs/engines.md)',
+    )
+    spark_driver_memory: str = Field(
+        default="4g", description="Memory of the local Spark driver when engine is spark"
     )
 
     max_quarantine_share: float = Field(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -79,12 +81,29 @@ def create_raw_warehouse(
         con.close()
 
 
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Environment variables set for the block only (dbt reads profiles.yml's from there)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class Dbt:
     """One parsed manifest, reused by every build of a test module (dbt parses once)."""
 
-    def __init__(self, work: Path, as_of: str) -> None:
+    def __init__(self, work: Path, as_of: str, engine: str = "duckdb") -> None:
         self.work = work
         self.as_of = as_of
+        #: The dbt target (CSW_ENGINE, dbt_project/profiles.yml): duckdb or spark.
+        self.engine = engine
         self.common = [
             "--project-dir",
             str(PROJECT_DIR),
@@ -95,7 +114,8 @@ class Dbt:
             "--log-path",
             str(work / "logs"),
         ]
-        result = dbt_main.dbtRunner().invoke(["parse", "--quiet", *self.common])
+        with _environment(CSW_ENGINE=engine):
+            result = dbt_main.dbtRunner().invoke(["parse", "--quiet", *self.common])
         assert result.success, result.exception
         self.manifest = result.result
 
@@ -110,9 +130,7 @@ class Dbt:
         """Run ``dbt <command>`` against ``warehouse`` with the vars as of ``as_of`` of the
         tests' own health model (tests/fixtures/health_model.yaml, not the shipped file, so a
         deployment's tuning never breaks them), ``vars_override`` replacing some of them."""
-        previous = os.environ.get("CSW_WAREHOUSE_PATH")
-        os.environ["CSW_WAREHOUSE_PATH"] = str(warehouse)
-        try:
+        with _environment(CSW_WAREHOUSE_PATH=str(warehouse), CSW_ENGINE=self.engine):
             runner = dbt_main.dbtRunner(manifest=self.manifest)
             return runner.invoke(
                 [
@@ -126,11 +144,6 @@ class Dbt:
                     *args,
                 ]
             )
-        finally:
-            if previous is None:
-                os.environ.pop("CSW_WAREHOUSE_PATH", None)
-            else:
-                os.environ["CSW_WAREHOUSE_PATH"] = previous
 
     def build(
         self,

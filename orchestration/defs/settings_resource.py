@@ -42,6 +42,9 @@ class SettingsResource(dg.ConfigurableResource):
     duckdb_memory_limit: str
     duckdb_threads: int
     dbt_threads: int
+    #: The dbt target (CSW_ENGINE): duckdb or spark.
+    engine: str = "duckdb"
+    spark_driver_memory: str = "4g"
     max_quarantine_share: float = 0.05
     publish_max_shrink: float = 0.5
     force_publish: bool = False
@@ -67,6 +70,8 @@ class SettingsResource(dg.ConfigurableResource):
             duckdb_memory_limit=settings.duckdb_memory_limit,
             duckdb_threads=settings.duckdb_threads,
             dbt_threads=settings.dbt_threads or settings.duckdb_threads,
+            engine=settings.engine,
+            spark_driver_memory=settings.spark_driver_memory,
             max_quarantine_share=settings.max_quarantine_share,
             publish_max_shrink=settings.publish_max_shrink,
             force_publish=settings.force_publish,
@@ -110,6 +115,8 @@ class SettingsResource(dg.ConfigurableResource):
             "CSW_WAREHOUSE_PATH": str(Path(self.warehouse_path).resolve()),
             "CSW_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "CSW_DBT_THREADS": str(self.dbt_threads),
+            "CSW_ENGINE": self.engine,
+            "CSW_SPARK_DRIVER_MEMORY": self.spark_driver_memory,
         }
 
     @contextmanager

@@ -506,6 +506,14 @@ def _selectors(uids: Iterable[str]) -> list[str]:
     return [".".join(nodes[u]["fqn"]) for u in sorted(uids)]
 
 
+#: Issue 17 in progress: the revenue models build on Spark (docs/engines.md), the pipeline not yet.
+SPARK_NOT_IN_PIPELINE = (
+    "CSW_ENGINE=spark: the pipeline (`csw run`, Dagster) builds on DuckDB only so far. On Spark the"
+    " revenue models build and match DuckDB's to the cent (docs/engines.md, `make test-spark`);"
+    " the customer-success models do not run there yet. Unset CSW_ENGINE (or set it to duckdb)."
+)
+
+
 def _build_or_skip(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource
 ) -> Iterator[Any]:
@@ -513,6 +521,8 @@ def _build_or_skip(
     (all of them in a full refresh, or when a relation is missing), and of the models that share
     a test with them; the others are reported skipped and left out with their tests (dbt drops a
     test one of whose parents is excluded, and nothing such a test reads has changed)."""
+    if settings.engine != "duckdb":
+        raise dg.Failure(description=SPARK_NOT_IN_PIPELINE)
     vars_ = _run_vars(context, settings)
     refresh = full_refresh_args(context, settings)
     with duckdb.connect(settings.warehouse_path) as con:
