@@ -65,7 +65,18 @@ MEASURE_GROUPS: dict[str, tuple[str, ...]] = {
     "fixed": ("fixed",),
     "stages": ("ingest", "dbt", "publish"),
     "incremental": ("incremental",),
+    "engines": ("engines_ingest", "export", "dbt_duckdb", "dbt_spark"),
 }
+#: What ``csw bench`` measures without --measure: every group but the engines, which needs the
+#: spark extra and Java (``csw bench --engine spark`` asks for it).
+DEFAULT_MEASURES: tuple[str, ...] = tuple(g for g in MEASURE_GROUPS if g != "engines")
+#: The measurement of the engines group and the step each runs, in order, on one warehouse.
+ENGINE_STEPS = (
+    ("engines_ingest", "ingest"),
+    ("export", "export"),
+    ("dbt_duckdb", "dbt_duckdb"),
+    ("dbt_spark", "dbt_spark"),
+)
 #: Measurements made on the full run's warehouse: asking for one runs ``full`` first.
 ON_FULL = ("rerun", "fixed", "incremental")
 METHODS: dict[str, str] = {
@@ -82,6 +93,12 @@ METHODS: dict[str, str] = {
     "publish": "publish_marts + publish_serving_copy (the published/warehouse asset's work)",
     "incremental": "csw run's path as of the next day on the full run's warehouse, after one "
     "more day of extracts landed",
+    "engines_ingest": "ingest job via run_job, empty warehouse (the engines' shared input)",
+    "export": "the raw tables as Parquet beside the warehouse (ingestion/parquet_export.py); the"
+    " events lake is read in place",
+    "dbt_duckdb": "dbt build --selector spark_ready (models + data tests) on DuckDB",
+    "dbt_spark": "dbt build --selector spark_ready (models + data tests) on Spark, local mode"
+    " (session method), from the exported Parquet",
 }
 PACKAGES = (
     "duckdb",
@@ -98,7 +115,7 @@ PACKAGES = (
 @dataclass
 class BenchOptions:
     tiers: list[Tier]
-    measures: tuple[str, ...] = tuple(MEASURE_GROUPS)
+    measures: tuple[str, ...] = DEFAULT_MEASURES
     data_dir: Path = DEFAULT_DATA_DIR
     results_dir: Path = DEFAULT_RESULTS_DIR
     #: Measure this git revision (exported under ``<data>/code/``) instead of the working tree.
@@ -493,6 +510,15 @@ def run_tier(tier: Tier, options: BenchOptions, console: Console) -> dict[str, A
                 previous_ok = measurements[name]["ok"]
             else:
                 skipped(name, needs_dbt if not prepare["ok"] else "an earlier stage failed")
+    if "export" in wanted:
+        engines = work / "engines"
+        previous_ok = prepare["ok"]
+        for name, step in ENGINE_STEPS:
+            if previous_ok:
+                record(name, runner.measure(name, step, dataset.landing, engines, as_of))
+                previous_ok = measurements[name]["ok"]
+            else:
+                skipped(name, needs_dbt if not prepare["ok"] else "an earlier step failed")
     if "incremental" in wanted:
         if measurements.get("full", {}).get("ok"):
             landing_next = work / "landing-next"

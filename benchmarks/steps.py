@@ -392,6 +392,81 @@ def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
     }
 
 
+# --- engines (issue 17): the selector that builds on Spark, on each engine ----------------------
+
+#: dbt_project/selectors.yml: what builds on Spark so far.
+ENGINE_SELECTOR = "spark_ready"
+
+
+def step_export(settings: Settings) -> dict[str, Any]:
+    """The raw layer as Parquet beside the warehouse, for Spark (ingestion/parquet_export.py)."""
+    import duckdb
+
+    from ingestion.parquet_export import export_raw_tables
+
+    lake = settings.warehouse.parent / "lake"
+    with duckdb.connect(str(settings.warehouse)) as con:
+        exported = export_raw_tables(con, lake)
+    written = [e for e in exported if e.written]
+    return {
+        "tables_written": len(written),
+        "rows_written": sum(e.rows for e in written),
+        "rows_read_in_place": sum(e.rows for e in exported if not e.written),
+        "lake_mb": round(sum(f.stat().st_size for f in lake.rglob("*.parquet")) / 2**20, 1),
+    }
+
+
+def _step_dbt_on(settings: Settings, engine: str) -> tuple[bool, dict[str, Any]]:
+    """``dbt build --selector spark_ready`` (models and data tests) on ``engine``."""
+    from metrics.health_config import load_health_config
+    from orchestration.defs.dbt.assets import DBT_EXECUTABLE, production_build_args
+    from orchestration.defs.dbt.project import DBT_PROJECT_DIR
+    from orchestration.defs.settings_resource import SettingsResource
+
+    engine_settings = settings.model_copy(update={"engine": engine})
+    target = settings.home / f"dbt-target-{engine}"
+    log_dir = settings.home / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **SettingsResource.from_settings(engine_settings).dbt_environment()}
+    command = [
+        str(DBT_EXECUTABLE),
+        *production_build_args(
+            settings.as_of,
+            load_health_config(settings.health_model),
+            settings.max_unmapped_event_share,
+        ),
+        "--selector",
+        ENGINE_SELECTOR,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(log_dir),
+    ]
+    with (log_dir / f"dbt-{engine}.out").open("w") as out:
+        done = subprocess.run(
+            command, cwd=DBT_PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return done.returncode == 0, {
+        "engine": engine,
+        "selector": ENGINE_SELECTOR,
+        "threads": int(env["CSW_DBT_THREADS"]),
+        "exit_code": done.returncode,
+        **_run_results(target),
+    }
+
+
+def step_dbt_duckdb(settings: Settings) -> tuple[bool, dict[str, Any]]:
+    return _step_dbt_on(settings, "duckdb")
+
+
+def step_dbt_spark(settings: Settings) -> tuple[bool, dict[str, Any]]:
+    return _step_dbt_on(settings, "spark")
+
+
 # --- publish ------------------------------------------------------------------------------------
 
 
@@ -434,6 +509,9 @@ STEPS: dict[str, Callable[[Settings], StepResult]] = {
     "ingest": step_ingest,
     "dbt": step_dbt,
     "publish": step_publish,
+    "export": step_export,
+    "dbt_duckdb": step_dbt_duckdb,
+    "dbt_spark": step_dbt_spark,
 }
 
 

@@ -1107,6 +1107,16 @@ def duckdb_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
+def _bench_measures(measure: list[str], engine: str, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """--measure's groups; --engine spark adds the engines group (alone without --measure)."""
+    if engine not in ("duckdb", "spark"):
+        raise ValueError(f"--engine takes duckdb or spark, not {engine!r}")
+    chosen = list(dict.fromkeys(measure))
+    if engine == "spark":
+        return (*[m for m in chosen if m != "engines"], "engines")
+    return tuple(chosen) or defaults
+
+
 @app.command()
 def bench(
     tier: list[str] = typer.Option([], "--tier", help="S, M or L; repeatable (default S)."),
@@ -1116,7 +1126,15 @@ def bench(
     measure: list[str] = typer.Option(
         [],
         "--measure",
-        help="floor, full, rerun, fixed, stages or incremental; repeatable (default all).",
+        help="floor, full, rerun, fixed, stages, incremental or engines; repeatable (default"
+        " all but engines).",
+    ),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="spark: measure the dbt models that build on Spark, on Spark and on DuckDB from the"
+        " same ingested warehouse (the engines measure; needs the spark extra and Java 17;"
+        " docs/engines.md).",
     ),
     code_ref: str | None = typer.Option(
         None, "--code-ref", help="Measure this git revision instead of the working tree."
@@ -1152,7 +1170,7 @@ def bench(
     try:
         options = harness.BenchOptions(
             tiers=[tier_named(t) for t in [*(tier or ([] if size else ["S"])), *size]],
-            measures=tuple(dict.fromkeys(measure)) or tuple(harness.MEASURE_GROUPS),
+            measures=_bench_measures(measure, engine, harness.DEFAULT_MEASURES),
             code_ref=code_ref,
             memory_limit=memory_limit,
             threads=threads,
