@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not bench and not e2e and not browser"
+	$(BIN)/python -m pytest -m "not bench and not e2e and not browser and not spark"
 
 # Scenarios end to end (vendor shapes through the adapters to the marts, the consumer scenario's
 # backtest and churn model, the CLI's exit codes over four real runs, the serving copy read by
