@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
-from dbt_harness import PROJECT_DIR, Dbt, create_raw_warehouse, failures
+from dbt_harness import PROJECT_DIR, Dbt, create_raw_warehouse, failures, ts
 from pinned_model import pinned_dbt_vars
 from test_dbt_revenue import AS_OF, RAW
 
@@ -204,6 +205,118 @@ def test_the_demo_sample_converts_currencies(built: Built, con: duckdb.DuckDBPyC
         "select count(distinct currency) from intermediate.int_subscription_item_mrr_monthly"
     ).fetchone()
     assert currencies is not None and currencies[0] >= 2
+
+
+# --- the daily event facts, built in full and then incrementally on both engines ----------------
+
+DAILY_FACTS = (
+    "int_user_daily_events",
+    "int_user_daily_activity",
+    "int_account_daily_activity",
+    "int_account_daily_feature_usage",
+)
+
+
+def _event(n: int, account: str, user: str, name: str, at: str) -> dict[str, Any]:
+    return {
+        "event_id": f"e{n}",
+        "account_id": account,
+        "user_id": user,
+        "event_name": name,
+        "occurred_at": ts(at),
+        "properties": f'{{"n": {n}}}',
+    }
+
+
+#: Loaded first (2024-06-15): two accounts, three users, four days, activity and feature events.
+FIRST_EVENTS = [
+    _event(1, "acc_a", "u1", "login", "2024-06-10 08:00:00"),
+    _event(2, "acc_a", "u1", "dashboard_viewed", "2024-06-10 08:05:00"),
+    _event(3, "acc_a", "u2", "report_created", "2024-06-11 23:59:59"),
+    _event(4, "acc_b", "u3", "api_request", "2024-06-12 00:00:00"),
+    _event(5, "acc_b", "u3", "api_request", "2024-06-12 10:00:00"),
+    _event(6, "acc_a", "u2", "settings_updated", "2024-06-14 12:00:00"),
+]
+#: Loaded next (2024-06-16): a new day, and late events for 2024-06-10 (one of a name the first
+#: load did not have).
+LATER_EVENTS = [
+    _event(7, "acc_a", "u1", "dashboard_viewed", "2024-06-16 09:00:00"),
+    _event(8, "acc_b", "u3", "login", "2024-06-16 09:30:00"),
+    _event(9, "acc_a", "u2", "comment_added", "2024-06-10 17:00:00"),
+    _event(10, "acc_a", "u1", "dashboard_viewed", "2024-06-10 18:00:00"),
+]
+
+
+def _spark_intermediate(warehouse: Path, fact: str) -> Path:
+    return warehouse.parent / "spark" / "warehouse" / "intermediate.db" / fact
+
+
+def _partition_files(warehouse: Path, fact: str) -> dict[str, float]:
+    """Spark's files of a daily fact, ``activity_date=<d>/<file>`` -> modification time."""
+    folder = _spark_intermediate(warehouse, fact)
+    return {p.parent.name + "/" + p.name: p.stat().st_mtime for p in folder.glob("*/*.parquet")}
+
+
+@pytest.fixture(scope="module")
+def incremental(tmp_path_factory: pytest.TempPathFactory) -> tuple[Built, dict[str, float]]:
+    """Both engines build the first load in full, then the later events incrementally; returns
+    the build and Spark's int_user_daily_events files (name -> mtime) after the first build."""
+    _require_spark()
+    work = tmp_path_factory.mktemp("engines-incremental")
+    warehouse = work / "warehouse" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    create_raw_warehouse(warehouse, {**RAW, "events": FIRST_EVENTS})
+    _build_both(work, warehouse, AS_OF)
+    first_files = _partition_files(warehouse, DAILY_FACTS[0])
+    later = work / "later" / "warehouse.duckdb"
+    later.parent.mkdir()
+    create_raw_warehouse(later, {"events": LATER_EVENTS}, loaded_at=ts("2024-06-16 06:00:00"))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"attach '{later}' as later (read_only)")
+        con.execute("insert into raw.events select * from later.raw.events")
+    built = _build_both(work, warehouse, "2024-06-16")
+    return built, first_files
+
+
+@pytest.mark.parametrize("fact", DAILY_FACTS)
+def test_a_daily_fact_is_identical_after_an_incremental_run(
+    incremental: tuple[Built, dict[str, float]], fact: str
+) -> None:
+    built, _ = incremental
+    with duckdb.connect(str(built.warehouse)) as con:
+        columns = [c[0] for c in con.execute(f"describe intermediate.{fact}").fetchall()]
+        folder = _spark_intermediate(built.warehouse, fact)
+        spark = (
+            f"(select {', '.join(columns)}"
+            f" from read_parquet('{folder}/*/*.parquet', hive_partitioning = true))"
+        )
+        duck_types = [c[:2] for c in con.execute(f"describe intermediate.{fact}").fetchall()]
+        assert [c[:2] for c in con.execute(f"describe {spark}").fetchall()] == duck_types
+        rows = con.execute(f"select count(*) from intermediate.{fact}").fetchone()
+        assert rows is not None and rows[0] > 0
+        for left, right in ((f"intermediate.{fact}", spark), (spark, f"intermediate.{fact}")):
+            extra = con.execute(f"select * from {left} except all select * from {right}").fetchall()
+            assert extra == [], f"rows of {left} not in {right}: {extra}"
+        # the late events are counted: 2024-06-10 holds events 1, 2, 9 and 10
+        day = con.execute(
+            "select sum(events) from intermediate.int_user_daily_events"
+            " where activity_date = date '2024-06-10'"
+        ).fetchone()
+        assert day == (4,)
+
+
+def test_spark_rewrote_only_the_touched_dates(incremental: tuple[Built, dict[str, float]]) -> None:
+    """insert_overwrite replaced the partitions of 2024-06-10 and 2024-06-16 and no other."""
+    built, before = incremental
+    after = _partition_files(built.warehouse, DAILY_FACTS[0])
+    kept = {f for f in before if f in after and after[f] == before[f]}
+    dates = lambda files: {f.split("/")[0] for f in files}  # noqa: E731
+    assert dates(kept) == {
+        "activity_date=2024-06-11",
+        "activity_date=2024-06-12",
+        "activity_date=2024-06-14",
+    }
+    assert dates(after) - dates(kept) == {"activity_date=2024-06-10", "activity_date=2024-06-16"}
 
 
 # --- the exact division, on values chosen to break a careless one ----------------------------

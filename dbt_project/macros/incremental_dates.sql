@@ -7,6 +7,20 @@
     the model's query as literal ranges of contiguous dates, so the scans prune by zonemap.
 -#}
 
+{#- How a daily fact replaces its touched dates: delete+insert on DuckDB; on Spark, whose Parquet
+    tables take no DELETE, insert_overwrite of the dates' partitions (dynamic partition overwrite
+    replaces exactly the partitions the query returns, which is what delete+insert on
+    activity_date does). -#}
+{% macro daily_fact_strategy() -%}
+    {{- return('insert_overwrite' if target.type == 'spark' else 'delete+insert') -}}
+{%- endmacro %}
+
+{#- The partition columns of a daily fact: activity_date on Spark (the unit insert_overwrite
+    replaces); none on DuckDB. -#}
+{% macro daily_fact_partitions() -%}
+    {{- return(['activity_date'] if target.type == 'spark' else none) -}}
+{%- endmacro %}
+
 {#- The largest max_loaded_at of this model's table as text; none when the table has no such
     column (built by an older version: rebuild every date) or no rows. -#}
 {% macro daily_fact_watermark() %}
@@ -99,6 +113,19 @@
 {#- Pre-hook of a daily fact whose rows depend on a configuration: delete the rows whose `column`
     (the configuration's hash) is not `value`; every row when the table has no such column. -#}
 {% macro delete_rows_of_other_config(column, value) %}
+    {{- return(adapter.dispatch('delete_rows_of_other_config')(column, value)) }}
+{% endmacro %}
+
+{#- Spark: no DELETE on Parquet. Rows of another configuration mean the model rebuilds every
+    date (built_with_other_config), so the pre-hook empties the table: a date with no row under
+    the new configuration must not keep its old rows, which insert_overwrite would leave. -#}
+{% macro spark__delete_rows_of_other_config(column, value) %}
+    {%- if built_with_other_config(column, value) %}
+        truncate table {{ this }}
+    {%- endif %}
+{% endmacro %}
+
+{% macro default__delete_rows_of_other_config(column, value) %}
     {%- if execute and is_incremental() %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
         {%- if column in columns %}

@@ -6,8 +6,9 @@
     config(
         materialized='incremental',
         tags=['daily_fact'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=daily_fact_strategy(),
         unique_key='activity_date',
+        partition_by=daily_fact_partitions(),
         on_schema_change='append_new_columns',
         pre_hook="{{ delete_rows_of_other_config('activity_events_hash', activity_events_hash()) }}",
     )
@@ -35,7 +36,7 @@ final as (
     select
         account_id,
         activity_date,
-        sum(events)        as events,
+        cast(sum(events) as bigint) as events,
         count(*)           as active_users,
         max(max_loaded_at) as max_loaded_at,
         '{{ activity_events_hash() }}' as activity_events_hash

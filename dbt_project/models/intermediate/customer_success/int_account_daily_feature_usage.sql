@@ -11,8 +11,9 @@
     config(
         materialized='incremental',
         tags=['daily_fact'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=daily_fact_strategy(),
         unique_key='activity_date',
+        partition_by=daily_fact_partitions(),
         on_schema_change='append_new_columns',
         pre_hook="{{ delete_rows_of_other_feature_map() }}",
     )
@@ -77,7 +78,7 @@ final as (
         user_features.activity_date,
         user_features.feature,
         features.is_core,
-        sum(user_features.events) as events,
+        cast(sum(user_features.events) as bigint) as events,
         count(*)                  as users,
         max(user_features.max_loaded_at) as max_loaded_at,
         '{{ feature_map_hash() }}' as feature_map_hash

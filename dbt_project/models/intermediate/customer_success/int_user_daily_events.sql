@@ -21,8 +21,9 @@
     config(
         materialized='incremental',
         tags=['daily_fact'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=daily_fact_strategy(),
         unique_key='activity_date',
+        partition_by=daily_fact_partitions(),
         on_schema_change='append_new_columns',
     )
 }}
