@@ -354,13 +354,16 @@ def _run_results(target: Path, top: int = 8) -> dict[str, Any]:
     }
 
 
-def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
+def _dbt_build(
+    settings: Settings, target: Path, output: str, extra: list[str]
+) -> tuple[int, dict[str, str]]:
+    """``dbt build`` as the dbt assets run it (csw's vars, the ``CSW_*`` environment of
+    ``settings``) plus ``extra``; its exit code and environment. Output to logs/``output``."""
     from metrics.health_config import load_health_config
     from orchestration.defs.dbt.assets import DBT_EXECUTABLE, production_build_args
     from orchestration.defs.dbt.project import DBT_PROJECT_DIR
     from orchestration.defs.settings_resource import SettingsResource
 
-    target = settings.home / "dbt-target"
     log_dir = settings.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **SettingsResource.from_settings(settings).dbt_environment()}
@@ -371,6 +374,7 @@ def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
             load_health_config(settings.health_model),
             settings.max_unmapped_event_share,
         ),
+        *extra,
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
@@ -380,14 +384,20 @@ def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
         "--log-path",
         str(log_dir),
     ]
-    with (log_dir / "dbt-build.out").open("w") as out:
+    with (log_dir / output).open("w") as out:
         done = subprocess.run(
             command, cwd=DBT_PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    return done.returncode == 0, {
+    return done.returncode, env
+
+
+def step_dbt(settings: Settings) -> tuple[bool, dict[str, Any]]:
+    target = settings.home / "dbt-target"
+    code, env = _dbt_build(settings, target, "dbt-build.out", [])
+    return code == 0, {
         "threads": int(env["CSW_DBT_THREADS"]),
         "memory_limit": env["CSW_DUCKDB_MEMORY_LIMIT"],
-        "exit_code": done.returncode,
+        "exit_code": code,
         **_run_results(target),
     }
 
@@ -418,43 +428,16 @@ def step_export(settings: Settings) -> dict[str, Any]:
 
 def _step_dbt_on(settings: Settings, engine: str) -> tuple[bool, dict[str, Any]]:
     """``dbt build --selector spark_ready`` (models and data tests) on ``engine``."""
-    from metrics.health_config import load_health_config
-    from orchestration.defs.dbt.assets import DBT_EXECUTABLE, production_build_args
-    from orchestration.defs.dbt.project import DBT_PROJECT_DIR
-    from orchestration.defs.settings_resource import SettingsResource
-
-    engine_settings = settings.model_copy(update={"engine": engine})
     target = settings.home / f"dbt-target-{engine}"
-    log_dir = settings.home / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **SettingsResource.from_settings(engine_settings).dbt_environment()}
-    command = [
-        str(DBT_EXECUTABLE),
-        *production_build_args(
-            settings.as_of,
-            load_health_config(settings.health_model),
-            settings.max_unmapped_event_share,
-        ),
-        "--selector",
-        ENGINE_SELECTOR,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(log_dir),
-    ]
-    with (log_dir / f"dbt-{engine}.out").open("w") as out:
-        done = subprocess.run(
-            command, cwd=DBT_PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    return done.returncode == 0, {
+    engine_settings = settings.model_copy(update={"engine": engine})
+    code, env = _dbt_build(
+        engine_settings, target, f"dbt-{engine}.out", ["--selector", ENGINE_SELECTOR]
+    )
+    return code == 0, {
         "engine": engine,
         "selector": ENGINE_SELECTOR,
         "threads": int(env["CSW_DBT_THREADS"]),
-        "exit_code": done.returncode,
+        "exit_code": code,
         **_run_results(target),
     }
 

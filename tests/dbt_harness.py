@@ -81,6 +81,20 @@ def create_raw_warehouse(
         con.close()
 
 
+def project_args(work: Path) -> list[str]:
+    """dbt's project and profile (dbt_project/), its target/ and logs/ under ``work``."""
+    return [
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+
+
 @contextmanager
 def _environment(**values: str) -> Iterator[None]:
     """Environment variables set for the block only (dbt reads profiles.yml's from there)."""
@@ -104,16 +118,7 @@ class Dbt:
         self.as_of = as_of
         #: The dbt target (CSW_ENGINE, dbt_project/profiles.yml): duckdb or spark.
         self.engine = engine
-        self.common = [
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-        ]
+        self.common = project_args(work)
         with _environment(CSW_ENGINE=engine):
             result = dbt_main.dbtRunner().invoke(["parse", "--quiet", *self.common])
         assert result.success, result.exception

@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from dbt_harness import PROJECT_DIR, Dbt, create_raw_warehouse, failures, ts
+from dbt_harness import PROJECT_DIR, Dbt, create_raw_warehouse, failures, project_args, ts
 from pinned_model import pinned_dbt_vars
 from test_dbt_revenue import AS_OF, RAW
 
@@ -60,14 +60,7 @@ def spark_dbt(work: Path, warehouse: Path, as_of: str, *args: str) -> str:
     command = [
         str(DBT),
         *args,
-        "--project-dir",
-        str(PROJECT_DIR),
-        "--profiles-dir",
-        str(PROJECT_DIR),
-        "--target-path",
-        str(work / "target"),
-        "--log-path",
-        str(work / "logs"),
+        *project_args(work),
         "--vars",
         json.dumps(pinned_dbt_vars(date.fromisoformat(as_of))),
     ]
