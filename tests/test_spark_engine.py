@@ -54,15 +54,22 @@ def _require_spark() -> None:
     assert '"17' in version or '"2' in version, f"Spark 4 needs Java 17 or newer, found: {version}"
 
 
-def spark_dbt(work: Path, warehouse: Path, as_of: str, *args: str) -> str:
-    """``dbt <args>`` on Spark against ``warehouse``'s Parquet, in its own process; its output."""
+def spark_dbt(
+    work: Path,
+    warehouse: Path,
+    as_of: str,
+    *args: str,
+    vars_override: dict[str, Any] | None = None,
+) -> str:
+    """``dbt <args>`` on Spark against ``warehouse``'s Parquet, in its own process, with the
+    tests' pinned vars (``vars_override`` replacing some); its output."""
     work.mkdir(parents=True, exist_ok=True)
     command = [
         str(DBT),
         *args,
         *project_args(work),
         "--vars",
-        json.dumps(pinned_dbt_vars(date.fromisoformat(as_of))),
+        json.dumps({**pinned_dbt_vars(date.fromisoformat(as_of)), **(vars_override or {})}),
     ]
     environment = {**os.environ, "CSW_ENGINE": "spark", "CSW_WAREHOUSE_PATH": str(warehouse)}
     done = subprocess.run(
@@ -85,12 +92,23 @@ class Built:
         return self.warehouse.parent / "spark" / "warehouse" / "marts.db"
 
 
-def _build_both(work: Path, warehouse: Path, as_of: str) -> Built:
+def _build_both(
+    work: Path, warehouse: Path, as_of: str, vars_override: dict[str, Any] | None = None
+) -> Built:
     duckdb_dbt = Dbt(work / "duckdb", as_of=as_of)
-    assert failures(duckdb_dbt.build(warehouse, "--selector", SELECTOR)) == []
+    built = duckdb_dbt.build(warehouse, "--selector", SELECTOR, vars_override=vars_override)
+    assert failures(built) == []
     with duckdb.connect(str(warehouse)) as con:
         export_raw_tables(con, warehouse.parent / "lake")
-    spark_dbt(work / "spark", warehouse, as_of, "build", "--selector", SELECTOR)
+    spark_dbt(
+        work / "spark",
+        warehouse,
+        as_of,
+        "build",
+        "--selector",
+        SELECTOR,
+        vars_override=vars_override,
+    )
     return Built(warehouse, as_of, work, duckdb_dbt)
 
 
@@ -143,10 +161,24 @@ def _marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def _spark_table(built: Built, mart: str) -> str:
-    folder = built.spark_marts / mart
-    assert folder.is_dir(), f"Spark did not build {mart} ({folder})"
-    return f"read_parquet('{folder}/*.parquet')"
+def assert_same_table(con: duckdb.DuckDBPyConnection, duck: str, spark_folder: Path) -> int:
+    """DuckDB's ``duck`` and the table Spark wrote to ``spark_folder`` (partitioned or not):
+    the same columns with the same types, and the same rows both ways. Returns the row count."""
+    assert spark_folder.is_dir(), f"Spark did not build {spark_folder}"
+    described = con.execute(f"describe {duck}").fetchall()
+    columns = ", ".join(c[0] for c in described)
+    spark = (
+        f"(select {columns} from read_parquet('{spark_folder}/**/*.parquet',"
+        " hive_partitioning = true))"
+    )
+    assert [c[:2] for c in con.execute(f"describe {spark}").fetchall()] == [
+        c[:2] for c in described
+    ]
+    for left, right in ((duck, spark), (spark, duck)):
+        extra = con.execute(f"select * from {left} except all select * from {right} limit 5")
+        assert extra.fetchall() == [], f"rows of {left} not in {right}"
+    rows = con.execute(f"select count(*) from {duck}").fetchone()
+    return rows[0] if rows else 0
 
 
 def test_spark_builds_every_mart_duckdb_builds(
@@ -176,19 +208,8 @@ def test_spark_builds_every_mart_duckdb_builds(
 def test_a_mart_is_identical_on_both_engines(
     built: Built, con: duckdb.DuckDBPyConnection, mart: str
 ) -> None:
-    spark = _spark_table(built, mart)
-    duck_columns = [(c[0], c[1]) for c in con.execute(f"describe marts.{mart}").fetchall()]
-    spark_columns = [
-        (c[0], c[1]) for c in con.execute(f"describe select * from {spark}").fetchall()
-    ]
-    assert spark_columns == duck_columns
-    rows = con.execute(f"select count(*) from marts.{mart}").fetchone()
-    assert rows is not None and rows[0] > 0, f"{mart} is empty: the comparison would prove nothing"
-    for left, right in ((f"marts.{mart}", spark), (spark, f"marts.{mart}")):
-        extra = con.execute(
-            f"select * from {left} except all select * from {right} limit 5"
-        ).fetchall()
-        assert extra == [], f"rows of {left} not in {right}: {extra}"
+    rows = assert_same_table(con, f"marts.{mart}", built.spark_marts / mart)
+    assert rows > 0, f"{mart} is empty: the comparison would prove nothing"
 
 
 @pytest.mark.parametrize("built", ["demo"], indirect=True)
@@ -277,25 +298,23 @@ def test_a_daily_fact_is_identical_after_an_incremental_run(
 ) -> None:
     built, _ = incremental
     with duckdb.connect(str(built.warehouse)) as con:
-        columns = [c[0] for c in con.execute(f"describe intermediate.{fact}").fetchall()]
         folder = _spark_intermediate(built.warehouse, fact)
-        spark = (
-            f"(select {', '.join(columns)}"
-            f" from read_parquet('{folder}/*/*.parquet', hive_partitioning = true))"
-        )
-        duck_types = [c[:2] for c in con.execute(f"describe intermediate.{fact}").fetchall()]
-        assert [c[:2] for c in con.execute(f"describe {spark}").fetchall()] == duck_types
-        rows = con.execute(f"select count(*) from intermediate.{fact}").fetchone()
-        assert rows is not None and rows[0] > 0
-        for left, right in ((f"intermediate.{fact}", spark), (spark, f"intermediate.{fact}")):
-            extra = con.execute(f"select * from {left} except all select * from {right}").fetchall()
-            assert extra == [], f"rows of {left} not in {right}: {extra}"
+        assert assert_same_table(con, f"intermediate.{fact}", folder) > 0
         # the late events are counted: 2024-06-10 holds events 1, 2, 9 and 10
         day = con.execute(
             "select sum(events) from intermediate.int_user_daily_events"
             " where activity_date = date '2024-06-10'"
         ).fetchone()
         assert day == (4,)
+
+
+@pytest.mark.parametrize("built", ["demo"], indirect=True)
+@pytest.mark.parametrize("fact", DAILY_FACTS)
+def test_a_daily_fact_is_identical_on_the_demo_sample(
+    built: Built, con: duckdb.DuckDBPyConnection, fact: str
+) -> None:
+    folder = _spark_intermediate(built.warehouse, fact)
+    assert assert_same_table(con, f"intermediate.{fact}", folder) > 1000
 
 
 def test_spark_rewrote_only_the_touched_dates(incremental: tuple[Built, dict[str, float]]) -> None:
@@ -310,6 +329,34 @@ def test_spark_rewrote_only_the_touched_dates(incremental: tuple[Built, dict[str
         "activity_date=2024-06-14",
     }
     assert dates(after) - dates(kept) == {"activity_date=2024-06-10", "activity_date=2024-06-16"}
+
+
+@pytest.fixture(scope="module")
+def reconfigured(incremental: tuple[Built, dict[str, float]]) -> Built:
+    """After the incremental builds (the tests above read them first), both engines build again
+    with a feature map in which api_request is no feature: 2024-06-12, whose only events are
+    api requests, has no feature usage row any more."""
+    built, _ = incremental
+    feature_map = [
+        {**row, "feature": None} if row["event_name"] == "api_request" else row
+        for row in pinned_dbt_vars(date.fromisoformat("2024-06-16"))["feature_map"]
+    ]
+    return _build_both(built.work, built.warehouse, "2024-06-16", {"feature_map": feature_map})
+
+
+def test_a_changed_feature_map_leaves_no_row_of_the_old_one(reconfigured: Built) -> None:
+    """DuckDB deletes the old map's rows before rebuilding; Spark, which cannot delete,
+    truncates: a date with no row under the new map keeps none (insert_overwrite alone would)."""
+    fact = "int_account_daily_feature_usage"
+    folder = _spark_intermediate(reconfigured.warehouse, fact)
+    with duckdb.connect(str(reconfigured.warehouse)) as con:
+        assert assert_same_table(con, f"intermediate.{fact}", folder) > 0
+        spark_days = con.execute(
+            f"select distinct activity_date from read_parquet('{folder}/**/*.parquet',"
+            " hive_partitioning = true) order by 1"
+        ).fetchall()
+    assert date(2024, 6, 12) not in [d for (d,) in spark_days]
+    assert date(2024, 6, 10) in [d for (d,) in spark_days]
 
 
 # --- the exact division, on values chosen to break a careless one ----------------------------
