@@ -26,7 +26,7 @@ import duckdb
 
 from ingestion.contract import TABLES, ColumnType, TableSchema
 from ingestion.lake import PARTITION_COLUMN, RAW_SCHEMA, table_dir
-from ingestion.sql import ident, literal
+from ingestion.sql import ident, literal, relation_exists
 
 ENTITY_FILE = "part-0.parquet"
 #: A lake table with no file yet: its columns, no row (without ``event_date``).
@@ -46,11 +46,7 @@ def _is_view(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [RAW_SCHEMA, name],
     ).fetchone()
-    if row is None:
-        raise LookupError(
-            f"raw.{name} does not exist in the warehouse: run ingestion (`csw ingest`) first"
-        )
-    return row[0] == "VIEW"
+    return row is not None and row[0] == "VIEW"
 
 
 def _select(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> str:
@@ -102,6 +98,12 @@ def _export_partitioned(
 
 def export_raw_tables(conn: duckdb.DuckDBPyConnection, lake: Path) -> list[Exported]:
     """Write every raw table of the contract under ``lake`` (see the module docstring)."""
+    missing = [t.name for t in TABLES if not relation_exists(conn, RAW_SCHEMA, t.name)]
+    if missing:
+        raise LookupError(
+            f"raw.{', raw.'.join(missing)} not in the warehouse: run ingestion (`csw ingest`)"
+            " first; nothing was exported"
+        )
     exported = []
     for schema in TABLES:
         rows_row = conn.execute(

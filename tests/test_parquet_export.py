@@ -155,3 +155,14 @@ def test_the_events_lake_is_read_where_it_is(warehouse: Path) -> None:
         assert exported["product/events"].rows == 2
         assert [p.name for p in events.iterdir()] == ["event_date=2024-06-01"]
         assert [p.name for p in partition.iterdir()] == ["part-1.parquet"]
+
+
+def test_a_warehouse_without_ingestion_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema raw")
+        with pytest.raises(LookupError, match=r"raw\.accounts.*csw ingest"):
+            export_raw_tables(con, tmp_path / "lake")
+    assert not (tmp_path / "lake").exists()
