@@ -69,7 +69,10 @@
 {%- endmacro %}
 
 {% macro spark__sorted_distinct_join(expr, separator) -%}
-    nullif(array_join(array_sort(collect_set({{ expr }})), {{ separator }}), '')
+    case
+        when size(collect_set({{ expr }})) > 0
+            then array_join(array_sort(collect_set({{ expr }})), {{ separator }})
+    end
 {%- endmacro %}
 
 {#-
